@@ -1,0 +1,77 @@
+"""Writing artifacts: deterministic JSON and all-or-nothing publication.
+
+A stage writes into a staging folder next to its output folder; only when the stage has
+finished are the files moved into place (each move is an atomic rename), JSON indexes last,
+so a crash never leaves a half-written file under its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def dumps(obj) -> str:
+    """Byte-stable JSON: sorted keys, UTF-8, trailing newline. Round floats before calling."""
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_json(path: Path, obj) -> Path:
+    """Write JSON atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(dumps(obj))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_json(path: Path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+class Staging:
+    """A stage's scratch folder; after publication `published` lists the files it put in place."""
+
+    def __init__(self, path: Path):
+        self.dir = path
+        self.published: list[str] = []
+
+
+@contextlib.contextmanager
+def staging(out_dir: Path) -> Iterator[Staging]:
+    """Yield an empty folder; on success publish its entries into out_dir, on error discard them."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Staging(Path(tempfile.mkdtemp(dir=out_dir, prefix=".staging-")))
+    try:
+        yield stage
+        stage.published = sorted(str(p.relative_to(stage.dir)) for p in stage.dir.rglob("*") if p.is_file())
+        # Data first, JSON indexes last: an index never points at a file not yet in place.
+        for entry in sorted(stage.dir.iterdir(), key=lambda p: (p.suffix == ".json", p.name)):
+            target = out_dir / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(stage.dir, ignore_errors=True)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

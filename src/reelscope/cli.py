@@ -1,0 +1,127 @@
+"""reelscope command line: one subcommand per stage, `analyze` for all of them, `sample`.
+
+Exit status: 0 done; 1 analyze finished PARTIAL (a step failed, the rest was delivered);
+2 refused (bad input, missing model, bad setting: the message says which and why);
+70 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import pipeline, synth
+from .artifacts import read_json
+from .errors import ReelscopeError
+from .settings import Settings
+
+EXIT_PARTIAL, EXIT_REFUSED, EXIT_INTERNAL = 1, 2, 70
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelscope", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def stage(name: str, help_text: str, input_name: str = "video") -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument(input_name, type=Path)
+        cmd.add_argument("--out", type=Path, required=True, help="output folder")
+        return cmd
+
+    stage("probe", "media facts of VIDEO -> media.json (refuses bad input)")
+    stage("downscale", "H.264/AAC renditions, poster and thumbnails")
+    stage("transcribe", "Whisper transcript with language and word times -> transcript.json")
+    stage("subtitles", "transcript.json -> subtitles.srt and subtitles.vtt", input_name="transcript")
+    stage("detect", "YOLOv8 on sampled frames -> detections.json")
+    stage("entities", "detections.json -> time ranges per label + evidence frames",
+          input_name="detections").add_argument("--video", type=Path, required=True)
+    stage("analyze", "run every stage; write manifest.json and print a summary")
+    sample = sub.add_parser("sample", help="build the demo video (speech, a cartoon, people)")
+    sample.add_argument("out", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ReelscopeError as err:
+        print(f"reelscope: {args.command}: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except Exception as err:
+        if args.debug:
+            raise
+        print(f"reelscope: {args.command}: internal error: {type(err).__name__}: {err} (rerun with --debug)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "sample":
+        print(synth.build_sample(args.out))
+        return 0
+    settings = Settings.from_env()
+    if args.command == "analyze":
+        result = pipeline.analyze(args.video, args.out, settings, pipeline.Progress())
+        print(summary(args.out, result))
+        return 0 if result["manifest"]["status"] == "SUCCEEDED" else EXIT_PARTIAL
+    if args.command == "subtitles":
+        published = pipeline.make_subtitles(args.transcript, args.out, settings)
+    elif args.command == "entities":
+        published = pipeline.make_entities(args.video, args.detections, args.out, settings)
+    else:
+        # Every video stage starts from fresh media facts: probing is cheap and validates the input.
+        published = pipeline.probe(args.video, args.out, settings)
+        if args.command != "probe":
+            published = getattr(pipeline, args.command)(args.video, args.out, settings)
+    for relative in published:
+        print(args.out / relative)
+    return 0
+
+
+def summary(out_dir: Path, result: dict) -> str:
+    """A few lines a person reads after `analyze`: the media, each step, where things are."""
+    manifest, timings = result["manifest"], result["timings"]
+    facts = read_json(out_dir / "media.json")
+    video = facts["video"]
+    audio = facts["audio"]["codec"] if facts["has_audio"] else "no audio"
+    lines = [f"{facts['file_name']}: {facts['duration_s']:.1f} s, {video['display_width']}x{video['display_height']} "
+             f"{video['codec']}, {audio}", f"status: {manifest['status']}"]
+    details = _step_details(out_dir, manifest)
+    for name, step in manifest["steps"].items():
+        took = f"{timings[name]:6.1f} s" if name in timings else " " * 8
+        lines.append(f"  {name:<11}{took}  {step['status'].lower():<9} {step.get('error') or details.get(name, '')}")
+    lines.append(f"{len(manifest['artifacts'])} artifacts, listed in {out_dir / 'manifest.json'}")
+    return "\n".join(lines)
+
+
+def _step_details(out_dir: Path, manifest: dict) -> dict[str, str]:
+    done = {name for name, step in manifest["steps"].items() if step["status"] == "SUCCEEDED"}
+    details = {}
+    if "downscale" in done:
+        index = read_json(out_dir / "renditions.json")
+        details["downscale"] = (", ".join(f"{r['name']} {r['width']}x{r['height']}" for r in index["renditions"])
+                                + f", {len(index['thumbnails'])} thumbnails")
+    if "transcribe" in done:
+        transcript = read_json(out_dir / "transcript.json")
+        words = sum(len(s["words"]) for s in transcript["segments"])
+        details["transcribe"] = transcript.get("skipped_reason") or (
+            f"language {transcript['language']}, {len(transcript['segments'])} segments, {words} words")
+    if "subtitles" in done:
+        details["subtitles"] = f"{(out_dir / 'subtitles.srt').read_text(encoding='utf-8').count(' --> ')} cues"
+    if "detect" in done:
+        detections = read_json(out_dir / "detections.json")
+        count = sum(len(f["detections"]) for f in detections["frames"])
+        details["detect"] = f"{len(detections['frames'])} frames sampled, {count} detections"
+    if "entities" in done:
+        ranges = read_json(out_dir / "entities.json")["entities"]
+        details["entities"] = "; ".join(f"{r['label']} {r['start']:.1f}-{r['end']:.1f} s" for r in ranges[:6]) or "none"
+        if len(ranges) > 6:
+            details["entities"] += f"; +{len(ranges) - 6} more"
+    return details
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Object detection with ultralytics YOLOv8 on frames sampled by ffmpeg, in batches.
+
+Weights come from REELSCOPE_YOLO_WEIGHTS: a path, or a file name looked up in the working
+folder and in REELSCOPE_MODEL_DIR. They are never downloaded at run time: production images
+bake them in, and a missing file gets an error that says how to provide it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from . import media
+from .artifacts import sha256_file
+from .errors import ModelUnavailable
+from .settings import Settings
+
+# ultralytics probes the network at import (and may send usage events); this pipeline runs offline.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def weights_path(weights: str, model_dir: str) -> Path:
+    candidates = [Path(weights)] if Path(weights).is_absolute() else [Path(weights), Path(model_dir) / weights]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates)
+    raise ModelUnavailable(
+        f"YOLO weights {weights!r} not found (looked at {looked}). Weights are never downloaded at run time: "
+        f"put a YOLOv8 detection checkpoint (e.g. yolov8n.pt from the Ultralytics releases) in {model_dir}, "
+        "or set REELSCOPE_YOLO_WEIGHTS=/path/to/weights.pt")
+
+
+@functools.lru_cache(maxsize=2)
+def load_detector(weights: str, model_dir: str):
+    from ultralytics import YOLO
+
+    path = weights_path(weights, model_dir)
+    try:
+        model = YOLO(str(path))
+    except Exception as err:  # ultralytics raises many types for a bad checkpoint
+        raise ModelUnavailable(f"YOLO weights {str(path)!r} could not be loaded: {err}") from None
+    if model.task != "detect":
+        raise ModelUnavailable(f"YOLO weights {str(path)!r} are a {model.task!r} model; a detection model is needed")
+    return model, path
+
+
+def detect(path: Path, facts: dict, settings: Settings) -> dict:
+    """detections.json content: every sampled frame with every detection (label, confidence, box)."""
+    model, weights = load_detector(settings.yolo_weights, settings.model_dir)
+    names = model.names
+    animals = set(settings.animal_labels)
+    sample_w, sample_h = media.sample_size(facts, settings.detect_imgsz)
+    # Boxes are reported in display pixels of the source, whatever size the detector saw.
+    scale_x = facts["video"]["display_width"] / sample_w
+    scale_y = facts["video"]["display_height"] / sample_h
+    frames: list[dict] = []
+
+    def run_batch(batch: list) -> None:
+        results = model.predict([frame for _, frame in batch], imgsz=settings.detect_imgsz,
+                                conf=settings.detect_min_confidence, verbose=False)
+        for (t, _), result in zip(batch, results):
+            boxes = result.boxes
+            detections = [{
+                "label": names[int(cls)],
+                "class_id": int(cls),
+                "confidence": round(float(conf), 3),
+                "box": [round(float(x1) * scale_x, 1), round(float(y1) * scale_y, 1),
+                        round(float(x2) * scale_x, 1), round(float(y2) * scale_y, 1)],
+                "animal": names[int(cls)] in animals,
+            } for (x1, y1, x2, y2), conf, cls in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())]
+            detections.sort(key=lambda d: (-d["confidence"], d["label"], d["box"]))
+            frames.append({"t": t, "detections": detections})
+
+    batch: list = []
+    for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz):
+        batch.append(sample)
+        if len(batch) == settings.detect_batch:
+            run_batch(batch)
+            batch = []
+    if batch:
+        run_batch(batch)
+    return {
+        "model": {"weights": weights.name, "sha256": sha256_file(weights), "classes": [names[i] for i in sorted(names)]},
+        "sample_fps": settings.detect_fps,
+        "frame_width": facts["video"]["display_width"],
+        "frame_height": facts["video"]["display_height"],
+        "duration_s": facts["duration_s"],
+        "min_confidence": settings.detect_min_confidence,
+        "animal_labels": sorted(animals),
+        "frames": frames,
+    }

@@ -1,0 +1,162 @@
+"""The stages as plain functions, files in and files out, and `analyze`, which runs them all.
+
+Each stage writes its artifacts through `artifacts.staging`, so they appear complete or not at
+all, and returns the relative paths it published. Later deployment units (Lambda handlers,
+Batch entrypoints, local mode) call these same functions.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import detect as detect_mod
+from . import entities as entities_mod
+from . import media, subtitles
+from . import transcribe as transcribe_mod
+from .artifacts import read_json, sha256_file, staging, write_json
+from .errors import ReelscopeError
+from .settings import Settings
+
+MANIFEST_SCHEMA = "reelscope.manifest/1"
+
+
+def probe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    facts = media.probe(video, settings)
+    with staging(out_dir) as stage:
+        write_json(stage.dir / "media.json", facts)
+    return stage.published
+
+
+def downscale(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    facts = read_json(Path(out_dir) / "media.json")
+    with staging(out_dir) as stage:
+        write_json(stage.dir / "renditions.json", media.encode_renditions(video, facts, settings, stage.dir))
+    return stage.published
+
+
+def transcribe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    facts = read_json(Path(out_dir) / "media.json")
+    transcript = transcribe_mod.transcribe(video, facts, settings)
+    with staging(out_dir) as stage:
+        write_json(stage.dir / "transcript.json", transcript)
+    return stage.published
+
+
+def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> list[str]:
+    cues = subtitles.build_cues(read_json(transcript_json), settings)
+    with staging(out_dir) as stage:
+        (stage.dir / "subtitles.srt").write_text(subtitles.to_srt(cues), encoding="utf-8")
+        (stage.dir / "subtitles.vtt").write_text(subtitles.to_vtt(cues), encoding="utf-8")
+    return stage.published
+
+
+def detect(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    facts = read_json(Path(out_dir) / "media.json")
+    detections = detect_mod.detect(video, facts, settings)
+    with staging(out_dir) as stage:
+        write_json(stage.dir / "detections.json", detections)
+    return stage.published
+
+
+def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: Settings) -> list[str]:
+    detections = read_json(detections_json)
+    ranges = entities_mod.aggregate(detections, settings)
+    with staging(out_dir) as stage:
+        entities_mod.render_evidence(video, detections, ranges, stage.dir)
+        write_json(stage.dir / "entities.json", {
+            "rules": {"sample_interval_s": round(1 / detections["sample_fps"], 6), "gap_s": settings.entity_gap_s,
+                      "min_duration_s": settings.entity_min_duration_s,
+                      "min_peak_confidence": settings.entity_min_peak_confidence,
+                      "min_confidence": detections["min_confidence"]},
+            "entities": ranges,
+        })
+    return stage.published
+
+
+# ---------------------------------------------------------------- analyze
+
+ARTIFACT_KINDS = {  # first matching prefix wins
+    "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
+    "transcript.json": "transcript", "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
+    "detections.json": "detections", "entities.json": "entities", "evidence/": "evidence",
+}
+
+
+def artifact_kind(relative: str) -> str:
+    if relative.endswith(".mp4"):
+        return "rendition"
+    return next(kind for prefix, kind in ARTIFACT_KINDS.items() if relative.startswith(prefix))
+
+
+class Progress:
+    """Stage-by-stage lines on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool | None = None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def say(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=sys.stderr, flush=True)
+
+
+def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress | None = None) -> dict:
+    """Run every stage in-process; write manifest.json; return {manifest, timings}.
+
+    Probe failing means the input is refused: InvalidMedia propagates and nothing is written. After probe, three branches run: renditions (downscale),
+    speech (transcribe -> subtitles) and vision (detect -> entities). A failing step is
+    recorded with its error and the rest of its branch is skipped; other branches go on, and
+    the job ends PARTIAL instead of SUCCEEDED. The manifest lists only this run's artifacts.
+    """
+    video, out_dir = Path(video), Path(out_dir)
+    progress = progress or Progress()
+    steps: dict[str, dict] = {}
+    timings: dict[str, float] = {}
+    published: list[str] = []
+
+    def run(name: str, action: Callable[[], list[str]]) -> None:
+        progress.say(f"  {name} ...")
+        started = time.perf_counter()
+        try:
+            published.extend(action())
+            steps[name] = {"status": "SUCCEEDED"}
+        except ReelscopeError as err:
+            steps[name] = {"status": "FAILED", "error": str(err)}
+        except Exception as err:  # a bug must not stop sibling branches; it is recorded, not swallowed
+            steps[name] = {"status": "FAILED", "error": f"internal error: {type(err).__name__}: {err}"}
+        timings[name] = round(time.perf_counter() - started, 3)
+        progress.say(f"  {name} {steps[name]['status'].lower()} in {timings[name]:.1f} s"
+                     + (f": {steps[name]['error']}" if "error" in steps[name] else ""))
+
+    progress.say(f"analyzing {video.name}")
+    started = time.perf_counter()
+    published.extend(probe(video, out_dir, settings))
+    steps["probe"] = {"status": "SUCCEEDED"}
+    timings["probe"] = round(time.perf_counter() - started, 3)
+    branches = [
+        [("downscale", lambda: downscale(video, out_dir, settings))],
+        [("transcribe", lambda: transcribe(video, out_dir, settings)),
+         ("subtitles", lambda: make_subtitles(out_dir / "transcript.json", out_dir, settings))],
+        [("detect", lambda: detect(video, out_dir, settings)),
+         ("entities", lambda: make_entities(video, out_dir / "detections.json", out_dir, settings))],
+    ]
+    for branch in branches:
+        for position, (name, action) in enumerate(branch):
+            run(name, action)
+            if steps[name]["status"] == "FAILED":
+                for skipped, _ in branch[position + 1:]:
+                    steps[skipped] = {"status": "SKIPPED", "error": f"{name} failed"}
+                break
+
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "source": {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)},
+        "status": "SUCCEEDED" if all(s["status"] == "SUCCEEDED" for s in steps.values()) else "PARTIAL",
+        "steps": steps,
+        "artifacts": [{"path": rel, "kind": artifact_kind(rel), "sha256": sha256_file(out_dir / rel),
+                       "size_bytes": (out_dir / rel).stat().st_size} for rel in sorted(set(published))],
+    }
+    write_json(out_dir / "manifest.json", manifest)
+    return {"manifest": manifest, "timings": timings}

