@@ -22,7 +22,6 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from . import whisper_ct2
 from .errors import ModelUnavailable, StageFailed
 from .media import GLOBAL_ARGS, diagnostic, file_url
 from .settings import Settings
@@ -45,6 +44,7 @@ def bundled_model_parts() -> tuple[Path, list[Path]]:
 
 def _convert_cached(config_dir: Path, parts: list[Path], model_dir: Path) -> tuple[Path, dict]:
     """openai-whisper .pt converted from CTranslate2 parts, built once per distinct weights."""
+    from . import whisper_ct2  # imports torch: only the stages that need it pay for it
     digest = hashlib.sha256()
     for part in parts:
         with open(part, "rb") as fh:
