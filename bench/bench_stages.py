@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reelscope import media, synth, transcribe
+from reelscope import detect, media, synth, transcribe
 from reelscope.settings import Settings
 
 PARAGRAPH = [
@@ -59,9 +59,7 @@ def measure(args: list[str], env: dict) -> tuple[float, float]:
 
 def naive_detect(video: str, weights: str) -> None:
     """Baseline: decode every frame at full size into Python; YOLO on each frame, batch of one."""
-    from ultralytics import YOLO
-
-    model = YOLO(weights)
+    model, _ = detect.load_detector(weights, Settings().model_dir)
     facts = media.probe(Path(video), Settings())
     fps = facts["video"]["fps"]
     frames = 0

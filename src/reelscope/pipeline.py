@@ -23,26 +23,29 @@ from .settings import Settings
 MANIFEST_SCHEMA = "reelscope.manifest/1"
 
 
-def probe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
-    facts = media.probe(video, settings)
+def _publish_json(out_dir: Path, name: str, content) -> list[str]:
     with staging(out_dir) as stage:
-        write_json(stage.dir / "media.json", facts)
+        write_json(stage.dir / name, content)
     return stage.published
 
 
+def _facts(out_dir: Path) -> dict:
+    return read_json(Path(out_dir) / "media.json")
+
+
+def probe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    return _publish_json(out_dir, "media.json", media.probe(video, settings))
+
+
 def downscale(video: Path, out_dir: Path, settings: Settings) -> list[str]:
-    facts = read_json(Path(out_dir) / "media.json")
+    facts = _facts(out_dir)
     with staging(out_dir) as stage:
         write_json(stage.dir / "renditions.json", media.encode_renditions(video, facts, settings, stage.dir))
     return stage.published
 
 
 def transcribe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
-    facts = read_json(Path(out_dir) / "media.json")
-    transcript = transcribe_mod.transcribe(video, facts, settings)
-    with staging(out_dir) as stage:
-        write_json(stage.dir / "transcript.json", transcript)
-    return stage.published
+    return _publish_json(out_dir, "transcript.json", transcribe_mod.transcribe(video, _facts(out_dir), settings))
 
 
 def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> list[str]:
@@ -54,11 +57,7 @@ def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> 
 
 
 def detect(video: Path, out_dir: Path, settings: Settings) -> list[str]:
-    facts = read_json(Path(out_dir) / "media.json")
-    detections = detect_mod.detect(video, facts, settings)
-    with staging(out_dir) as stage:
-        write_json(stage.dir / "detections.json", detections)
-    return stage.published
+    return _publish_json(out_dir, "detections.json", detect_mod.detect(video, _facts(out_dir), settings))
 
 
 def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: Settings) -> list[str]:

@@ -56,14 +56,13 @@ class Settings:
     subtitle_min_cue_s: float = 0.8
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
         values = {}
         for field in dataclasses.fields(cls):
             var = "REELSCOPE_" + field.name.upper()
             if var in environ:
                 values[field.name] = _parse(var, environ[var], field.default)
-        values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()
         return settings

@@ -16,6 +16,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from .errors import ReelscopeError
 from .media import GLOBAL_ARGS, file_url
 
 SPEECH_RATE = 22050  # espeak-ng's output sample rate
@@ -25,10 +26,10 @@ def package_file(package: str, *parts: str) -> Path:
     """A data file shipped inside an installed package (no download)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {package!r} is not installed (pip install '.[samples]')")
+        raise ReelscopeError(f"package {package!r} is not installed (scripts/demo and scripts/test install it)")
     path = Path(next(iter(spec.submodule_search_locations)), *parts)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from package {package!r}")
+        raise ReelscopeError(f"{path} is missing from package {package!r}")
     return path
 
 

