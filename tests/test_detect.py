@@ -92,3 +92,14 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
     bogus.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelUnavailable, match="could not be loaded"):
         detect.load_detector(str(bogus), str(tmp_path))
+
+
+def test_min_confidence_is_applied(people_video, tmp_path, detected):
+    out, settings = detected
+    strict = replace(settings, detect_min_confidence=0.6)  # the library's own default is 0.25, as ours
+    pipeline.probe(people_video, tmp_path, strict)
+    pipeline.detect(people_video, tmp_path, strict)
+    kept = [d["confidence"] for f in read_json(tmp_path / "detections.json")["frames"] for d in f["detections"]]
+    every = [d["confidence"] for f in read_json(out / "detections.json")["frames"] for d in f["detections"]]
+    assert kept and min(kept) >= 0.6
+    assert sorted(kept) == sorted(c for c in every if c >= 0.6)

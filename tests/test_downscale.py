@@ -24,7 +24,7 @@ def _run(video, out, settings):
 
 
 def test_landscape_with_audio(short_clip, tmp_path, settings):
-    index, published = _run(short_clip, tmp_path, replace(settings, thumbnail_interval_s=1.0))
+    index, published = _run(short_clip, tmp_path, replace(settings, thumbnail_interval_s=2.5))
     assert [(r["name"], r["width"], r["height"]) for r in index["renditions"]] == [("720p", 1280, 720), ("480p", 854, 480)]
     for rendition in index["renditions"]:
         path = tmp_path / rendition["path"]
@@ -36,8 +36,8 @@ def test_landscape_with_audio(short_clip, tmp_path, settings):
         assert streams["audio"]["codec_name"] == "aac"
         data = path.read_bytes()
         assert data.find(b"moov") < data.find(b"mdat"), "faststart: index before media data"
-    # Thumbnails every second of a 3 s clip: t = 0, 1, 2.
-    assert [t["t"] for t in index["thumbnails"]] == [0.0, 1.0, 2.0]
+    # Thumbnails every 2.5 s of a 3 s clip: t = 0 and 2.5 (the last, partial interval counts too).
+    assert [t["t"] for t in index["thumbnails"]] == [0.0, 2.5]
     assert all((tmp_path / t["path"]).stat().st_size > 0 for t in index["thumbnails"])
     assert _streams(tmp_path / "poster.jpg")[1]["video"]["width"] == 1280
     assert set(published) >= {"720p.mp4", "480p.mp4", "poster.jpg", "renditions.json", "thumbnails/thumb_00001.jpg"}

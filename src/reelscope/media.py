@@ -66,7 +66,7 @@ def probe(path: Path, settings: Settings) -> dict:
     if size > settings.max_bytes:
         raise InvalidMedia(path, f"file is {size} bytes, over the limit of {settings.max_bytes} (REELSCOPE_MAX_BYTES)")
     try:
-        info = ffmpeg.probe(file_url(path))
+        info = ffmpeg.probe(file_url(path), v="error")
     except ffmpeg.Error as err:
         raise InvalidMedia(path, f"not a readable media file ({diagnostic(err.stderr)})") from None
 
@@ -84,7 +84,7 @@ def probe(path: Path, settings: Settings) -> dict:
     if duration > settings.max_duration_s:
         raise InvalidMedia(path, f"duration {duration:.1f} s is over the limit of "
                                  f"{settings.max_duration_s:.0f} s (REELSCOPE_MAX_DURATION_S)")
-    _checkdiagnostic(path, duration)
+    _check_decodes_to_the_end(path, duration)
 
     rotation = _rotation(video)
     width, height = int(video["width"]), int(video["height"])
@@ -122,7 +122,7 @@ def _rotation(video: dict) -> int:
     return int(video.get("tags", {}).get("rotate", 0)) % 360
 
 
-def _checkdiagnostic(path: Path, duration: float) -> None:
+def _check_decodes_to_the_end(path: Path, duration: float) -> None:
     """Decode the last two seconds: a truncated file whose index survived fails here."""
     stream = ffmpeg.input(file_url(path), ss=max(0.0, duration - 2.0)).output("-", f="null")
     proc = subprocess.run(stream.global_args(*GLOBAL_ARGS).compile(), capture_output=True)
