@@ -1,6 +1,7 @@
-"""reelscope command line: one subcommand per stage, `analyze` for all of them, `sample`.
+"""reelscope command line: one subcommand per stage, `analyze` for all of them in-process,
+`process` and `serve` for the state machine in local mode, `sample`.
 
-Exit status: 0 done; 1 analyze finished PARTIAL (a step failed, the rest was delivered);
+Exit status: 0 done; 1 the job finished PARTIAL (a step failed, the rest was delivered);
 2 refused (bad input, missing model, bad setting: the message says which and why);
 70 internal error.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from . import pipeline, synth
@@ -38,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     stage("entities", "detections.json -> time ranges per label + evidence frames",
           input_name="detections").add_argument("--video", type=Path, required=True)
     stage("analyze", "run every stage; write manifest.json and print a summary")
+    process = sub.add_parser("process", help="run VIDEO through the state machine in local mode; export its artifacts")
+    process.add_argument("video", type=Path)
+    process.add_argument("--out", type=Path, default=Path("out"), help="artifacts go to OUT/JOB_ID (default: out)")
+    process.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
+    serve = sub.add_parser("serve", help="local mode as a service: a video dropped under uploads/ starts a job")
+    serve.add_argument("--port", type=int, default=4566, help="S3 endpoint port on 127.0.0.1 (default: 4566)")
+    serve.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
     sample = sub.add_parser("sample", help="build the demo video (speech, a cartoon, people)")
     sample.add_argument("out", type=Path)
     return parser
@@ -63,6 +72,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(synth.build_sample(args.out))
         return 0
     settings = Settings.from_env()
+    if args.command == "process":
+        return process(args.video, args.out, Path(args.state_dir or settings.state_dir))
+    if args.command == "serve":
+        from .local import LocalCloud
+
+        with LocalCloud(Path(args.state_dir or settings.state_dir), port=args.port) as cloud:
+            try:
+                cloud.serve(threading.Event())
+            except KeyboardInterrupt:
+                print("stopping; state saved", file=sys.stderr)
+        return 0
     if args.command == "analyze":
         result = pipeline.analyze(args.video, args.out, settings, pipeline.Progress())
         print(summary(args.out, result))
@@ -81,6 +101,29 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def process(video: Path, out: Path, state_dir: Path) -> int:
+    """Upload VIDEO to local mode, follow its execution state by state, export and summarize."""
+    from .local import LocalCloud, job_timings
+
+    progress = pipeline.Progress()
+    with LocalCloud(state_dir) as cloud:
+        (result,) = cloud.upload(video)
+        if result["outcome"] == "ignored":
+            raise ReelscopeError(f"{video.name}: {result['reason']}")
+        job_id = result["job_id"]
+        progress.say(f"job {job_id} {result['outcome']} (execution {job_id})")
+        job = cloud.store.job(job_id)
+        if job["status"] in ("QUEUED", "RUNNING"):
+            job = cloud.wait(job_id, progress)
+        target = cloud.export(job_id, out)
+        timings = job_timings(cloud.store, job_id)
+    if job["status"] == "FAILED":
+        raise ReelscopeError(job.get("error", "job failed"))
+    print(summary(target, {"manifest": read_json(target / "manifest.json"), "timings": timings}))
+    print(f"job {job_id}: artifacts exported to {target}")
+    return 0 if job["status"] == "SUCCEEDED" else EXIT_PARTIAL
+
+
 def summary(out_dir: Path, result: dict) -> str:
     """A few lines a person reads after `analyze`: the media, each step, where things are."""
     manifest, timings = result["manifest"], result["timings"]
@@ -90,7 +133,8 @@ def summary(out_dir: Path, result: dict) -> str:
     lines = [f"{facts['file_name']}: {facts['duration_s']:.1f} s, {video['display_width']}x{video['display_height']} "
              f"{video['codec']}, {audio}", f"status: {manifest['status']}"]
     details = _step_details(out_dir, manifest)
-    for name, step in manifest["steps"].items():
+    for name in (n for n in pipeline.STEP_ORDER if n in manifest["steps"]):
+        step = manifest["steps"][name]
         took = f"{timings[name]:6.1f} s" if name in timings else " " * 8
         lines.append(f"  {name:<11}{took}  {step['status'].lower():<9} {step.get('error') or details.get(name, '')}")
     lines.append(f"{len(manifest['artifacts'])} artifacts, listed in {out_dir / 'manifest.json'}")

@@ -21,6 +21,9 @@ from .errors import ReelscopeError
 from .settings import Settings
 
 MANIFEST_SCHEMA = "reelscope.manifest/1"
+# After probe, three independent branches; inside a branch, each step needs the one before.
+BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"), "vision": ("detect", "entities")}
+STEP_ORDER = ("probe", "downscale", "transcribe", "subtitles", "detect", "entities")
 
 
 def _publish_json(out_dir: Path, name: str, content) -> list[str]:
@@ -75,6 +78,20 @@ def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: S
     return stage.published
 
 
+# Every stage as (video, out_dir, settings) -> published paths, and the files of out_dir it reads.
+STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
+    "probe": probe,
+    "downscale": downscale,
+    "transcribe": transcribe,
+    "subtitles": lambda video, out_dir, settings: make_subtitles(Path(out_dir) / "transcript.json", out_dir, settings),
+    "detect": detect,
+    "entities": lambda video, out_dir, settings: make_entities(video, Path(out_dir) / "detections.json", out_dir, settings),
+}
+STAGE_INPUTS = {"probe": (), "downscale": ("media.json",), "transcribe": ("media.json",),
+                "subtitles": ("transcript.json",), "detect": ("media.json",), "entities": ("detections.json",)}
+NEEDS_VIDEO = {"probe", "downscale", "transcribe", "detect", "entities"}
+
+
 # ---------------------------------------------------------------- analyze
 
 ARTIFACT_KINDS = {  # first matching prefix wins
@@ -88,6 +105,23 @@ def artifact_kind(relative: str) -> str:
     if relative.endswith(".mp4"):
         return "rendition"
     return next(kind for prefix, kind in ARTIFACT_KINDS.items() if relative.startswith(prefix))
+
+
+def describe_artifact(out_dir: Path, relative: str) -> dict:
+    path = Path(out_dir) / relative
+    return {"path": relative, "kind": artifact_kind(relative), "sha256": sha256_file(path),
+            "size_bytes": path.stat().st_size}
+
+
+def build_manifest(source: dict, steps: dict[str, dict], artifacts: list[dict]) -> dict:
+    """The manifest of a run, local or in the cloud: SUCCEEDED only when every step succeeded."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "source": source,
+        "status": "SUCCEEDED" if all(s["status"] == "SUCCEEDED" for s in steps.values()) else "PARTIAL",
+        "steps": {name: steps[name] for name in STEP_ORDER if name in steps},
+        "artifacts": sorted(artifacts, key=lambda a: a["path"]),
+    }
 
 
 class Progress:
@@ -104,8 +138,9 @@ class Progress:
 def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress | None = None) -> dict:
     """Run every stage in-process; write manifest.json; return {manifest, timings}.
 
-    Probe failing means the input is refused: InvalidMedia propagates and nothing is written. After probe, three branches run: renditions (downscale),
-    speech (transcribe -> subtitles) and vision (detect -> entities). A failing step is
+    Probe failing means the input is refused: InvalidMedia propagates and nothing is written.
+    After probe, three branches run: renditions (downscale), speech (transcribe -> subtitles)
+    and vision (detect -> entities). A failing step is
     recorded with its error and the rest of its branch is skipped; other branches go on, and
     the job ends PARTIAL instead of SUCCEEDED. The manifest lists only this run's artifacts.
     """
@@ -134,28 +169,15 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
     published.extend(probe(video, out_dir, settings))
     steps["probe"] = {"status": "SUCCEEDED"}
     timings["probe"] = round(time.perf_counter() - started, 3)
-    branches = [
-        [("downscale", lambda: downscale(video, out_dir, settings))],
-        [("transcribe", lambda: transcribe(video, out_dir, settings)),
-         ("subtitles", lambda: make_subtitles(out_dir / "transcript.json", out_dir, settings))],
-        [("detect", lambda: detect(video, out_dir, settings)),
-         ("entities", lambda: make_entities(video, out_dir / "detections.json", out_dir, settings))],
-    ]
-    for branch in branches:
-        for position, (name, action) in enumerate(branch):
-            run(name, action)
+    for branch in BRANCHES.values():
+        for position, name in enumerate(branch):
+            run(name, lambda: STAGES[name](video, out_dir, settings))
             if steps[name]["status"] == "FAILED":
-                for skipped, _ in branch[position + 1:]:
+                for skipped in branch[position + 1:]:
                     steps[skipped] = {"status": "SKIPPED", "error": f"{name} failed"}
                 break
 
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "source": {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)},
-        "status": "SUCCEEDED" if all(s["status"] == "SUCCEEDED" for s in steps.values()) else "PARTIAL",
-        "steps": steps,
-        "artifacts": [{"path": rel, "kind": artifact_kind(rel), "sha256": sha256_file(out_dir / rel),
-                       "size_bytes": (out_dir / rel).stat().st_size} for rel in sorted(set(published))],
-    }
+    source = {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)}
+    manifest = build_manifest(source, steps, [describe_artifact(out_dir, rel) for rel in set(published)])
     write_json(out_dir / "manifest.json", manifest)
     return {"manifest": manifest, "timings": timings}

@@ -55,6 +55,16 @@ class Settings:
     subtitle_max_cue_s: float = 7.0
     subtitle_min_cue_s: float = 0.8
 
+    # cloud: where jobs live (set by the deployment, or by local mode)
+    bucket: str = ""
+    table: str = ""
+    state_machine_arn: str = ""
+    # renditions of media up to these limits are made in the downscale Lambda, larger on Batch
+    lambda_downscale_max_s: float = 600.0
+    lambda_downscale_max_bytes: int = 2 * 1024**3
+    # local mode: moto's objects and items are kept here between runs
+    state_dir: str = str(Path.home() / ".local" / "state" / "reelscope")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ

@@ -1,0 +1,34 @@
+"""AWS Batch job: `transcribe | detect | downscale --job-id ID --key KEY`.
+
+Reads the upload and earlier artifacts from S3, writes its artifacts to S3 and its step records
+to DynamoDB (REELSCOPE_BUCKET, REELSCOPE_TABLE). Exit status 1 on a failure that a retry cannot
+fix (the job definition's retry strategy retries host and Spot failures, not these).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from reelscope.jobs import error_message, run_steps
+from reelscope.settings import Settings
+
+COMMANDS = {"transcribe": ["transcribe"], "detect": ["detect", "entities"], "downscale": ["downscale"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reelscope-batch")
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--job-id", required=True)
+    parser.add_argument("--key", required=True)
+    args = parser.parse_args(argv)
+    try:
+        run_steps(COMMANDS[args.command], args.job_id, args.key, Settings.from_env())
+    except Exception as err:
+        print(f"reelscope {args.command}: {error_message(err)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Ingest: an S3 (or EventBridge) "object created" event -> one job and one execution per new upload."""
+
+import boto3
+
+from reelscope import jobs
+from reelscope.lambda_runtime import lambda_handler
+
+STEP_FUNCTIONS = boto3.client("stepfunctions")
+
+
+@lambda_handler("ingest")
+def handler(event, settings):
+    return {"objects": jobs.ingest(event, settings, STEP_FUNCTIONS)}

@@ -1,0 +1,186 @@
+"""A job in the cloud: ingest an upload, run steps where the state machine puts them (Lambda,
+Batch, or local mode's stand-ins), index the results, record a failure.
+
+A step reads its inputs from S3 into a scratch folder, runs the same stage function as
+`reelscope analyze`, uploads what it published under jobs/{job_id}/ and records itself in
+DynamoDB. Only small JSON (ids, keys, a route, a status) goes back to the state machine.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote_plus
+
+from . import pipeline
+from .artifacts import dumps, read_json, sha256_file
+from .errors import ReelscopeError
+from .settings import Settings
+from .store import Store, artifact_key, job_id_for, now
+
+UPLOAD_PREFIX = "uploads/"
+
+
+def error_message(err: Exception) -> str:
+    return str(err) if isinstance(err, ReelscopeError) else f"internal error: {type(err).__name__}: {err}"
+
+
+def local_source(workdir: Path, key: str) -> Path:
+    """Where a step keeps the uploaded object: its own base name, never a path from the key."""
+    name = PurePosixPath(key).name
+    return workdir / "input" / (name if name not in ("", ".", "..") else "source")
+
+
+def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store: Store | None = None) -> list[dict]:
+    """Run steps in order in one scratch folder (a Batch job may run two). Raises on the first failure,
+    after recording it: the state machine's Catch decides what happens next."""
+    store = store or Store(settings.bucket, settings.table)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="reelscope-") as tmp:
+        work = Path(tmp)
+        out = work / "out"
+        out.mkdir()
+        video = local_source(work, key)
+        if any(name in pipeline.NEEDS_VIDEO for name in names):
+            store.download(key, video)
+        have: set[str] = set()
+        for name in names:
+            for relative in pipeline.STAGE_INPUTS[name]:
+                if relative not in have:
+                    store.download(artifact_key(job_id, relative), out / relative)
+            store.start_step(job_id, name)
+            started = time.perf_counter()
+            try:
+                published = pipeline.STAGES[name](video, out, settings)
+                outputs = [pipeline.describe_artifact(out, relative) for relative in published]
+                for output in outputs:
+                    store.upload(out / output["path"], artifact_key(job_id, output["path"]))
+            except Exception as err:
+                store.end_step(job_id, name, time.perf_counter() - started, error=error_message(err))
+                raise
+            store.end_step(job_id, name, time.perf_counter() - started, outputs=outputs)
+            have.update(published)
+            results.append({"step": name, "outputs": len(outputs)})
+        if "probe" in names:
+            _record_probe(job_id, video, read_json(out / "media.json"), store)
+    return results
+
+
+def _record_probe(job_id: str, video: Path, facts: dict, store: Store) -> None:
+    store.update_job(job_id, status="RUNNING", media=facts, source_sha256=sha256_file(video),
+                     source_file_name=video.name)
+
+
+def probe_job(job_id: str, key: str, settings: Settings) -> dict:
+    """Probe, then choose where renditions are made: Lambda for short/small media, Batch otherwise."""
+    store = Store(settings.bucket, settings.table)
+    run_steps(["probe"], job_id, key, settings, store)
+    facts = store.get_json(artifact_key(job_id, "media.json"))
+    fits_lambda = (facts["duration_s"] <= settings.lambda_downscale_max_s
+                   and facts["size_bytes"] <= settings.lambda_downscale_max_bytes)
+    return {"duration_s": facts["duration_s"], "size_bytes": facts["size_bytes"], "has_audio": facts["has_audio"],
+            "renditions_route": "lambda" if fits_lambda else "batch"}
+
+
+# ---------------------------------------------------------------- ingest
+
+def uploaded_objects(event: dict) -> list[dict]:
+    """Objects named by an S3 notification (direct or wrapped in SQS) or an EventBridge event."""
+    if event.get("detail-type") == "Object Created":  # EventBridge: keys are not URL-encoded
+        detail = event["detail"]
+        obj = detail["object"]
+        return [{"bucket": detail["bucket"]["name"], "key": obj["key"], "size": obj.get("size", 0),
+                 "version": obj.get("version-id") or obj.get("etag", "")}]
+    objects = []
+    for record in event.get("Records", []):
+        if "body" in record:  # SQS message carrying an S3 notification
+            objects += uploaded_objects(json.loads(record["body"]))
+        elif record.get("eventName", "").startswith("ObjectCreated"):
+            s3 = record["s3"]
+            obj = s3["object"]
+            objects.append({"bucket": s3["bucket"]["name"], "key": unquote_plus(obj["key"]),
+                            "size": obj.get("size", 0), "version": obj.get("versionId") or obj.get("eTag", "")})
+    return objects
+
+
+def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
+    """Start one execution per new upload; say what happened to each object."""
+    results = []
+    for obj in uploaded_objects(event):
+        if not obj["key"].startswith(UPLOAD_PREFIX):
+            results.append({**obj, "outcome": "ignored", "reason": f"outside {UPLOAD_PREFIX}"})
+            continue
+        if not obj["size"]:
+            results.append({**obj, "outcome": "ignored", "reason": "empty object (0 bytes)"})
+            continue
+        job_id = job_id_for(obj["bucket"], obj["key"], obj["version"])
+        store = Store(obj["bucket"], settings.table)
+        created = store.create_job(job_id, {k: obj[k] for k in ("bucket", "key", "size", "version")}, job_id)
+        try:
+            # Execution names are unique per state machine, so a second delivery cannot start a second
+            # run; starting even when the job record exists finishes a delivery that died in between.
+            sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=job_id,
+                                input=json.dumps({"job_id": job_id, "bucket": obj["bucket"], "key": obj["key"]}))
+            already_running = False
+        except sfn.exceptions.ExecutionAlreadyExists:
+            already_running = True
+        outcome = "started" if created and not already_running else "duplicate"
+        results.append({**obj, "job_id": job_id, "outcome": outcome})
+    return results
+
+
+# ---------------------------------------------------------------- index and failure
+
+def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
+    """Step statuses from their records (a branch that crashed before recording takes the branch
+    error), the manifest of every delivered artifact, the job summary. Returns the final status."""
+    store = Store(settings.bucket, settings.table)
+    job, records = store.job(job_id), store.steps(job_id)
+    steps = {"probe": {"status": "SUCCEEDED"}}
+    for branch in branches:
+        failed_before = None
+        for name in pipeline.BRANCHES[branch["branch"]]:
+            record = records.get(name, {})
+            if failed_before:
+                steps[name] = {"status": "SKIPPED", "error": f"{failed_before} failed"}
+            elif record.get("status") == "SUCCEEDED":
+                steps[name] = {"status": "SUCCEEDED"}
+            else:
+                error = record.get("error") if record.get("status") == "FAILED" else None
+                steps[name] = {"status": "FAILED", "error": error or failure_reason(branch)}
+                failed_before = name
+    artifacts = [output for name, record in records.items() if steps.get(name, {}).get("status") == "SUCCEEDED"
+                 for output in record.get("outputs", [])]
+    source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"]}
+    manifest = pipeline.build_manifest(source, steps, artifacts)
+    store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
+    failed = [name for name, step in steps.items() if step["status"] == "FAILED"]
+    store.update_job(job_id, manifest_key=artifact_key(job_id, "manifest.json"), failed_steps=failed,
+                     steps_summary={name: step["status"] for name, step in steps.items()})
+    return {"status": manifest["status"], "failed_steps": failed}
+
+
+def failure_reason(error: dict) -> str:
+    """A readable sentence from a state machine error ({Error, Cause} or {error, cause})."""
+    name = error.get("Error") or error.get("error") or "error"
+    cause = error.get("Cause") or error.get("cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        return f"{name}: {cause}" if cause else name
+    if isinstance(parsed, dict):
+        if "errorMessage" in parsed:  # a Lambda function's error
+            return parsed["errorMessage"]
+        if "statusReason" in parsed:  # a Batch job's description
+            reason = parsed.get("container", {}).get("reason")
+            return f"Batch job {parsed['status'].lower()}: {parsed['statusReason']}" + (f" ({reason})" if reason else "")
+    return f"{name}: {cause}"
+
+
+def mark_failed(job_id: str, error: dict, settings: Settings) -> dict:
+    store = Store(settings.bucket, settings.table)
+    reason = failure_reason(error)
+    store.update_job(job_id, status="FAILED", error=reason, finished_at=now())
+    return {"status": "FAILED", "error": reason}

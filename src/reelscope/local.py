@@ -1,0 +1,379 @@
+"""Local mode: the deployed architecture on one machine, offline.
+
+moto, serving on 127.0.0.1, plays S3, SQS, DynamoDB and Step Functions, and its interpreter
+executes statemachine/pipeline.asl.json, the file the CDK app deploys. The definition's Lambda
+and Batch tasks run this project's own handlers (functions/*/app.py) and Batch entrypoint
+(containers/gpu-batch/entrypoint.py) in this process: boto3 event hooks answer the
+interpreter's lambda:Invoke and batch:SubmitJob / DescribeJobs calls. Uploads reach the ingest
+handler through an S3 notification to an SQS queue (S3 -> Lambda in AWS; moto delivers the
+former). Objects and items are saved to a state folder and restored at the next start.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
+
+from .artifacts import write_json
+from .errors import ReelscopeError
+from .pipeline import Progress
+from .store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
+FUNCTIONS = REPO / "functions"
+BATCH_ENTRYPOINT = REPO / "containers" / "gpu-batch" / "entrypoint.py"
+ACCOUNT, REGION = "123456789012", "us-east-1"
+BUCKET, TABLE, QUEUE, MACHINE = "reelscope-media", "reelscope-jobs", "reelscope-uploads", "reelscope-pipeline"
+
+# Placeholders of the definition that local mode answers, and with what.
+LAMBDA_FUNCTIONS = {"ProbeFunctionArn": "probe", "DownscaleFunctionArn": "downscale",
+                    "SubtitlesFunctionArn": "subtitles", "IndexFunctionArn": "index",
+                    "MarkFailedFunctionArn": "mark_failed"}
+BATCH_RESOURCES = {"GpuJobQueueArn": "job-queue/reelscope-gpu", "CpuJobQueueArn": "job-queue/reelscope-cpu",
+                   "GpuJobDefinitionArn": "job-definition/reelscope-gpu:1",
+                   "CpuJobDefinitionArn": "job-definition/reelscope-cpu:1"}
+BATCH_DEFINITIONS = {f"arn:aws:batch:{REGION}:{ACCOUNT}:{BATCH_RESOURCES[k]}" for k in BATCH_RESOURCES if "Definition" in k}
+
+
+def substitutions() -> dict[str, str]:
+    values = {"TableName": TABLE}
+    values.update({k: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{v}" for k, v in LAMBDA_FUNCTIONS.items()})
+    values.update({k: f"arn:aws:batch:{REGION}:{ACCOUNT}:{v}" for k, v in BATCH_RESOURCES.items()})
+    return values
+
+
+def render_definition(values: dict[str, str]) -> str:
+    """The ASL with its ${Name} placeholders filled; a placeholder left unfilled is an error."""
+    if not DEFINITION.is_file():
+        raise ReelscopeError(f"local mode runs from a reelscope checkout: {DEFINITION} not found")
+    text = DEFINITION.read_text(encoding="utf-8")
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    if missing := sorted(set(re.findall(r"\$\{(\w+)\}", text))):
+        raise ReelscopeError(f"{DEFINITION.name}: no value for {', '.join(missing)}")
+    return text
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _camel(value, key: str = ""):
+    """boto3 names Batch parameters jobName/containerOverrides; the interpreter passes the ASL's
+    JobName/ContainerOverrides (moto 5.2 bug). User-defined maps (Parameters, Tags) are kept."""
+    if isinstance(value, dict):
+        if key in ("parameters", "tags"):
+            return value
+        return {k[:1].lower() + k[1:]: _camel(v, k[:1].lower() + k[1:]) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime hands a handler, as far as Powertools reads it."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 3008
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+class TaskRunner:
+    """Answers the interpreter's Lambda and Batch calls by running the project's code in-process."""
+
+    OPERATIONS = ("lambda.Invoke", "batch.SubmitJob", "batch.DescribeJobs")
+
+    def __init__(self):
+        self.handlers: dict[str, object] = {}
+        self.batch_jobs: dict[str, dict] = {}
+        self.entrypoint = None
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        events = (boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION).events
+        for operation in self.OPERATIONS:
+            events.register(f"before-parameter-build.{operation}", self._remember, unique_id=f"reelscope-p-{operation}")
+            events.register(f"before-call.{operation}", self._answer, unique_id=f"reelscope-c-{operation}")
+
+    def uninstall(self) -> None:
+        events = boto3.DEFAULT_SESSION.events
+        for operation in self.OPERATIONS:
+            events.unregister(f"before-parameter-build.{operation}", unique_id=f"reelscope-p-{operation}")
+            events.unregister(f"before-call.{operation}", unique_id=f"reelscope-c-{operation}")
+
+    def handler(self, name: str):
+        with self._lock:  # each mode instance loads its own copies: module-level clients follow its endpoint
+            if name not in self.handlers:
+                path = FUNCTIONS / name / "app.py"
+                if not path.is_file():
+                    raise ReelscopeError(f"no local runner for Lambda function {name!r}: {path} not found")
+                self.handlers[name] = _load(path, f"reelscope_function_{name}").handler
+            return self.handlers[name]
+
+    def invoke(self, name: str, event: dict) -> tuple[dict | None, dict | None]:
+        """(result, None) or (None, the Lambda runtime's error payload)."""
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{name}"
+        try:
+            return self.handler(name)(event, LambdaContext(f"reelscope-{name}", arn)), None
+        except Exception as err:
+            return None, {"errorMessage": str(err), "errorType": type(err).__name__}
+
+    def _remember(self, params, model, context, **_):
+        if model.service_model.service_name == "batch":
+            normalized = _camel(params)
+            params.clear()
+            params.update(normalized)
+        context["reelscope_params"] = copy.deepcopy(params)
+
+    def _answer(self, model, context, **_):
+        params = context["reelscope_params"]
+        if model.name == "Invoke":
+            name = params["FunctionName"].rsplit(":function:reelscope-", 1)[-1]
+            payload = params.get("Payload") or b"{}"
+            result, error = self.invoke(name, json.loads(payload))
+            body = json.dumps(result if error is None else error).encode()
+            parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": StreamingBody(io.BytesIO(body), len(body))}
+            if error is not None:
+                parsed["FunctionError"] = "Unhandled"
+            return AWSResponse("local", 200, {}, None), parsed
+        if model.name == "SubmitJob":
+            return AWSResponse("local", 200, {}, None), self._submit(params)
+        jobs = [self.batch_jobs[job_id] for job_id in params["jobs"] if job_id in self.batch_jobs]
+        return AWSResponse("local", 200, {}, None), {"jobs": jobs}
+
+    def _submit(self, params: dict) -> dict:
+        if params["jobDefinition"] not in BATCH_DEFINITIONS:
+            raise ReelscopeError(f"no local runner for Batch job definition {params['jobDefinition']!r}")
+        with self._lock:
+            if self.entrypoint is None:
+                self.entrypoint = _load(BATCH_ENTRYPOINT, "reelscope_batch_entrypoint")
+        command = params["containerOverrides"]["command"]
+        started = int(time.time() * 1000)
+        try:
+            exit_code = self.entrypoint.main(command)
+        except SystemExit as exit_:  # argparse refusing the command line
+            exit_code = exit_.code or 2
+        job_id = str(uuid.uuid4())
+        self.batch_jobs[job_id] = {
+            "jobId": job_id, "jobName": params["jobName"], "jobQueue": params["jobQueue"],
+            "jobDefinition": params["jobDefinition"], "startedAt": started, "stoppedAt": int(time.time() * 1000),
+            "status": "SUCCEEDED" if exit_code == 0 else "FAILED",
+            "statusReason": "Essential container in task exited",
+            "container": {"command": command, "exitCode": exit_code},
+        }
+        # The interpreter reads the submission as "JobId" (moto 5.2 again): answer in both casings.
+        return {"jobId": job_id, "JobId": job_id, "jobName": params["jobName"],
+                "jobArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job_id}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalCloud:
+    """Start with `with LocalCloud(state_dir) as cloud:`; see the module doc."""
+
+    def __init__(self, state_dir: Path, port: int = 0):
+        self.state_dir = Path(state_dir)
+        self.port = port
+        self.runner = TaskRunner()
+        self.server = None
+
+    # ------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalCloud:
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        self.port = self.port or _free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        # The hosted handlers see what Lambda would give them: credentials, region, resource names.
+        self._saved_env = dict(os.environ)
+        os.environ.update({
+            "MOTO_PORT": str(self.port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "REELSCOPE_BUCKET": BUCKET, "REELSCOPE_TABLE": TABLE,
+            "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
+        })
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")  # errors reach the user through job records
+        for noisy in ("werkzeug", "moto"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False},
+                  "batch": {"use_docker": False}}
+        # moto's backends are global to the process: start from empty ones.
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"))
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/config", method="POST",
+                                                      data=json.dumps(config).encode()))
+        self.s3, self.sqs = boto3.client("s3"), boto3.client("sqs")
+        self.dynamodb, self.sfn = boto3.client("dynamodb"), boto3.client("stepfunctions")
+        self.runner.install()
+        self._create_resources()
+        self.store = Store(BUCKET, TABLE)
+        return self
+
+    def __exit__(self, *_) -> None:
+        try:
+            self.save()
+        finally:
+            self.runner.uninstall()
+            self.server.stop()
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+
+    def _create_resources(self) -> None:
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.dynamodb.create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}, {"AttributeName": "SK", "AttributeType": "S"}])
+        self._restore()  # before the notification exists: restored uploads must not start jobs again
+        self.queue_url = self.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [{
+            "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]})
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name=MACHINE, definition=render_definition(substitutions()),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/reelscope-pipeline")["stateMachineArn"]
+        os.environ["REELSCOPE_STATE_MACHINE_ARN"] = self.state_machine_arn
+
+    # ------------------------------------------------------------ state folder
+    def save(self) -> None:
+        """Mirror the bucket's objects and the table's items into the state folder."""
+        objects_dir = self.state_dir / "objects"
+        objects_dir.mkdir(parents=True, exist_ok=True)
+        index_path = self.state_dir / "objects.json"
+        old = json.loads(index_path.read_text()) if index_path.exists() else {}
+        index = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            for obj in page.get("Contents", []):
+                name = hashlib.sha256(obj["Key"].encode()).hexdigest()
+                if old.get(obj["Key"], {}).get("etag") != obj["ETag"] or not (objects_dir / name).exists():
+                    self.s3.download_file(BUCKET, obj["Key"], str(objects_dir / name))
+                content_type = self.s3.head_object(Bucket=BUCKET, Key=obj["Key"])["ContentType"]
+                index[obj["Key"]] = {"file": name, "etag": obj["ETag"], "content_type": content_type}
+        for gone in set(p.name for p in objects_dir.iterdir()) - {meta["file"] for meta in index.values()}:
+            (objects_dir / gone).unlink()
+        items = [item for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE) for item in page["Items"]]
+        write_json(self.state_dir / "items.json", items)
+        write_json(index_path, index)
+
+    def _restore(self) -> None:
+        index_path = self.state_dir / "objects.json"
+        if index_path.exists():
+            for key, meta in json.loads(index_path.read_text()).items():
+                self.s3.upload_file(str(self.state_dir / "objects" / meta["file"]), BUCKET, key,
+                                    ExtraArgs={"ContentType": meta["content_type"]})
+        items_path = self.state_dir / "items.json"
+        for item in json.loads(items_path.read_text()) if items_path.exists() else []:
+            if item["SK"]["S"] == "JOB" and item["status"]["S"] in ("QUEUED", "RUNNING"):
+                # Its execution lived in the stopped process: say so rather than leave it "running".
+                item["status"] = {"S": "FAILED"}
+                item["error"] = {"S": "interrupted: local mode stopped while the job ran; upload it again"}
+            self.dynamodb.put_item(TableName=TABLE, Item=item)
+
+    # ------------------------------------------------------------ jobs
+    def deliver_uploads(self, wait_s: int = 1) -> list[dict]:
+        """Hand queued S3 notifications to the ingest handler (as the S3 -> Lambda trigger does)."""
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                            WaitTimeSeconds=wait_s).get("Messages", [])
+        results = []
+        for message in messages:
+            result, error = self.runner.invoke("ingest", {"Records": [{"eventSource": "aws:sqs", "body": message["Body"]}]})
+            if error:
+                raise ReelscopeError(f"ingest failed: {error['errorMessage']}")
+            results += result["objects"]
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return results
+
+    def upload(self, video: Path, key: str | None = None) -> list[dict]:
+        """Put a file under uploads/ and deliver its notification; returns ingest's outcome for it."""
+        key = key or f"uploads/{Path(video).name}"
+        self.s3.upload_file(str(video), BUCKET, key)
+        for _ in range(50):
+            if found := [r for r in self.deliver_uploads() if r["key"] == key]:
+                return found
+        raise ReelscopeError(f"no notification arrived for {key}")
+
+    def wait(self, job_id: str, progress: Progress | None = None, timeout_s: float = 3600) -> dict:
+        """Block until the job's execution ends; report each state as it is entered and left."""
+        progress = progress or Progress(enabled=False)
+        execution_arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{job_id}"
+        seen, deadline = 0, time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
+            events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+            for event in events[seen:]:
+                details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+                if details and event["type"].endswith("StateEntered"):
+                    progress.say(f"  > {details['name']}")
+                elif details:
+                    progress.say(f"  < {details['name']}")
+            seen = len(events)
+            if status != "RUNNING":
+                return self.store.job(job_id)
+            time.sleep(0.3)
+        raise ReelscopeError(f"job {job_id} still running after {timeout_s:.0f} s")
+
+    def export(self, job_id: str, out_dir: Path) -> Path:
+        """Download jobs/{job_id}/ into out_dir/{job_id}/."""
+        target = Path(out_dir) / job_id
+        prefix = f"jobs/{job_id}/"
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                path = target / obj["Key"][len(prefix):]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.s3.download_file(BUCKET, obj["Key"], str(path))
+        return target
+
+    def serve(self, stop: threading.Event, say=print) -> None:
+        """Start a job for every object dropped under uploads/, until `stop` is set."""
+        say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
+        say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
+            f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
+        while not stop.is_set():
+            for result in self.deliver_uploads():
+                say(f"{result['key']}: {result['outcome']}" + (f" job {result['job_id']}" if "job_id" in result
+                                                             else f" ({result.get('reason')})"))
+                if result["outcome"] == "started":
+                    threading.Thread(target=self._report, args=(result["job_id"], say), daemon=True).start()
+
+    def _report(self, job_id: str, say) -> None:
+        job = self.wait(job_id)
+        detail = job.get("error") or f"artifacts under s3://{BUCKET}/jobs/{job_id}/"
+        say(f"job {job_id}: {job['status']}: {detail}")
+        self.save()
+
+
+def job_timings(store: Store, job_id: str) -> dict[str, float]:
+    return {name: record.get("duration_s", 0.0) for name, record in store.steps(job_id).items()}

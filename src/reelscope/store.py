@@ -1,0 +1,111 @@
+"""Where a job's state lives: S3 objects and DynamoDB items (one table). See docs/STORAGE.md.
+
+S3:        uploads/...                    inputs (the only prefix that starts jobs)
+           jobs/{job_id}/{artifact path}  outputs, same layout as `reelscope analyze --out`
+DynamoDB:  PK = JOB#{job_id}, SK = JOB             the job: status, source, media facts, summary, error
+           PK = JOB#{job_id}, SK = STEP#{step}     one per step: status, times, outputs, error
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from decimal import Decimal
+from pathlib import Path, PurePosixPath
+
+import boto3
+from boto3.dynamodb.conditions import Key
+
+JOB_TTL_DAYS = 365
+CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json",
+                 ".srt": "application/x-subrip", ".vtt": "text/vtt"}
+
+
+def job_id_for(bucket: str, key: str, version: str) -> str:
+    """Same object version -> same id (a duplicate event starts nothing); a re-upload -> a new id."""
+    return hashlib.sha256(f"{bucket}\n{key}\n{version}".encode()).hexdigest()[:32]
+
+
+def artifact_key(job_id: str, relative: str) -> str:
+    return f"jobs/{job_id}/{relative}"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def to_dynamo(value):
+    """DynamoDB numbers are Decimals; JSON round-trip converts nested floats."""
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def from_dynamo(value):
+    return json.loads(json.dumps(value, default=lambda d: int(d) if d == d.to_integral_value() else float(d)))
+
+
+class Store:
+    def __init__(self, bucket: str, table: str):
+        self.bucket = bucket
+        self.s3 = boto3.client("s3")
+        self.table = boto3.resource("dynamodb").Table(table)
+
+    # ------------------------------------------------------------ jobs
+    def create_job(self, job_id: str, source: dict, execution_name: str) -> bool:
+        """Conditional put: False when the job already exists (a duplicate delivery)."""
+        item = {"PK": f"JOB#{job_id}", "SK": "JOB", "job_id": job_id, "status": "QUEUED", "source": source,
+                "execution_name": execution_name, "created_at": now(),
+                "ttl": int(time.time()) + JOB_TTL_DAYS * 86400}
+        try:
+            self.table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(PK)")
+            return True
+        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def update_job(self, job_id: str, **fields) -> None:
+        names = {f"#{k}": k for k in fields}
+        values = {f":{k}": v for k, v in to_dynamo(fields).items()}
+        self.table.update_item(Key={"PK": f"JOB#{job_id}", "SK": "JOB"},
+                               UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                               ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+
+    def job(self, job_id: str) -> dict | None:
+        item = self.table.get_item(Key={"PK": f"JOB#{job_id}", "SK": "JOB"}).get("Item")
+        return from_dynamo(item) if item else None
+
+    def steps(self, job_id: str) -> dict[str, dict]:
+        items = self.table.query(KeyConditionExpression=Key("PK").eq(f"JOB#{job_id}") & Key("SK").begins_with("STEP#"))
+        return {item["step"]: from_dynamo(item) for item in items["Items"]}
+
+    # ------------------------------------------------------------ steps
+    def start_step(self, job_id: str, step: str) -> None:
+        self.table.put_item(Item={"PK": f"JOB#{job_id}", "SK": f"STEP#{step}", "job_id": job_id, "step": step,
+                                  "status": "RUNNING", "started_at": now()})
+
+    def end_step(self, job_id: str, step: str, seconds: float, outputs: list[dict] | None = None,
+                 error: str | None = None) -> None:
+        fields = {"status": "FAILED" if error else "SUCCEEDED", "ended_at": now(), "duration_s": round(seconds, 3),
+                  "outputs": outputs or []}
+        if error:
+            fields["error"] = error
+        self.table.update_item(Key={"PK": f"JOB#{job_id}", "SK": f"STEP#{step}"},
+                               UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                               ExpressionAttributeNames={f"#{k}": k for k in fields},
+                               ExpressionAttributeValues={f":{k}": v for k, v in to_dynamo(fields).items()})
+
+    # ------------------------------------------------------------ objects
+    def download(self, key: str, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.s3.download_file(self.bucket, key, str(path))
+        return path
+
+    def upload(self, path: Path, key: str) -> None:
+        content_type = CONTENT_TYPES.get(PurePosixPath(key).suffix, "application/octet-stream")
+        self.s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def put_json(self, key: str, text: str) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/json")
+
+    def get_json(self, key: str):
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
