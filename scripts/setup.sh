@@ -8,6 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+# The tests also run node tools (asl-validator on the state machine definition).
+[[ ",$1," != *,dev,* ]] || command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${missing[*]} (Debian packages)" >&2
@@ -23,5 +25,13 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[$1]"
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+if [[ ",$1," == *,dev,* ]]; then
+  node_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+  if [ ! -f "$node_stamp" ]; then
+    echo "setup: installing node tools (package-lock.json)" >&2
+    npm ci --no-audit --no-fund --silent >/dev/null
+    touch "$node_stamp"
+  fi
 fi
 export PATH="$PWD/.venv/bin:$PATH"

@@ -68,3 +68,9 @@ def short_clip(media_dir) -> Path:
                    movflags="+faststart")
      .global_args("-loglevel", "error").run(overwrite_output=True))
     return out
+
+
+@pytest.fixture(scope="session")
+def sample(media_dir) -> Path:
+    """The demo video (16 s): narration over a cartoon clip, then zidane.jpg and bus.jpg."""
+    return synth.build_sample(media_dir / "sample.mp4")

@@ -12,11 +12,6 @@ from reelscope.settings import Settings
 from .test_speech import MAX_WER, wer
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return synth.build_sample(tmp_path_factory.mktemp("sample") / "sample.mp4")
-
-
 @pytest.fixture
 def env(monkeypatch, model_dir, fall_weights):
     monkeypatch.setenv("REELSCOPE_MODEL_DIR", str(model_dir))

@@ -92,7 +92,7 @@ def uploaded_objects(event: dict) -> list[dict]:
         detail = event["detail"]
         obj = detail["object"]
         return [{"bucket": detail["bucket"]["name"], "key": obj["key"], "size": obj.get("size", 0),
-                 "version": obj.get("version-id") or obj.get("etag", "")}]
+                 "version": obj.get("version-id") or obj.get("etag", "").strip('"')}]
     objects = []
     for record in event.get("Records", []):
         if "body" in record:  # SQS message carrying an S3 notification
@@ -101,7 +101,7 @@ def uploaded_objects(event: dict) -> list[dict]:
             s3 = record["s3"]
             obj = s3["object"]
             objects.append({"bucket": s3["bucket"]["name"], "key": unquote_plus(obj["key"]),
-                            "size": obj.get("size", 0), "version": obj.get("versionId") or obj.get("eTag", "")})
+                            "size": obj.get("size", 0), "version": obj.get("versionId") or obj.get("eTag", "").strip('"')})
     return objects
 
 
