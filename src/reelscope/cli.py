@@ -105,6 +105,8 @@ def process(video: Path, out: Path, state_dir: Path) -> int:
     """Upload VIDEO to local mode, follow its execution state by state, export and summarize."""
     from .local import LocalCloud, job_timings
 
+    if not video.is_file():
+        raise ReelscopeError(f"{video.name}: no such file")
     progress = pipeline.Progress()
     with LocalCloud(state_dir) as cloud:
         (result,) = cloud.upload(video)

@@ -117,7 +117,9 @@ class TaskRunner:
         self._lock = threading.Lock()
 
     def install(self) -> None:
-        events = (boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION).events
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        events = boto3.DEFAULT_SESSION.events  # the interpreter's clients come from the default session
         for operation in self.OPERATIONS:
             events.register(f"before-parameter-build.{operation}", self._remember, unique_id=f"reelscope-p-{operation}")
             events.register(f"before-call.{operation}", self._answer, unique_id=f"reelscope-c-{operation}")
@@ -207,6 +209,7 @@ class LocalCloud:
         self.port = port
         self.runner = TaskRunner()
         self.server = None
+        self._saving = threading.Lock()  # serve's job threads save when their job ends
 
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalCloud:
@@ -270,6 +273,10 @@ class LocalCloud:
     # ------------------------------------------------------------ state folder
     def save(self) -> None:
         """Mirror the bucket's objects and the table's items into the state folder."""
+        with self._saving:
+            self._save()
+
+    def _save(self) -> None:
         objects_dir = self.state_dir / "objects"
         objects_dir.mkdir(parents=True, exist_ok=True)
         index_path = self.state_dir / "objects.json"
