@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
-# The tests also run node tools (asl-validator on the state machine definition).
+# The tests also run node tools (asl-validator on the state machine definition, the CDK CLI).
 [[ ",$1," != *,dev,* ]] || command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -27,6 +27,12 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 if [[ ",$1," == *,dev,* ]]; then
+  # SAM CLI pins its own boto3/click: it lives in a venv of its own (used by the tests' `sam validate`).
+  if [ ! -x .venv-sam/bin/sam ]; then
+    echo "setup: installing the SAM CLI into .venv-sam" >&2
+    python3 -m venv .venv-sam
+    .venv-sam/bin/python -m pip install -q aws-sam-cli==1.170.0
+  fi
   node_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
   if [ ! -f "$node_stamp" ]; then
     echo "setup: installing node tools (package-lock.json)" >&2

@@ -13,18 +13,20 @@ from aws_lambda_powertools.metrics import MetricUnit
 from .settings import Settings
 
 
-def lambda_handler(name: str) -> Callable:
+def lambda_handler(name: str, with_context: bool = False) -> Callable:
+    """Wrap `function(event, settings)` (with `context` too when asked) as a Lambda handler."""
     service = f"reelscope-{name}"
     logger, tracer, metrics = Logger(service=service), Tracer(service=service), Metrics(namespace="reelscope", service=service)
 
-    def wrap(function: Callable[[dict, Settings], dict]) -> Callable[[dict, object], dict]:
+    def wrap(function: Callable[..., dict]) -> Callable[[dict, object], dict]:
         @logger.inject_lambda_context(clear_state=True)
         @tracer.capture_lambda_handler
         @metrics.log_metrics
         @functools.wraps(function)
         def handler(event: dict, context: object) -> dict:
             try:
-                result = function(event, Settings.from_env())
+                settings = Settings.from_env()
+                result = function(event, settings, context) if with_context else function(event, settings)
             except Exception:
                 metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
                 logger.exception(f"{name} failed")

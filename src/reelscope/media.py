@@ -14,7 +14,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
-import numpy as np
 
 from .errors import InvalidMedia, StageFailed
 from .settings import Settings
@@ -197,13 +196,15 @@ def sample_size(facts: dict, max_side: int) -> tuple[int, int]:
     return even(width * scale), even(height * scale)
 
 
-def sample_frames(path: Path, facts: dict, fps: float, max_side: int) -> Iterator[tuple[float, np.ndarray]]:
+def sample_frames(path: Path, facts: dict, fps: float, max_side: int) -> Iterator[tuple[float, "np.ndarray"]]:
     """Yield (t, BGR frame) at `fps` frames per second.
 
     ffmpeg decodes and drops the frames in between; only the sampled, already-scaled frames
     cross the pipe into Python. Frame i is the source frame nearest to t = i / fps; the
     final partial interval still yields its frame (eof_action=pass).
     """
+    import numpy as np  # here, not at the top: the Lambda functions import this module without numpy
+
     width, height = sample_size(facts, max_side)
     args = (ffmpeg.input(file_url(path)).video.filter("fps", fps=fps, eof_action="pass").filter("scale", width, height)
             .output("pipe:", format="rawvideo", pix_fmt="bgr24").global_args(*GLOBAL_ARGS).compile())

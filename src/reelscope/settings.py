@@ -62,6 +62,8 @@ class Settings:
     # renditions of media up to these limits are made in the downscale Lambda, larger on Batch
     lambda_downscale_max_s: float = 600.0
     lambda_downscale_max_bytes: int = 2 * 1024**3
+    # API: how long a presigned upload stays valid
+    upload_expiry_s: int = 300
     # local mode: moto's objects and items are kept here between runs
     state_dir: str = str(Path.home() / ".local" / "state" / "reelscope")
 

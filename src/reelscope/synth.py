@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
-import numpy as np
 
 from .errors import ReelscopeError
 from .media import GLOBAL_ARGS, file_url
@@ -52,8 +51,10 @@ class SpokenSentence:
     end: float  # seconds where it falls silent
 
 
-def speak(text: str, voice: str = "en-us", rate: int = 130) -> np.ndarray:
+def speak(text: str, voice: str = "en-us", rate: int = 130) -> "np.ndarray":
     """espeak-ng speech as int16 samples at SPEECH_RATE. Text goes through stdin, never argv."""
+    import numpy as np  # numpy is imported where used: the Lambda functions load this module without it
+
     with tempfile.TemporaryDirectory() as tmp:
         wav_path = Path(tmp) / "speech.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(wav_path), "--stdin"],
@@ -70,6 +71,8 @@ def speech_track(sentences: list[str], wav_path: Path, lead_s: float = 1.0, gap_
     The times are measured on the signal (first and last sample above 2% of full scale), so
     they are the truth that transcripts and subtitles are checked against.
     """
+    import numpy as np
+
     pieces, spoken, cursor = [np.zeros(int(lead_s * SPEECH_RATE), np.int16)], [], lead_s
     for text in sentences:
         samples = speak(text, voice)

@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 import ffmpeg
-import numpy as np
 
 from .artifacts import sha256_file
 from .errors import ModelUnavailable, ReelscopeError, StageFailed
@@ -91,6 +90,8 @@ def load_model(spec: str, model_dir: str):
         raise ModelUnavailable(f"Whisper model {spec!r} could not be loaded or downloaded into {model_dir} ({err}); "
                                "set REELSCOPE_WHISPER_MODEL to a .pt file or a CTranslate2 folder") from None
     if config.get("alignment_heads"):
+        import numpy as np
+
         # Word timestamps come from these cross-attention heads; .pt files from a path lack them.
         mask = np.zeros((model.dims.n_text_layer, model.dims.n_text_head), dtype=bool)
         for layer, head in config["alignment_heads"]:
@@ -100,8 +101,10 @@ def load_model(spec: str, model_dir: str):
     return model
 
 
-def decode_audio(path: Path) -> np.ndarray:
+def decode_audio(path: Path) -> "np.ndarray":
     """The first audio stream as mono float32 at 16 kHz."""
+    import numpy as np  # numpy is imported where used: the Lambda functions load this module without it
+
     stream = ffmpeg.input(file_url(path)).audio.output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
     try:
         pcm, _ = stream.global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True)
@@ -110,7 +113,7 @@ def decode_audio(path: Path) -> np.ndarray:
     return np.frombuffer(pcm, np.float32).copy()  # writable: whisper wraps it in a tensor
 
 
-def tighten_to_voice(words: list[dict], audio: np.ndarray) -> None:
+def tighten_to_voice(words: list[dict], audio: "np.ndarray") -> None:
     """Trim silent frames off the ends of each word, in place.
 
     Whisper stretches a word that follows a pause back over the pause (the first word of a
@@ -120,6 +123,8 @@ def tighten_to_voice(words: list[dict], audio: np.ndarray) -> None:
     loud level (99th); a word with no frame above it keeps its times. Recordings with under
     20 dB between floor and loud level (music, constant noise) are left untouched.
     """
+    import numpy as np
+
     hop = SAMPLE_RATE // 100
     frames = len(audio) // hop
     if frames == 0 or not words:

@@ -1,0 +1,69 @@
+"""The REST API behind API Gateway (one Lambda, Powertools REST resolver).
+
+POST /uploads      a presigned POST: the browser uploads straight to S3 under uploads/
+GET  /jobs/{id}    the job item and its step items
+Errors are JSON: {"message": ...} with 404 for an unknown job and 422 naming the bad field.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import PurePosixPath
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+
+from .settings import Settings
+from .store import Store
+
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message})
+
+
+def upload_key(file_name: str) -> str:
+    """A server-chosen key under uploads/: a random folder, the file's base name made safe."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(file_name.replace("\\", "/")).name).strip("._")[:120]
+    return f"uploads/{uuid.uuid4().hex}/{safe or 'video'}"
+
+
+def build_app() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver()
+    s3 = boto3.client("s3")
+
+    @app.post("/uploads")
+    def create_upload():
+        settings: Settings = app.context["settings"]
+        body = app.current_event.json_body or {}
+        file_name, content_type = body.get("file_name"), body.get("content_type", "video/mp4")
+        if not isinstance(file_name, str) or not file_name.strip():
+            return _error(422, "file_name: required, a non-empty string")
+        if not isinstance(content_type, str) or not content_type.startswith("video/"):
+            return _error(422, f"content_type: must start with video/, got {content_type!r}")
+        key = upload_key(file_name)
+        post = s3.generate_presigned_post(
+            Bucket=settings.bucket, Key=key, Fields={"Content-Type": content_type},
+            Conditions=[["content-length-range", 1, settings.max_bytes], ["eq", "$Content-Type", content_type]],
+            ExpiresIn=settings.upload_expiry_s)
+        return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
+                        body={"key": key, "url": post["url"], "fields": post["fields"],
+                              "expires_in": settings.upload_expiry_s, "max_bytes": settings.max_bytes})
+
+    @app.get("/jobs/<job_id>")
+    def get_job(job_id: str):
+        settings: Settings = app.context["settings"]
+        if not JOB_ID.fullmatch(job_id):
+            return _error(422, "job_id: 32 lowercase hexadecimal characters")
+        store = Store(settings.bucket, settings.table)
+        job = store.job(job_id)
+        if job is None:
+            return _error(404, f"job {job_id} not found")
+        hidden = {"PK", "SK"}
+        return {"job": {k: v for k, v in job.items() if k not in hidden},
+                "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
+                          for name, step in store.steps(job_id).items()}}
+
+    return app
