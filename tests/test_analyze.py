@@ -33,7 +33,7 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
                                   "sha256": sha256_file(sample)}
     kinds = {a["kind"] for a in manifest["artifacts"]}
     assert kinds == {"media", "renditions", "rendition", "poster", "thumbnail", "transcript", "subtitles",
-                     "detections", "entities", "evidence"}
+                     "detections", "entities", "evidence", "report", "table"}
     for artifact in manifest["artifacts"]:
         assert sha256_file(out / artifact["path"]) == artifact["sha256"]
     assert not list(out.glob(".staging-*")) and not list(out.rglob("*.partial"))
@@ -44,11 +44,36 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
     people = [e for e in read_json(out / "entities.json")["entities"] if e["label"] == "Normal"]
     assert [(round(e["start"]), round(e["end"])) for e in people] == [(5, 16)]  # zidane.jpg then bus.jpg
 
-    # Same input, same settings: the JSON and subtitle artifacts are byte-identical.
+    check_exports(out)
+
+    # Same input, same settings: the JSON, subtitle and export artifacts are byte-identical.
     assert main(["analyze", str(sample), "--out", str(tmp_path / "b")]) == 0
     for name in ("media.json", "transcript.json", "subtitles.srt", "subtitles.vtt", "detections.json",
-                 "entities.json"):
+                 "entities.json", "report.json", "entities.csv", "transcript.csv", "report.pdf"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def check_exports(out):
+    """report.json, the CSVs and the PDF say what the artifacts say."""
+    import csv
+
+    from pypdf import PdfReader
+
+    report, entities = read_json(out / "report.json"), read_json(out / "entities.json")["entities"]
+    transcript = read_json(out / "transcript.json")
+    assert report["schema"] == "reelscope.report/1" and report["status"] == "SUCCEEDED"
+    assert report["entities"] == entities and report["language"] == "en"
+    assert [s["text"] for s in report["transcript"]] == [s["text"] for s in transcript["segments"]]
+    rows = list(csv.DictReader((out / "entities.csv").open(encoding="utf-8")))
+    assert [(r["label"], float(r["start"]), float(r["end"]), r["evidence_path"]) for r in rows] == \
+           [(e["label"], e["start"], e["end"], e["evidence"]["path"]) for e in entities]
+    rows = list(csv.DictReader((out / "transcript.csv").open(encoding="utf-8")))
+    assert [(float(r["start"]), r["text"]) for r in rows] == [(s["start"], s["text"]) for s in transcript["segments"]]
+    pdf = PdfReader(out / "report.pdf")
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert "reelscope report: sample.mp4" in text and "football players" in text
+    assert all(e["label"] in text for e in entities)
+    assert sum(len(page.images) for page in pdf.pages) == len(entities)  # one evidence frame per range
 
 
 def test_a_failed_branch_leaves_the_others_delivered(sample, tmp_path, env, capsys):
@@ -64,6 +89,9 @@ def test_a_failed_branch_leaves_the_others_delivered(sample, tmp_path, env, caps
     paths = {a["path"] for a in manifest["artifacts"]}
     assert {"transcript.json", "subtitles.srt", "subtitles.vtt", "720p.mp4"} <= paths
     assert "detections.json" not in paths and not (tmp_path / "detections.json").exists()
+    report = read_json(tmp_path / "report.json")  # the exports say what is missing and why
+    assert report["status"] == "PARTIAL" and report["entities"] == [] and report["steps"]["detect"]["status"] == "FAILED"
+    assert {"report.pdf", "entities.csv", "transcript.csv"} <= paths
     progress = capsys.readouterr().err
     assert "  detect failed in" in progress and "  transcribe succeeded in" in progress
 

@@ -209,8 +209,9 @@ def test_dependency_layer(synthesized):
     version = subprocess.run([str(layer / "bin" / "ffprobe"), "-version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("ffprobe version")
     packages = {p.name for p in (layer / "python").iterdir()}
-    assert {"PIL", "ffmpeg", "aws_lambda_powertools", "aws_xray_sdk"} <= packages
-    assert not packages & {"numpy", "torch"}
+    assert {"PIL", "ffmpeg", "fpdf", "aws_lambda_powertools", "aws_xray_sdk"} <= packages
+    assert (layer / "fonts" / "DejaVuSans.ttf").stat().st_size > 500_000  # report.pdf's font at /opt/fonts
+    assert not packages & {"numpy", "torch", "botocore", "boto3"}  # not used, or provided by the runtime
     size = sum(p.stat().st_size for folder in (layer, core) for p in folder.rglob("*") if p.is_file())
     assert size < 250 * 1024**2, size
     assert sorted(p.parent.name for p in (core / "functions").glob("*/app.py")) == sorted(

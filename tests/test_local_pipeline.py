@@ -55,6 +55,8 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
 
     manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
     assert manifest["status"] == "SUCCEEDED" and set(manifest["steps"]) == STEPS
+    assert {"report.json", "report.pdf", "entities.csv", "transcript.csv"} <= {a["path"] for a in manifest["artifacts"]}
+    assert cloud.store.get_json(f"jobs/{job_id}/report.json")["status"] == "SUCCEEDED"
     listed = {f"jobs/{job_id}/{a['path']}": a["sha256"] for a in manifest["artifacts"]}
     stored = {o["Key"] for o in cloud.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"jobs/{job_id}/")["Contents"]}
     assert stored == set(listed) | {f"jobs/{job_id}/manifest.json"}

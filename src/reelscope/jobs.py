@@ -154,6 +154,14 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
     artifacts = [output for name, record in records.items() if steps.get(name, {}).get("status") == "SUCCEEDED"
                  for output in record.get("outputs", [])]
     source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"]}
+    with tempfile.TemporaryDirectory(prefix="reelscope-index-") as tmp:
+        # The exports read the JSON artifacts and the evidence frames, never the renditions.
+        for output in artifacts:
+            if output["path"].endswith(".json") or output["path"].startswith("evidence/"):
+                store.download(artifact_key(job_id, output["path"]), Path(tmp) / output["path"])
+        for relative in pipeline.make_exports(Path(tmp), source, steps):
+            store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
+            artifacts.append(pipeline.describe_artifact(Path(tmp), relative))
     manifest = pipeline.build_manifest(source, steps, artifacts)
     store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
     failed = [name for name, step in steps.items() if step["status"] == "FAILED"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import detect as detect_mod
 from . import entities as entities_mod
-from . import media, subtitles
+from . import media, reports, subtitles
 from . import transcribe as transcribe_mod
 from .artifacts import read_json, sha256_file, staging, write_json
 from .errors import ReelscopeError
@@ -78,6 +78,14 @@ def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: S
     return stage.published
 
 
+def make_exports(out_dir: Path, source: dict, steps: dict[str, dict]) -> list[str]:
+    """report.json, entities.csv, transcript.csv, report.pdf from the artifacts in out_dir."""
+    report = reports.build_report(out_dir, source, steps, overall_status(steps))
+    with staging(out_dir) as stage:
+        reports.write_exports(report, out_dir, stage.dir)
+    return stage.published
+
+
 # Every stage as (video, out_dir, settings) -> published paths, and the files of out_dir it reads.
 STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
     "probe": probe,
@@ -98,6 +106,7 @@ ARTIFACT_KINDS = {  # first matching prefix wins
     "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
     "transcript.json": "transcript", "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
     "detections.json": "detections", "entities.json": "entities", "evidence/": "evidence",
+    "report.json": "report", "report.pdf": "report", "entities.csv": "table", "transcript.csv": "table",
 }
 
 
@@ -113,12 +122,17 @@ def describe_artifact(out_dir: Path, relative: str) -> dict:
             "size_bytes": path.stat().st_size}
 
 
+def overall_status(steps: dict[str, dict]) -> str:
+    """SUCCEEDED only when every step succeeded; PARTIAL otherwise (probe itself always succeeded)."""
+    return "SUCCEEDED" if all(s["status"] == "SUCCEEDED" for s in steps.values()) else "PARTIAL"
+
+
 def build_manifest(source: dict, steps: dict[str, dict], artifacts: list[dict]) -> dict:
-    """The manifest of a run, local or in the cloud: SUCCEEDED only when every step succeeded."""
+    """The manifest of a run, local or in the cloud."""
     return {
         "schema": MANIFEST_SCHEMA,
         "source": source,
-        "status": "SUCCEEDED" if all(s["status"] == "SUCCEEDED" for s in steps.values()) else "PARTIAL",
+        "status": overall_status(steps),
         "steps": {name: steps[name] for name in STEP_ORDER if name in steps},
         "artifacts": sorted(artifacts, key=lambda a: a["path"]),
     }
@@ -178,6 +192,7 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
                 break
 
     source = {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)}
+    published.extend(make_exports(out_dir, source, steps))
     manifest = build_manifest(source, steps, [describe_artifact(out_dir, rel) for rel in set(published)])
     write_json(out_dir / "manifest.json", manifest)
     return {"manifest": manifest, "timings": timings}

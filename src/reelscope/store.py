@@ -20,7 +20,7 @@ from boto3.dynamodb.conditions import Key
 
 JOB_TTL_DAYS = 365
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json",
-                 ".srt": "application/x-subrip", ".vtt": "text/vtt"}
+                 ".srt": "application/x-subrip", ".vtt": "text/vtt", ".csv": "text/csv", ".pdf": "application/pdf"}
 
 
 def job_id_for(bucket: str, key: str, version: str) -> str:
