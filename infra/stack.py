@@ -86,7 +86,7 @@ ACCESS = {
     "probe": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
     "downscale": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
     "subtitles": (("jobs/*",), ("jobs/*",), ITEMS, ()),
-    "index": (("jobs/*",), ("jobs/*",), ITEMS, ()),
+    "index": (("jobs/*",), ("jobs/*",), ITEMS + ("dynamodb:BatchWriteItem",), ()),  # + the search terms
     "mark_failed": ((), (), ("dynamodb:UpdateItem",), ()),
     "api": (("jobs/*",), ("uploads/*",), ("dynamodb:GetItem", "dynamodb:Query"), ("ByCreated", "ByStatus")),
     "batch_job": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
@@ -345,6 +345,9 @@ class ApiFront(Construct):
                                                         validate_request_parameters=True)
         uploads = self.rest_api.root.add_resource("uploads")
         uploads.add_method("POST", request_validator=validator)
+        self.rest_api.root.add_resource("search").add_method("GET", request_validator=validator, request_parameters={
+            "method.request.querystring.q": True, "method.request.querystring.mode": False,
+            "method.request.querystring.label": False, "method.request.querystring.job": False})
         jobs = self.rest_api.root.add_resource("jobs")
         jobs.add_resource("{job_id}").add_method("GET", request_validator=validator,
                                                  request_parameters={"method.request.path.job_id": True})

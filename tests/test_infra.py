@@ -147,7 +147,7 @@ def test_table_api_and_alarms(template):
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"ByCreated", "ByStatus"}
     methods = [m for m in resources(template, "AWS::ApiGateway::Method").values() if m["HttpMethod"] != "OPTIONS"]
-    assert {m["AuthorizationType"] for m in methods} == {"AWS_IAM"} and len(methods) == 2
+    assert {m["AuthorizationType"] for m in methods} == {"AWS_IAM"} and len(methods) == 3
     (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 20 and "AccessLogSetting" in stage
     alarms = resources(template, "AWS::CloudWatch::Alarm")

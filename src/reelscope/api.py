@@ -2,6 +2,7 @@
 
 POST /uploads      a presigned POST: the browser uploads straight to S3 under uploads/
 GET  /jobs/{id}    the job item and its step items
+GET  /search?q=&mode=keyword&label=&job=   hits across all videos (search.py)
 Errors are JSON: {"message": ...} with 404 for an unknown job and 422 naming the bad field.
 """
 
@@ -14,6 +15,7 @@ from pathlib import PurePosixPath
 import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
+from . import search
 from .settings import Settings
 from .store import Store
 
@@ -51,6 +53,24 @@ def build_app() -> APIGatewayRestResolver:
         return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
                         body={"key": key, "url": post["url"], "fields": post["fields"],
                               "expires_in": settings.upload_expiry_s, "max_bytes": settings.max_bytes})
+
+    @app.get("/search")
+    def search_videos():
+        settings: Settings = app.context["settings"]
+        params = app.current_event.query_string_parameters or {}
+        query, mode = (params.get("q") or "").strip(), params.get("mode", "keyword")
+        if not query:
+            return _error(422, "q: required, the words to search for")
+        if mode != "keyword":
+            return _error(422, f"mode: {mode!r} is not available; use keyword")
+        if params.get("job") and not JOB_ID.fullmatch(params["job"]):
+            return _error(422, "job: 32 lowercase hexadecimal characters")
+        try:
+            hits = search.keyword_search(Store(settings.bucket, settings.table), query, job=params.get("job"),
+                                         label=params.get("label"))
+        except ValueError as err:
+            return _error(422, f"q: {err}")
+        return {"query": query, "mode": mode, "hits": hits}
 
     @app.get("/jobs/<job_id>")
     def get_job(job_id: str):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
-from . import pipeline
+from . import pipeline, search
 from .artifacts import dumps, read_json, sha256_file
 from .errors import ReelscopeError
 from .settings import Settings
@@ -162,10 +162,11 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
         for relative in pipeline.make_exports(Path(tmp), source, steps):
             store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
             artifacts.append(pipeline.describe_artifact(Path(tmp), relative))
+        indexed = search.index_job(store, job_id, read_json(Path(tmp) / "report.json"))
     manifest = pipeline.build_manifest(source, steps, artifacts)
     store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
     failed = [name for name, step in steps.items() if step["status"] == "FAILED"]
-    store.update_job(job_id, manifest_key=artifact_key(job_id, "manifest.json"), failed_steps=failed,
+    store.update_job(job_id, manifest_key=artifact_key(job_id, "manifest.json"), failed_steps=failed, search_documents=indexed,
                      steps_summary={name: step["status"] for name, step in steps.items()})
     return {"status": manifest["status"], "failed_steps": failed}
 

@@ -1,0 +1,79 @@
+"""Keyword search across videos processed in local mode: speech and labels we know."""
+
+from __future__ import annotations
+
+import pytest
+
+from reelscope import synth
+from reelscope.local import LocalCloud
+from reelscope.search import terms
+
+from .conftest import SENTENCES
+from .test_api import call, request
+
+HARBOR = ["The harbor crane was repaired yesterday afternoon.", "Three cargo ships arrived before sunrise."]
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, speech_video, people_video, model_dir, fall_weights):
+    """Three jobs: the speech fixture, a second narration, and the people video (no speech)."""
+    env = pytest.MonkeyPatch()
+    env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+    env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+    folder = tmp_path_factory.mktemp("harbor")
+    spoken = synth.speech_track(HARBOR, folder / "harbor.wav", lead_s=0.5, gap_s=1.0)
+    harbor = synth.slideshow(folder / "harbor.mp4", [("color:navy", round(spoken[-1].end + 1, 1))], audio=folder / "harbor.wav")
+    with LocalCloud(tmp_path_factory.mktemp("state")) as cloud:
+        jobs = {}
+        for name, path in (("speech", speech_video[0]), ("harbor", harbor), ("people", people_video)):
+            (result,) = cloud.upload(path, f"uploads/{name}.mp4")
+            assert cloud.wait(result["job_id"], timeout_s=600)["status"] == "SUCCEEDED"
+            jobs[name] = result["job_id"]
+        yield cloud, jobs, speech_video[1]
+    env.undo()
+
+
+def search(cloud, **params) -> tuple[int, dict]:
+    event = request("GET", "/search")
+    event["queryStringParameters"] = params
+    return call(cloud, event)
+
+
+def test_a_phrase_finds_its_segment_first(indexed):
+    cloud, jobs, spoken = indexed
+    status, body = search(cloud, q="kitchen window")
+    assert status == 200
+    best = body["hits"][0]
+    assert (best["job_id"], best["kind"]) == (jobs["speech"], "transcript")
+    assert best["snippet"] == SENTENCES[1] and sorted(best["matched"]) == ["kitchen", "window"]
+    assert best["start"] == pytest.approx(spoken[1].start, abs=0.5)
+    assert best["link"] == f"/jobs/{jobs['speech']}/report#t={best['start']:.2f}"
+
+    status, body = search(cloud, q="Cargo SHIPS!")
+    # The second sentence's segment (whatever Whisper made of "Three"), not the crane sentence.
+    assert body["hits"][0]["job_id"] == jobs["harbor"] and "cargo ship" in body["hits"][0]["snippet"].lower()
+    assert all(hit["job_id"] == jobs["harbor"] for hit in body["hits"])
+
+
+def test_labels_are_searchable_and_filters_apply(indexed):
+    cloud, jobs, _ = indexed
+    status, body = search(cloud, q="normal")
+    (hit,) = body["hits"]
+    assert (hit["job_id"], hit["kind"], hit["label"]) == (jobs["people"], "entity", "Normal")
+    assert hit["start"] == pytest.approx(2.0, abs=1.0) and hit["evidence"].startswith("evidence/")
+    assert search(cloud, q="normal", label="Fall")[1]["hits"] == []
+    assert search(cloud, q="window", job=jobs["harbor"])[1]["hits"] == []
+    assert search(cloud, q="window", job=jobs["speech"])[1]["hits"][0]["job_id"] == jobs["speech"]
+
+
+def test_bad_queries_name_the_field(indexed):
+    cloud, _, _ = indexed
+    assert search(cloud, q="") == (422, {"message": "q: required, the words to search for"})
+    assert search(cloud, q="the of and") == (422, {"message": "q: no searchable words (only stop words or punctuation)"})
+    assert search(cloud, q="ship", mode="semantic")[0] == 422
+    assert search(cloud, q="ship", job="x")[0] == 422
+
+
+def test_normalization():
+    # lower case, accents folded, punctuation and stop words dropped, plural s trimmed (not "ss")
+    assert terms("Ships, the CAFÉ's Glass: 3 dogs!") == ["ship", "cafe", "s", "glass", "3", "dog"]
