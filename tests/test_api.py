@@ -58,3 +58,49 @@ def test_refusals_name_the_field(cloud):
     assert (status, body["message"]) == (404, f"job {'0' * 32} not found")
     status, body = call(cloud, request("GET", "/jobs/nope", resource="/jobs/{job_id}", params={"job_id": "nope"}))
     assert status == 422 and body["message"].startswith("job_id:")
+
+
+def test_share_links(cloud, people_video, monkeypatch, model_dir, fall_weights):
+    import hashlib
+
+    from reelscope.api import token_hash
+
+    monkeypatch.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+    (result,) = cloud.upload(people_video, "uploads/people.mp4")
+    job_id = result["job_id"]
+    assert cloud.wait(job_id, timeout_s=300)["status"] == "SUCCEEDED"
+    shares = f"/jobs/{job_id}/shares"
+
+    status, share = call(cloud, request("POST", shares, {"expires_in_s": 3600}, "/jobs/{job_id}/shares", {"job_id": job_id}))
+    assert status == 201 and len(share["token"]) == 32 and share["path"] == f"/s/{share['token']}"
+    item = cloud.store.share(token_hash(share["token"]))
+    assert item["job_id"] == job_id and share["token"] not in json.dumps(item)  # only the hash is stored
+
+    opened = request("GET", share["path"], resource="/s/{token}", params={"token": share["token"]})
+    status, body = call(cloud, opened)
+    assert status == 200 and body["report"]["source"]["file_name"] == "people.mp4"
+    manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
+    for artifact in manifest["artifacts"]:
+        if artifact["path"] in ("report.pdf", "720p.mp4"):
+            data = requests.get(body["links"][artifact["path"]], timeout=30).content
+            assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
+
+    # A token opens its own report only: another job's revocation route does not accept it.
+    other = "1" * 32
+    assert call(cloud, request("DELETE", f"/jobs/{other}/shares/{share['token']}", resource="/jobs/{job_id}/shares/{token}",
+                               params={"job_id": other, "token": share["token"]}))[0] == 404
+    assert call(cloud, request("GET", "/s/" + "A" * 32, resource="/s/{token}", params={"token": "A" * 32})) == \
+           (404, {"message": "share link not found"})
+
+    revoke = request("DELETE", f"{shares}/{share['token']}", resource="/jobs/{job_id}/shares/{token}",
+                     params={"job_id": job_id, "token": share["token"]})
+    result_, error = cloud.runner.invoke("api", revoke)
+    assert error is None and result_["statusCode"] == 204
+    assert call(cloud, opened) == (410, {"message": "share link revoked"})
+
+    cloud.store.put_share(token_hash("B" * 32), job_id, expires_at=1)  # expired long ago
+    assert call(cloud, request("GET", "/s/" + "B" * 32, resource="/s/{token}", params={"token": "B" * 32})) == \
+           (410, {"message": "share link expired"})
+    assert call(cloud, request("POST", shares, {"expires_in_s": 5}, "/jobs/{job_id}/shares", {"job_id": job_id}))[0] == 422
+    assert call(cloud, request("POST", f"/jobs/{other}/shares", {}, "/jobs/{job_id}/shares", {"job_id": other}))[0] == 404

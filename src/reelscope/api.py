@@ -3,12 +3,19 @@
 POST /uploads      a presigned POST: the browser uploads straight to S3 under uploads/
 GET  /jobs/{id}    the job item and its step items
 GET  /search?q=&mode=keyword&label=&job=   hits across all videos (search.py)
+POST /jobs/{id}/shares            a read-only link: a random token (192 bits) with an expiry
+DELETE /jobs/{id}/shares/{token}  revokes it
+GET  /s/{token}                   that one job's report and presigned links to its files, read-only;
+                                  404 for an unknown token, 410 for an expired or revoked one
 Errors are JSON: {"message": ...} with 404 for an unknown job and 422 naming the bad field.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
+import time
 import uuid
 from pathlib import PurePosixPath
 
@@ -20,10 +27,16 @@ from .settings import Settings
 from .store import Store
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+LINK_TTL_S = 3600  # presigned links handed out through a share
 
 
 def _error(status: int, message: str) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message})
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def upload_key(file_name: str) -> str:
@@ -71,6 +84,49 @@ def build_app() -> APIGatewayRestResolver:
         except ValueError as err:
             return _error(422, f"q: {err}")
         return {"query": query, "mode": mode, "hits": hits}
+
+    @app.post("/jobs/<job_id>/shares")
+    def create_share(job_id: str):
+        settings: Settings = app.context["settings"]
+        store = Store(settings.bucket, settings.table)
+        if not JOB_ID.fullmatch(job_id) or store.job(job_id) is None:
+            return _error(404, f"job {job_id} not found")
+        lifetime = (app.current_event.json_body or {}).get("expires_in_s", settings.share_default_s)
+        if not isinstance(lifetime, int) or not 60 <= lifetime <= settings.share_max_s:
+            return _error(422, f"expires_in_s: an integer from 60 to {settings.share_max_s}")
+        token = secrets.token_urlsafe(24)  # 192 bits, 32 characters
+        expires_at = int(time.time()) + lifetime
+        store.put_share(token_hash(token), job_id, expires_at)
+        return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
+                        body={"token": token, "path": f"/s/{token}", "job_id": job_id, "expires_at": expires_at})
+
+    @app.delete("/jobs/<job_id>/shares/<token>")
+    def revoke_share(job_id: str, token: str):
+        settings: Settings = app.context["settings"]
+        store = Store(settings.bucket, settings.table)
+        share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
+        if share is None or share["job_id"] != job_id:
+            return _error(404, "share link not found")
+        store.revoke_share(token_hash(token))
+        return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+    @app.get("/s/<token>")
+    def shared_report(token: str):
+        settings: Settings = app.context["settings"]
+        store = Store(settings.bucket, settings.table)
+        share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
+        if share is None:
+            return _error(404, "share link not found")
+        if share["revoked"] or share["expires_at"] <= time.time():
+            return _error(410, "share link " + ("revoked" if share["revoked"] else "expired"))
+        job = store.job(share["job_id"])
+        if job is None or "manifest_key" not in job:
+            return _error(404, "the shared job has no report")
+        manifest = store.get_json(job["manifest_key"])
+        links = {a["path"]: store.presigned_get(f"jobs/{share['job_id']}/{a['path']}", LINK_TTL_S)
+                 for a in manifest["artifacts"] if a["kind"] != "thumbnail"}
+        report = store.get_json(f"jobs/{share['job_id']}/report.json")
+        return {"report": report, "links": links, "links_expire_in": LINK_TTL_S}
 
     @app.get("/jobs/<job_id>")
     def get_job(job_id: str):

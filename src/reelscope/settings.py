@@ -62,8 +62,10 @@ class Settings:
     # renditions of media up to these limits are made in the downscale Lambda, larger on Batch
     lambda_downscale_max_s: float = 600.0
     lambda_downscale_max_bytes: int = 2 * 1024**3
-    # API: how long a presigned upload stays valid
+    # API: how long a presigned upload stays valid; share links' default and longest lives
     upload_expiry_s: int = 300
+    share_default_s: int = 7 * 86400
+    share_max_s: int = 30 * 86400
     # local mode: moto's objects and items are kept here between runs
     state_dir: str = str(Path.home() / ".local" / "state" / "reelscope")
 

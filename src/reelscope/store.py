@@ -78,6 +78,24 @@ class Store:
         items = self.table.query(KeyConditionExpression=Key("PK").eq(f"JOB#{job_id}") & Key("SK").begins_with("STEP#"))
         return {item["step"]: from_dynamo(item) for item in items["Items"]}
 
+    # ------------------------------------------------------------ share links
+    def put_share(self, token_hash: str, job_id: str, expires_at: int) -> None:
+        """One item per link, keyed by the token's hash: the table never holds a usable token."""
+        self.table.put_item(Item={"PK": f"SHARE#{token_hash}", "SK": "SHARE", "job_id": job_id, "created_at": now(),
+                                  "expires_at": expires_at, "revoked": False, "ttl": expires_at + 30 * 86400})
+
+    def share(self, token_hash: str) -> dict | None:
+        item = self.table.get_item(Key={"PK": f"SHARE#{token_hash}", "SK": "SHARE"}).get("Item")
+        return from_dynamo(item) if item else None
+
+    def revoke_share(self, token_hash: str) -> None:
+        self.table.update_item(Key={"PK": f"SHARE#{token_hash}", "SK": "SHARE"}, UpdateExpression="SET revoked = :t",
+                               ExpressionAttributeValues={":t": True})
+
+    def presigned_get(self, key: str, expires_in: int) -> str:
+        return self.s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
+                                              ExpiresIn=expires_in)
+
     # ------------------------------------------------------------ steps
     def start_step(self, job_id: str, step: str) -> None:
         self.table.put_item(Item={"PK": f"JOB#{job_id}", "SK": f"STEP#{step}", "job_id": job_id, "step": step,
