@@ -88,7 +88,9 @@ ACCESS = {
     "subtitles": (("jobs/*",), ("jobs/*",), ITEMS, ()),
     "index": (("jobs/*",), ("jobs/*",), ITEMS + ("dynamodb:BatchWriteItem",), ()),  # + the search terms
     "mark_failed": ((), (), ("dynamodb:UpdateItem",), ()),
-    "api": (("jobs/*",), ("uploads/*",), ("dynamodb:GetItem", "dynamodb:Query"), ("ByCreated", "ByStatus")),
+    "api": (("jobs/*",), ("uploads/*",), ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+            ("ByCreated", "ByStatus")),
+    "fetch": ((), ("uploads/*",), ("dynamodb:UpdateItem",), ()),
     "batch_job": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
 }
 
@@ -119,6 +121,7 @@ FUNCTIONS = {
     "index": (512, Duration.minutes(1), 512, "reads step items, writes the manifest"),
     "mark_failed": (256, Duration.seconds(30), 512, "one UpdateItem"),
     "api": (512, Duration.seconds(29), 512, "API Gateway's integration timeout is 29 s"),
+    "fetch": (1024, Duration.minutes(15), 512, "streams a URL into S3 (multipart, nothing on /tmp)"),
 }
 
 
@@ -235,6 +238,9 @@ class ReelscopeStack(Stack):
             resources=[self.format_arn(service="events", resource="rule",
                                        resource_name="StepFunctionsGetEventsForBatchJobsRule")]))
         fn["ingest"].add_environment("REELSCOPE_STATE_MACHINE_ARN", self.state_machine.state_machine_arn)
+        fn["api"].add_environment("REELSCOPE_FETCH_FUNCTION", fn["fetch"].function_name)
+        fn["api"].add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
+                                                         resources=[fn["fetch"].function_arn]))
         self.state_machine.grant_start_execution(fn["ingest"])
 
         # ---------------------------------------------------------------- API
@@ -348,6 +354,9 @@ class ApiFront(Construct):
         self.rest_api.root.add_resource("search").add_method("GET", request_validator=validator, request_parameters={
             "method.request.querystring.q": True, "method.request.querystring.mode": False,
             "method.request.querystring.label": False, "method.request.querystring.job": False})
+        ingest = self.rest_api.root.add_resource("ingest")
+        ingest.add_method("POST", request_validator=validator)
+        ingest.add_resource("{fetch_id}").add_method("GET", request_validator=validator)
         job = self.rest_api.root.add_resource("jobs").add_resource("{job_id}")
         job.add_method("GET", request_validator=validator, request_parameters={"method.request.path.job_id": True})
         shares = job.add_resource("shares")

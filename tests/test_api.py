@@ -104,3 +104,51 @@ def test_share_links(cloud, people_video, monkeypatch, model_dir, fall_weights):
            (410, {"message": "share link expired"})
     assert call(cloud, request("POST", shares, {"expires_in_s": 5}, "/jobs/{job_id}/shares", {"job_id": job_id}))[0] == 422
     assert call(cloud, request("POST", f"/jobs/{other}/shares", {}, "/jobs/{job_id}/shares", {"job_id": other}))[0] == 404
+
+
+@pytest.fixture
+def video_server():
+    import http.server
+    import threading
+
+    class Serve(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"fetched, but not really a video"
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_url_ingest(cloud, video_server, monkeypatch):
+    monkeypatch.setenv("REELSCOPE_FETCH_ALLOW_LOOPBACK", "true")  # the test server lives on loopback
+    status, body = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/clips/Harbor%20Cam.mp4"}))
+    assert status == 202 and body["key"].startswith("uploads/") and body["key"].endswith("/Harbor_Cam.mp4")
+    fetch_status = request("GET", body["status_path"], resource="/ingest/{fetch_id}", params={"fetch_id": body["fetch_id"]})
+    status, record = call(cloud, fetch_status)
+    assert (status, record["status"], record["size_bytes"]) == (200, "SUCCEEDED", 31)
+    (started,) = [r for r in cloud.deliver_uploads() if r["key"] == body["key"]]  # the upload starts a job
+    job = cloud.wait(started["job_id"], timeout_s=120)
+    assert job["status"] == "FAILED" and "not a readable media file" in job["error"]
+
+    monkeypatch.setenv("REELSCOPE_FETCH_ALLOW_LOOPBACK", "false")
+    status, body = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/clip.mp4"}))
+    assert status == 202  # accepted; the fetch itself refuses the address
+    status, record = call(cloud, request("GET", body["status_path"], resource="/ingest/{fetch_id}",
+                                         params={"fetch_id": body["fetch_id"]}))
+    assert (record["status"], record["error"]) == ("FAILED", "127.0.0.1 is a loopback address")
+    assert "Contents" not in cloud.s3.list_objects_v2(Bucket="reelscope-media", Prefix=body["key"])
+
+    assert call(cloud, request("POST", "/ingest", {"url": "file:///etc/passwd"}))[0] == 422
+    assert call(cloud, request("POST", "/ingest", {}))[0] == 422
+    assert call(cloud, request("GET", "/ingest/" + "0" * 32, resource="/ingest/{fetch_id}",
+                               params={"fetch_id": "0" * 32}))[0] == 404

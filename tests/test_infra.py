@@ -148,12 +148,12 @@ def test_table_api_and_alarms(template):
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"ByCreated", "ByStatus"}
     methods = [m for m in resources(template, "AWS::ApiGateway::Method").values() if m["HttpMethod"] != "OPTIONS"]
     open_methods = [m for m in methods if m["AuthorizationType"] == "NONE"]
-    assert len(methods) == 6 and len(open_methods) == 1  # only GET /s/{token}, the share link
+    assert len(methods) == 8 and len(open_methods) == 1  # only GET /s/{token}, the share link
     assert open_methods[0]["HttpMethod"] == "GET" and {m["AuthorizationType"] for m in methods} == {"AWS_IAM", "NONE"}
     (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 20 and "AccessLogSetting" in stage
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 2 + 7  # failed executions, DLQ depth, errors of each function
+    assert len(alarms) == 2 + 8  # failed executions, DLQ depth, errors of each function
     assert all(a["AlarmActions"] for a in alarms.values())
     assert len(resources(template, "AWS::CloudWatch::Dashboard")) == 1
     (topic,) = resources(template, "AWS::SNS::Topic").values()
@@ -227,7 +227,7 @@ def test_lambda_code_imports_without_numpy_or_torch():
             "    return real(name, *a, **k)\n"
             "builtins.__import__ = guard\n"
             "import importlib, sys; sys.path.insert(0, '.')\n"
-            "for name in ('ingest', 'probe', 'downscale', 'subtitles', 'index', 'mark_failed', 'api'):\n"
+            "for name in ('ingest', 'probe', 'downscale', 'subtitles', 'index', 'mark_failed', 'api', 'fetch'):\n"
             "    importlib.import_module(f'functions.{name}.app')\n")
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)

@@ -5,6 +5,9 @@ GET  /jobs/{id}    the job item and its step items
 GET  /search?q=&mode=keyword&label=&job=   hits across all videos (search.py)
 POST /jobs/{id}/shares            a read-only link: a random token (192 bits) with an expiry
 DELETE /jobs/{id}/shares/{token}  revokes it
+POST /ingest {url}                fetch a video from a URL into uploads/ (checked against SSRF, fetch.py);
+                                  202 with a fetch id; the fetch runs in the fetch function
+GET  /ingest/{id}                 QUEUED, SUCCEEDED (the upload then starts a job) or FAILED with the reason
 GET  /s/{token}                   that one job's report and presigned links to its files, read-only;
                                   404 for an unknown token, 410 for an expired or revoked one
 Errors are JSON: {"message": ...} with 404 for an unknown job and 422 naming the bad field.
@@ -18,6 +21,9 @@ import secrets
 import time
 import uuid
 from pathlib import PurePosixPath
+
+import json
+from urllib.parse import unquote, urlsplit
 
 import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -47,7 +53,7 @@ def upload_key(file_name: str) -> str:
 
 def build_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
-    s3 = boto3.client("s3")
+    s3, lambda_client = boto3.client("s3"), boto3.client("lambda")
 
     @app.post("/uploads")
     def create_upload():
@@ -84,6 +90,31 @@ def build_app() -> APIGatewayRestResolver:
         except ValueError as err:
             return _error(422, f"q: {err}")
         return {"query": query, "mode": mode, "hits": hits}
+
+    @app.post("/ingest")
+    def ingest_url():
+        settings: Settings = app.context["settings"]
+        url = (app.current_event.json_body or {}).get("url")
+        if not isinstance(url, str) or len(url) > 2048:
+            return _error(422, "url: required, a string of at most 2048 characters")
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return _error(422, "url: an http or https URL with a host")
+        fetch_id = uuid.uuid4().hex
+        key = upload_key(unquote(PurePosixPath(parts.path).name) or "video.mp4")
+        Store(settings.bucket, settings.table).put_fetch(fetch_id, url.strip(), key)
+        lambda_client.invoke(FunctionName=settings.fetch_function, InvocationType="Event",
+                             Payload=json.dumps({"fetch_id": fetch_id, "url": url.strip(), "key": key}).encode())
+        return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
+                        body={"fetch_id": fetch_id, "key": key, "status": "QUEUED", "status_path": f"/ingest/{fetch_id}"})
+
+    @app.get("/ingest/<fetch_id>")
+    def ingest_status(fetch_id: str):
+        settings: Settings = app.context["settings"]
+        record = Store(settings.bucket, settings.table).fetch_record(fetch_id) if JOB_ID.fullmatch(fetch_id) else None
+        if record is None:
+            return _error(404, f"fetch {fetch_id} not found")
+        return {k: v for k, v in record.items() if k not in ("PK", "SK", "ttl")}
 
     @app.post("/jobs/<job_id>/shares")
     def create_share(job_id: str):

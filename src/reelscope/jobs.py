@@ -131,6 +131,25 @@ def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
     return results
 
 
+def fetch_url(fetch_id: str, url: str, key: str, settings: Settings) -> dict:
+    """Stream a URL's video into the bucket under uploads/ (the upload then starts a job).
+    The outcome is recorded on the fetch item: SUCCEEDED with the size, or FAILED with the reason."""
+    from .fetch import FetchRefused, open_video
+
+    store = Store(settings.bucket, settings.table)
+    try:
+        fetched = open_video(url, settings.max_bytes, allow_loopback=settings.fetch_allow_loopback)
+        size = store.upload_stream(fetched.chunks, key, fetched.content_type)
+        if size == 0:
+            store.s3.delete_object(Bucket=store.bucket, Key=key)
+            raise FetchRefused(f"{url[:200]}: empty body")
+    except Exception as err:
+        store.end_fetch(fetch_id, error=error_message(err))
+        raise
+    store.end_fetch(fetch_id, size_bytes=size)
+    return {"fetch_id": fetch_id, "key": key, "size_bytes": size}
+
+
 # ---------------------------------------------------------------- index and failure
 
 def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:

@@ -157,7 +157,8 @@ class TaskRunner:
     def _answer(self, model, context, **_):
         params = context["reelscope_params"]
         if model.name == "Invoke":
-            name = params["FunctionName"].rsplit(":function:reelscope-", 1)[-1]
+            # An ARN from the state machine, or a plain name from the API's asynchronous invoke.
+            name = params["FunctionName"].rsplit(":", 1)[-1].removeprefix("reelscope-")
             payload = params.get("Payload") or b"{}"
             result, error = self.invoke(name, json.loads(payload))
             body = json.dumps(result if error is None else error).encode()
@@ -222,7 +223,7 @@ class LocalCloud:
         os.environ.update({
             "MOTO_PORT": str(self.port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-            "REELSCOPE_BUCKET": BUCKET, "REELSCOPE_TABLE": TABLE,
+            "REELSCOPE_BUCKET": BUCKET, "REELSCOPE_TABLE": TABLE, "REELSCOPE_FETCH_FUNCTION": "reelscope-fetch",
             "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
         })
         os.environ.pop("AWS_SESSION_TOKEN", None)

@@ -66,6 +66,9 @@ class Settings:
     upload_expiry_s: int = 300
     share_default_s: int = 7 * 86400
     share_max_s: int = 30 * 86400
+    # URL ingest: the function that fetches, and loopback allowed (local tests only)
+    fetch_function: str = "reelscope-fetch"
+    fetch_allow_loopback: bool = False
     # local mode: moto's objects and items are kept here between runs
     state_dir: str = str(Path.home() / ".local" / "state" / "reelscope")
 
@@ -95,6 +98,10 @@ class Settings:
 
 def _parse(var: str, raw: str, default):
     try:
+        if isinstance(default, bool):
+            if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.strip().lower() in ("1", "true", "yes")
         if isinstance(default, tuple):
             item = type(default[0]) if default else str
             return tuple(item(part.strip()) for part in raw.split(",") if part.strip())

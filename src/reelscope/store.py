@@ -45,6 +45,23 @@ def from_dynamo(value):
     return json.loads(json.dumps(value, default=lambda d: int(d) if d == d.to_integral_value() else float(d)))
 
 
+class _ChunkReader:
+    """A file-like view of an iterator of byte chunks, for upload_fileobj."""
+
+    def __init__(self, chunks):
+        self._chunks, self._buffer, self.total = iter(chunks), b"", 0
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+            self.total += len(chunk)
+        data, self._buffer = (self._buffer, b"") if size < 0 else (self._buffer[:size], self._buffer[size:])
+        return data
+
+
 class Store:
     def __init__(self, bucket: str, table: str):
         self.bucket = bucket
@@ -95,6 +112,28 @@ class Store:
     def presigned_get(self, key: str, expires_in: int) -> str:
         return self.s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
                                               ExpiresIn=expires_in)
+
+    # ------------------------------------------------------------ URL fetches
+    def put_fetch(self, fetch_id: str, url: str, key: str) -> None:
+        self.table.put_item(Item={"PK": f"FETCH#{fetch_id}", "SK": "FETCH", "url": url[:2048], "key": key,
+                                  "status": "QUEUED", "created_at": now(), "ttl": int(time.time()) + 30 * 86400})
+
+    def end_fetch(self, fetch_id: str, error: str | None = None, size_bytes: int = 0) -> None:
+        self.table.update_item(Key={"PK": f"FETCH#{fetch_id}", "SK": "FETCH"},
+                               UpdateExpression="SET #s = :s, ended_at = :t, #e = :e, size_bytes = :n",
+                               ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                               ExpressionAttributeValues={":s": "FAILED" if error else "SUCCEEDED", ":t": now(),
+                                                          ":e": error or "", ":n": size_bytes})
+
+    def fetch_record(self, fetch_id: str) -> dict | None:
+        item = self.table.get_item(Key={"PK": f"FETCH#{fetch_id}", "SK": "FETCH"}).get("Item")
+        return from_dynamo(item) if item else None
+
+    def upload_stream(self, chunks, key: str, content_type: str) -> int:
+        """Multipart upload from an iterator of bytes; an exception aborts it (no partial object)."""
+        reader = _ChunkReader(chunks)
+        self.s3.upload_fileobj(reader, self.bucket, key, ExtraArgs={"ContentType": content_type})
+        return reader.total
 
     # ------------------------------------------------------------ steps
     def start_step(self, job_id: str, step: str) -> None:

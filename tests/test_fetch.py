@@ -1,0 +1,100 @@
+"""URL fetching against a real HTTP server on 127.0.0.1: what is fetched, what is refused and why."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from reelscope.fetch import FetchRefused, check_address, open_video
+
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    routes = {
+        "/video.mp4": (200, {"Content-Type": "video/mp4"}, VIDEO),
+        "/page": (200, {"Content-Type": "text/html"}, b"<html></html>"),
+        "/declared-big": (200, {"Content-Type": "video/mp4", "Content-Length": "999999999"}, b""),
+        "/redirect": (302, {"Location": "/video.mp4"}, b""),
+        "/to-metadata": (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""),
+        "/to-private": (301, {"Location": "http://10.1.2.3/video.mp4"}, b""),
+        "/to-file": (302, {"Location": "file:///etc/passwd"}, b""),
+        "/loop": (302, {"Location": "/loop"}, b""),
+        "/missing": (404, {}, b"no"),
+    }
+
+    def do_GET(self):
+        status, headers, body = self.routes[self.path]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def fetch(url, max_bytes=10**6) -> bytes:
+    return b"".join(open_video(url, max_bytes, timeout_s=5, allow_loopback=True).chunks)
+
+
+def refusal(url, max_bytes=10**6, allow_loopback=True) -> str:
+    with pytest.raises(FetchRefused) as caught:
+        b"".join(open_video(url, max_bytes, timeout_s=5, allow_loopback=allow_loopback).chunks)
+    return str(caught.value)
+
+
+def test_a_video_and_a_redirect_to_it(server):
+    assert fetch(f"{server}/video.mp4") == VIDEO
+    assert fetch(f"{server}/redirect") == VIDEO
+
+
+def test_loopback_needs_the_explicit_flag(server):
+    assert refusal(f"{server}/video.mp4", allow_loopback=False) == "127.0.0.1 is a loopback address"
+    assert refusal(server.replace("127.0.0.1", "localhost") + "/video.mp4", allow_loopback=False).endswith(
+        "is a loopback address")
+
+
+def test_redirects_are_checked_at_every_hop(server):
+    assert refusal(f"{server}/to-metadata") == "169.254.169.254 is a cloud metadata address"
+    assert refusal(f"{server}/to-private") == "10.1.2.3 is a private address"
+    assert refusal(f"{server}/to-file") == "file:///etc/passwd: only http and https URLs are fetched"
+    assert refusal(f"{server}/loop") == "more than 5 redirects"
+
+
+def test_responses_that_are_not_a_fitting_video(server):
+    assert refusal(f"{server}/page") == "127.0.0.1: content type 'text/html' is not video/*"
+    assert refusal(f"{server}/declared-big") == "127.0.0.1: 999999999 bytes is over the limit of 1000000"
+    assert refusal(f"{server}/video.mp4", max_bytes=1000) == "127.0.0.1: 10252 bytes is over the limit of 1000"
+    assert refusal(f"{server}/missing") == "127.0.0.1: HTTP 404 Not Found"
+
+
+def test_urls_refused_before_any_connection():
+    assert refusal("ftp://example.org/a.mp4").endswith("only http and https URLs are fetched")
+    assert refusal("http://user:secret@example.org/a.mp4") == "example.org: credentials in the URL are refused"
+    assert refusal("http://[::1]:9/a.mp4", allow_loopback=False) == "::1 is a loopback address"
+    assert refusal("http://no-such-host.invalid/a.mp4").startswith("no-such-host.invalid: cannot be resolved")
+
+
+@pytest.mark.parametrize("address, reason", [
+    ("10.0.0.8", "private"), ("172.16.4.1", "private"), ("192.168.1.1", "private"), ("169.254.10.1", "link-local"),
+    ("fe80::1", "link-local"), ("fc00::5", "private"), ("0.0.0.0", "unspecified"), ("224.0.0.1", "multicast"),
+    ("100.64.0.1", "not a public"), ("::ffff:169.254.169.254", "metadata"), ("fd00:ec2::254", "metadata"),
+])
+def test_address_rules(address, reason):
+    with pytest.raises(FetchRefused, match=reason):
+        check_address(address)
+    check_address("93.184.216.34")  # a public address passes
