@@ -16,13 +16,12 @@ Errors are JSON: {"message": ...} with 404 for an unknown job and 422 naming the
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import time
 import uuid
 from pathlib import PurePosixPath
-
-import json
 from urllib.parse import unquote, urlsplit
 
 import boto3

@@ -17,6 +17,7 @@ from urllib.parse import unquote_plus
 from . import pipeline, search
 from .artifacts import dumps, read_json, sha256_file
 from .errors import ReelscopeError
+from .fetch import FetchRefused, open_video
 from .settings import Settings
 from .store import Store, artifact_key, job_id_for, now
 
@@ -134,8 +135,6 @@ def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
 def fetch_url(fetch_id: str, url: str, key: str, settings: Settings) -> dict:
     """Stream a URL's video into the bucket under uploads/ (the upload then starts a job).
     The outcome is recorded on the fetch item: SUCCEEDED with the size, or FAILED with the reason."""
-    from .fetch import FetchRefused, open_video
-
     store = Store(settings.bucket, settings.table)
     try:
         fetched = open_video(url, settings.max_bytes, allow_loopback=settings.fetch_allow_loopback)
