@@ -359,14 +359,16 @@ class ApiFront(Construct):
         ingest.add_resource("{fetch_id}").add_method("GET", request_validator=validator)
         job = self.rest_api.root.add_resource("jobs").add_resource("{job_id}")
         job.add_method("GET", request_validator=validator, request_parameters={"method.request.path.job_id": True})
+        job.add_resource("report").add_method("GET", request_validator=validator)
         shares = job.add_resource("shares")
         shares.add_method("POST", request_validator=validator)
         shares.add_resource("{token}").add_method("DELETE", request_validator=validator)
         # A share link is opened by someone without AWS credentials: the 192-bit token is the credential,
         # and the route can only read the one report it names.
-        self.rest_api.root.add_resource("s").add_resource("{token}").add_method(
-            "GET", authorization_type=apigw.AuthorizationType.NONE, request_validator=validator,
-            request_parameters={"method.request.path.token": True})
+        shared = self.rest_api.root.add_resource("s").add_resource("{token}")
+        for resource in (shared, shared.add_resource("report")):  # the report's JSON, and its page
+            resource.add_method("GET", authorization_type=apigw.AuthorizationType.NONE, request_validator=validator,
+                                request_parameters={"method.request.path.token": True})
 
 
 class Observability(Construct):
@@ -427,7 +429,7 @@ def _suppressions(stack: ReelscopeStack) -> None:
         (stack.api.rest_api, "AwsSolutions::AwsSolutions-APIG3", "IAM-authorized API for the account's own principals; "
          "attach a WAF web ACL before exposing it publicly (README)."),
         (stack.api.rest_api, "AwsSolutions::AwsSolutions-COG4", "Authorization is IAM (SigV4), not a Cognito user pool."),
-        (stack.api.rest_api, "AwsSolutions::AwsSolutions-APIG4", "Only GET /s/{token} is open: share links are opened "
+        (stack.api.rest_api, "AwsSolutions::AwsSolutions-APIG4", "Only GET /s/{token}(/report) is open: share links are opened "
          "without AWS credentials; the random 192-bit token is the credential and reads one report only."),
         (stack.dlq, "AwsSolutions::AwsSolutions-SQS3", "This queue is the dead-letter queue of the ingest function."),
     ]

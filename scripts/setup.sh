@@ -10,6 +10,8 @@ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpe
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 # The tests also run node tools (asl-validator on the state machine definition, the CDK CLI).
 [[ ",$1," != *,dev,* ]] || command -v npm >/dev/null || missing+=(nodejs npm)
+# ... and drive Debian's chromium through Playwright (its own browser download cannot be used).
+[[ ",$1," != *,dev,* ]] || [ -x /usr/bin/chromium ] || missing+=(chromium)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${missing[*]} (Debian packages)" >&2

@@ -148,8 +148,8 @@ def test_table_api_and_alarms(template):
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"ByCreated", "ByStatus"}
     methods = [m for m in resources(template, "AWS::ApiGateway::Method").values() if m["HttpMethod"] != "OPTIONS"]
     open_methods = [m for m in methods if m["AuthorizationType"] == "NONE"]
-    assert len(methods) == 8 and len(open_methods) == 1  # only GET /s/{token}, the share link
-    assert open_methods[0]["HttpMethod"] == "GET" and {m["AuthorizationType"] for m in methods} == {"AWS_IAM", "NONE"}
+    assert len(methods) == 10 and len(open_methods) == 2  # only GET /s/{token} and its page: the share link
+    assert {m["HttpMethod"] for m in open_methods} == {"GET"} and {m["AuthorizationType"] for m in methods} == {"AWS_IAM", "NONE"}
     (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 20 and "AccessLogSetting" in stage
     alarms = resources(template, "AWS::CloudWatch::Alarm")

@@ -77,3 +77,59 @@ def test_bad_queries_name_the_field(indexed):
 def test_normalization():
     # lower case, accents folded, punctuation and stop words dropped, plural s trimmed (not "ss")
     assert terms("Ships, the CAFÉ's Glass: 3 dogs!") == ["ship", "cafe", "s", "glass", "3", "dog"]
+
+
+def test_report_page_in_a_browser(indexed):
+    """Headless Debian chromium through Playwright: click a timeline range and the player seeks
+    there; search, open a hit, and the page lands at that moment. A screenshot is kept."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from reelscope.local import ApiServer
+
+    cloud, jobs, spoken = indexed
+    shots = Path(__file__).resolve().parents[1] / "test-output"
+    shots.mkdir(exist_ok=True)
+    current_time = "document.getElementById('player').currentTime"
+    with ApiServer(cloud.runner) as api, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{api.url}/jobs/{jobs['people']}/report")
+        normal = page.locator(".range[data-label='Normal']")
+        assert normal.count() == 1
+        start = float(normal.get_attribute("data-start"))
+        normal.click()
+        assert page.evaluate(current_time) == pytest.approx(start, abs=0.05)
+        assert page.url.endswith(f"#t={start:.2f}")
+        assert page.locator("#gallery img").count() == 1
+
+        page.fill("#q", "kitchen window")
+        page.click("#search button")
+        first_hit = page.locator("#hits a").first
+        first_hit.wait_for()
+        assert SENTENCES[1] in first_hit.inner_text()
+        first_hit.click()
+        page.wait_for_url(f"**/jobs/{jobs['speech']}/report#t=*")
+        page.wait_for_function(f"Math.abs({current_time} - {spoken[1].start}) < 0.6")
+        landed = page.evaluate(current_time)
+        assert page.locator(".segment").count() == len(SENTENCES)
+        page.screenshot(path=str(shots / "report-page.png"), full_page=True)
+        browser.close()
+    assert landed == pytest.approx(spoken[1].start, abs=0.6)
+    assert (shots / "report-page.png").stat().st_size > 10_000
+
+
+def test_share_page_is_read_only_and_escaped(indexed):
+    cloud, jobs, _ = indexed
+    from reelscope.api import render_page
+
+    response = render_page({"source": {"file_name": "</script><b>x"}, "media": {}}, {}, api_base=None)
+    assert "&lt;/script&gt;&lt;b&gt;x" in response.body and "<\\/script><b>x" in response.body
+    status, share = call(cloud, request("POST", f"/jobs/{jobs['people']}/shares", {}, "/jobs/{job_id}/shares",
+                                        {"job_id": jobs["people"]}))
+    result, error = cloud.runner.invoke("api", request("GET", f"/s/{share['token']}/report", resource="/s/{token}/report",
+                                                       params={"token": share["token"]}))
+    assert error is None and result["statusCode"] == 200 and '"api_base": null' in result["body"]

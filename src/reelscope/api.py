@@ -10,18 +10,21 @@ POST /ingest {url}                fetch a video from a URL into uploads/ (checke
 GET  /ingest/{id}                 QUEUED, SUCCEEDED (the upload then starts a job) or FAILED with the reason
 GET  /s/{token}                   that one job's report and presigned links to its files, read-only;
                                   404 for an unknown token, 410 for an expired or revoked one
+GET  /jobs/{id}/report            the report page (HTML): player, timeline lanes, transcript, evidence, search
+GET  /s/{token}/report            the same page, read-only, without search
 Errors are JSON: {"message": ...} with 404 for an unknown job and 422 naming the bad field.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import secrets
 import time
 import uuid
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import boto3
@@ -48,6 +51,23 @@ def upload_key(file_name: str) -> str:
     """A server-chosen key under uploads/: a random folder, the file's base name made safe."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(file_name.replace("\\", "/")).name).strip("._")[:120]
     return f"uploads/{uuid.uuid4().hex}/{safe or 'video'}"
+
+
+PAGE = Path(__file__).parent / "web" / "report.html"
+
+
+def artifact_links(store: Store, job_id: str, manifest: dict) -> dict[str, str]:
+    return {a["path"]: store.presigned_get(f"jobs/{job_id}/{a['path']}", LINK_TTL_S)
+            for a in manifest["artifacts"] if a["kind"] != "thumbnail"}
+
+
+def render_page(report: dict, links: dict[str, str], api_base: str | None) -> Response:
+    """The report page: one HTML file, its data inlined (no front-end build, no second request).
+    api_base None hides the search box (share links reach one report only)."""
+    data = json.dumps({"report": report, "links": links, "api_base": api_base}, sort_keys=True)
+    page = (PAGE.read_text(encoding="utf-8").replace("__TITLE__", html.escape(report["source"]["file_name"]))
+            .replace("__DATA__", data.replace("</", "<\\/")))  # no "</script>" can end the data block
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
 
 
 def build_app() -> APIGatewayRestResolver:
@@ -140,8 +160,13 @@ def build_app() -> APIGatewayRestResolver:
         store.revoke_share(token_hash(token))
         return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
-    @app.get("/s/<token>")
-    def shared_report(token: str):
+    def report_and_links(store: Store, job_id: str) -> tuple[dict, dict] | Response:
+        job = store.job(job_id)
+        if job is None or "manifest_key" not in job:
+            return _error(404, f"job {job_id} has no report")
+        return store.get_json(f"jobs/{job_id}/report.json"), artifact_links(store, job_id, store.get_json(job["manifest_key"]))
+
+    def shared(token: str) -> tuple[dict, dict] | Response:
         settings: Settings = app.context["settings"]
         store = Store(settings.bucket, settings.table)
         share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
@@ -149,14 +174,31 @@ def build_app() -> APIGatewayRestResolver:
             return _error(404, "share link not found")
         if share["revoked"] or share["expires_at"] <= time.time():
             return _error(410, "share link " + ("revoked" if share["revoked"] else "expired"))
-        job = store.job(share["job_id"])
-        if job is None or "manifest_key" not in job:
-            return _error(404, "the shared job has no report")
-        manifest = store.get_json(job["manifest_key"])
-        links = {a["path"]: store.presigned_get(f"jobs/{share['job_id']}/{a['path']}", LINK_TTL_S)
-                 for a in manifest["artifacts"] if a["kind"] != "thumbnail"}
-        report = store.get_json(f"jobs/{share['job_id']}/report.json")
-        return {"report": report, "links": links, "links_expire_in": LINK_TTL_S}
+        return report_and_links(store, share["job_id"])
+
+    @app.get("/s/<token>")
+    def shared_report(token: str):
+        found = shared(token)
+        if isinstance(found, Response):
+            return found
+        return {"report": found[0], "links": found[1], "links_expire_in": LINK_TTL_S}
+
+    @app.get("/s/<token>/report")
+    def shared_page(token: str):
+        found = shared(token)
+        return found if isinstance(found, Response) else render_page(*found, api_base=None)
+
+    @app.get("/jobs/<job_id>/report")
+    def job_page(job_id: str):
+        settings: Settings = app.context["settings"]
+        if not JOB_ID.fullmatch(job_id):
+            return _error(422, "job_id: 32 lowercase hexadecimal characters")
+        found = report_and_links(Store(settings.bucket, settings.table), job_id)
+        if isinstance(found, Response):
+            return found
+        # The stage prefix ("/v1" behind API Gateway, "" locally) for the page's own API calls.
+        full_path = app.current_event.request_context.path or app.current_event.path
+        return render_page(*found, api_base=full_path[: len(full_path) - len(app.current_event.path)])
 
     @app.get("/jobs/<job_id>")
     def get_job(job_id: str):

@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
     serve = sub.add_parser("serve", help="local mode as a service: a video dropped under uploads/ starts a job")
     serve.add_argument("--port", type=int, default=4566, help="S3 endpoint port on 127.0.0.1 (default: 4566)")
+    serve.add_argument("--api-port", type=int, default=8080, help="API and report pages on 127.0.0.1 (default: 8080)")
     serve.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
     sample = sub.add_parser("sample", help="build the demo video (speech, a cartoon, people)")
     sample.add_argument("out", type=Path)
@@ -79,7 +80,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         with LocalCloud(Path(args.state_dir or settings.state_dir), port=args.port) as cloud:
             try:
-                cloud.serve(threading.Event())
+                cloud.serve(threading.Event(), api_port=args.api_port)
             except KeyboardInterrupt:
                 print("stopping; state saved", file=sys.stderr)
         return 0

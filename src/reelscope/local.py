@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import http.server
 import importlib.util
 import io
 import json
@@ -22,6 +23,7 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -196,6 +198,54 @@ class TaskRunner:
                 "jobArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job_id}"}
 
 
+class ApiServer:
+    """The API handler behind an HTTP server on 127.0.0.1, as API Gateway puts it in AWS: each
+    request becomes a REST API event for functions/api/app.py, its answer the HTTP response."""
+
+    def __init__(self, runner: TaskRunner, port: int = 0):
+        runner_ = runner
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                url = urllib.parse.urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8", "replace") if length else None
+                query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()} or None
+                path = urllib.parse.unquote(url.path)
+                event = {"httpMethod": self.command, "path": path, "resource": path, "body": body,
+                         "headers": dict(self.headers), "queryStringParameters": query, "pathParameters": None,
+                         "isBase64Encoded": False,
+                         "requestContext": {"stage": "local", "path": path, "httpMethod": self.command,
+                                            "requestId": str(uuid.uuid4()), "identity": {"sourceIp": self.client_address[0]}}}
+                result, error = runner_.invoke("api", event)
+                if error:
+                    result = {"statusCode": 500, "headers": {"Content-Type": "application/json"},
+                              "body": json.dumps({"message": "internal error"})}
+                payload = (result.get("body") or "").encode("utf-8")
+                self.send_response(result["statusCode"])
+                for name, value in (result.get("headers") or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = _serve
+
+            def log_message(self, *_) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> ApiServer:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -364,9 +414,14 @@ class LocalCloud:
                 self.s3.download_file(BUCKET, obj["Key"], str(path))
         return target
 
-    def serve(self, stop: threading.Event, say=print) -> None:
-        """Start a job for every object dropped under uploads/, until `stop` is set."""
-        say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
+    def serve(self, stop: threading.Event, say=print, api_port: int = 0) -> None:
+        """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
+        with ApiServer(self.runner, api_port) as api:
+            say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
+            say(f"  API and report pages: {api.url} (e.g. {api.url}/jobs/JOB_ID/report)")
+            self._serve(stop, say)
+
+    def _serve(self, stop: threading.Event, say) -> None:
         say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
             f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
         while not stop.is_set():
