@@ -74,9 +74,15 @@ def build_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
     s3, lambda_client = boto3.client("s3"), boto3.client("lambda")
 
+    def settings_() -> Settings:
+        return app.context["settings"]  # appended by the handler for each request
+
+    def store_() -> Store:
+        return Store(settings_().bucket, settings_().table)
+
     @app.post("/uploads")
     def create_upload():
-        settings: Settings = app.context["settings"]
+        settings = settings_()
         body = app.current_event.json_body or {}
         file_name, content_type = body.get("file_name"), body.get("content_type", "video/mp4")
         if not isinstance(file_name, str) or not file_name.strip():
@@ -94,7 +100,6 @@ def build_app() -> APIGatewayRestResolver:
 
     @app.get("/search")
     def search_videos():
-        settings: Settings = app.context["settings"]
         params = app.current_event.query_string_parameters or {}
         query, mode = (params.get("q") or "").strip(), params.get("mode", "keyword")
         if not query:
@@ -104,7 +109,7 @@ def build_app() -> APIGatewayRestResolver:
         if params.get("job") and not JOB_ID.fullmatch(params["job"]):
             return _error(422, "job: 32 lowercase hexadecimal characters")
         try:
-            hits = search.keyword_search(Store(settings.bucket, settings.table), query, job=params.get("job"),
+            hits = search.keyword_search(store_(), query, job=params.get("job"),
                                          label=params.get("label"))
         except ValueError as err:
             return _error(422, f"q: {err}")
@@ -112,7 +117,7 @@ def build_app() -> APIGatewayRestResolver:
 
     @app.post("/ingest")
     def ingest_url():
-        settings: Settings = app.context["settings"]
+        settings = settings_()
         url = (app.current_event.json_body or {}).get("url")
         if not isinstance(url, str) or len(url) > 2048:
             return _error(422, "url: required, a string of at most 2048 characters")
@@ -121,7 +126,7 @@ def build_app() -> APIGatewayRestResolver:
             return _error(422, "url: an http or https URL with a host")
         fetch_id = uuid.uuid4().hex
         key = upload_key(unquote(PurePosixPath(parts.path).name) or "video.mp4")
-        Store(settings.bucket, settings.table).put_fetch(fetch_id, url.strip(), key)
+        store_().put_fetch(fetch_id, url.strip(), key)
         lambda_client.invoke(FunctionName=settings.fetch_function, InvocationType="Event",
                              Payload=json.dumps({"fetch_id": fetch_id, "url": url.strip(), "key": key}).encode())
         return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
@@ -129,16 +134,14 @@ def build_app() -> APIGatewayRestResolver:
 
     @app.get("/ingest/<fetch_id>")
     def ingest_status(fetch_id: str):
-        settings: Settings = app.context["settings"]
-        record = Store(settings.bucket, settings.table).fetch_record(fetch_id) if JOB_ID.fullmatch(fetch_id) else None
+        record = store_().fetch_record(fetch_id) if JOB_ID.fullmatch(fetch_id) else None
         if record is None:
             return _error(404, f"fetch {fetch_id} not found")
         return {k: v for k, v in record.items() if k not in ("PK", "SK", "ttl")}
 
     @app.post("/jobs/<job_id>/shares")
     def create_share(job_id: str):
-        settings: Settings = app.context["settings"]
-        store = Store(settings.bucket, settings.table)
+        settings, store = settings_(), store_()
         if not JOB_ID.fullmatch(job_id) or store.job(job_id) is None:
             return _error(404, f"job {job_id} not found")
         lifetime = (app.current_event.json_body or {}).get("expires_in_s", settings.share_default_s)
@@ -152,8 +155,7 @@ def build_app() -> APIGatewayRestResolver:
 
     @app.delete("/jobs/<job_id>/shares/<token>")
     def revoke_share(job_id: str, token: str):
-        settings: Settings = app.context["settings"]
-        store = Store(settings.bucket, settings.table)
+        store = store_()
         share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
         if share is None or share["job_id"] != job_id:
             return _error(404, "share link not found")
@@ -167,8 +169,7 @@ def build_app() -> APIGatewayRestResolver:
         return store.get_json(f"jobs/{job_id}/report.json"), artifact_links(store, job_id, store.get_json(job["manifest_key"]))
 
     def shared(token: str) -> tuple[dict, dict] | Response:
-        settings: Settings = app.context["settings"]
-        store = Store(settings.bucket, settings.table)
+        store = store_()
         share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
         if share is None:
             return _error(404, "share link not found")
@@ -190,10 +191,9 @@ def build_app() -> APIGatewayRestResolver:
 
     @app.get("/jobs/<job_id>/report")
     def job_page(job_id: str):
-        settings: Settings = app.context["settings"]
         if not JOB_ID.fullmatch(job_id):
             return _error(422, "job_id: 32 lowercase hexadecimal characters")
-        found = report_and_links(Store(settings.bucket, settings.table), job_id)
+        found = report_and_links(store_(), job_id)
         if isinstance(found, Response):
             return found
         # The stage prefix ("/v1" behind API Gateway, "" locally) for the page's own API calls.
@@ -202,10 +202,9 @@ def build_app() -> APIGatewayRestResolver:
 
     @app.get("/jobs/<job_id>")
     def get_job(job_id: str):
-        settings: Settings = app.context["settings"]
         if not JOB_ID.fullmatch(job_id):
             return _error(422, "job_id: 32 lowercase hexadecimal characters")
-        store = Store(settings.bucket, settings.table)
+        store = store_()
         job = store.job(job_id)
         if job is None:
             return _error(404, f"job {job_id} not found")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
@@ -34,9 +35,11 @@ def local_source(workdir: Path, key: str) -> Path:
     return workdir / "input" / (name if name not in ("", ".", "..") else "source")
 
 
-def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store: Store | None = None) -> list[dict]:
+def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store: Store | None = None,
+              on_done: Callable[[Path, Path], None] | None = None) -> list[dict]:
     """Run steps in order in one scratch folder (a Batch job may run two). Raises on the first failure,
-    after recording it: the state machine's Catch decides what happens next."""
+    after recording it: the state machine's Catch decides what happens next. `on_done(video, out)`
+    runs after the last step, while the scratch folder still exists."""
     store = store or Store(settings.bucket, settings.table)
     results = []
     with tempfile.TemporaryDirectory(prefix="reelscope-") as tmp:
@@ -64,21 +67,22 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
             store.end_step(job_id, name, time.perf_counter() - started, outputs=outputs)
             have.update(published)
             results.append({"step": name, "outputs": len(outputs)})
-        if "probe" in names:
-            _record_probe(job_id, video, read_json(out / "media.json"), store)
+        if on_done:
+            on_done(video, out)
     return results
-
-
-def _record_probe(job_id: str, video: Path, facts: dict, store: Store) -> None:
-    store.update_job(job_id, status="RUNNING", media=facts, source_sha256=sha256_file(video),
-                     source_file_name=video.name)
 
 
 def probe_job(job_id: str, key: str, settings: Settings) -> dict:
     """Probe, then choose where renditions are made: Lambda for short/small media, Batch otherwise."""
     store = Store(settings.bucket, settings.table)
-    run_steps(["probe"], job_id, key, settings, store)
-    facts = store.get_json(artifact_key(job_id, "media.json"))
+    facts: dict = {}
+
+    def record(video: Path, out: Path) -> None:
+        facts.update(read_json(out / "media.json"))
+        store.update_job(job_id, status="RUNNING", media=facts, source_sha256=sha256_file(video),
+                         source_file_name=video.name)
+
+    run_steps(["probe"], job_id, key, settings, store, on_done=record)
     fits_lambda = (facts["duration_s"] <= settings.lambda_downscale_max_s
                    and facts["size_bytes"] <= settings.lambda_downscale_max_bytes)
     return {"duration_s": facts["duration_s"], "size_bytes": facts["size_bytes"], "has_audio": facts["has_audio"],

@@ -336,9 +336,12 @@ class LocalCloud:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
             for obj in page.get("Contents", []):
                 name = hashlib.sha256(obj["Key"].encode()).hexdigest()
-                if old.get(obj["Key"], {}).get("etag") != obj["ETag"] or not (objects_dir / name).exists():
+                saved = old.get(obj["Key"], {})
+                if saved.get("etag") == obj["ETag"] and (objects_dir / name).exists():
+                    content_type = saved["content_type"]  # unchanged since the last save: no request
+                else:
                     self.s3.download_file(BUCKET, obj["Key"], str(objects_dir / name))
-                content_type = self.s3.head_object(Bucket=BUCKET, Key=obj["Key"])["ContentType"]
+                    content_type = self.s3.head_object(Bucket=BUCKET, Key=obj["Key"])["ContentType"]
                 index[obj["Key"]] = {"file": name, "etag": obj["ETag"], "content_type": content_type}
         for gone in set(p.name for p in objects_dir.iterdir()) - {meta["file"] for meta in index.values()}:
             (objects_dir / gone).unlink()

@@ -80,16 +80,22 @@ class Store:
         except self.table.meta.client.exceptions.ConditionalCheckFailedException:
             return False
 
-    def update_job(self, job_id: str, **fields) -> None:
-        names = {f"#{k}": k for k in fields}
-        values = {f":{k}": v for k, v in to_dynamo(fields).items()}
-        self.table.update_item(Key={"PK": f"JOB#{job_id}", "SK": "JOB"},
+    def _set(self, pk: str, sk: str, fields: dict) -> None:
+        """SET each field of one item (names aliased: status, error... are reserved words)."""
+        self.table.update_item(Key={"PK": pk, "SK": sk},
                                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-                               ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+                               ExpressionAttributeNames={f"#{k}": k for k in fields},
+                               ExpressionAttributeValues={f":{k}": v for k, v in to_dynamo(fields).items()})
+
+    def _get(self, pk: str, sk: str) -> dict | None:
+        item = self.table.get_item(Key={"PK": pk, "SK": sk}).get("Item")
+        return from_dynamo(item) if item else None
+
+    def update_job(self, job_id: str, **fields) -> None:
+        self._set(f"JOB#{job_id}", "JOB", fields)
 
     def job(self, job_id: str) -> dict | None:
-        item = self.table.get_item(Key={"PK": f"JOB#{job_id}", "SK": "JOB"}).get("Item")
-        return from_dynamo(item) if item else None
+        return self._get(f"JOB#{job_id}", "JOB")
 
     def steps(self, job_id: str) -> dict[str, dict]:
         items = self.table.query(KeyConditionExpression=Key("PK").eq(f"JOB#{job_id}") & Key("SK").begins_with("STEP#"))
@@ -102,12 +108,10 @@ class Store:
                                   "expires_at": expires_at, "revoked": False, "ttl": expires_at + 30 * 86400})
 
     def share(self, token_hash: str) -> dict | None:
-        item = self.table.get_item(Key={"PK": f"SHARE#{token_hash}", "SK": "SHARE"}).get("Item")
-        return from_dynamo(item) if item else None
+        return self._get(f"SHARE#{token_hash}", "SHARE")
 
     def revoke_share(self, token_hash: str) -> None:
-        self.table.update_item(Key={"PK": f"SHARE#{token_hash}", "SK": "SHARE"}, UpdateExpression="SET revoked = :t",
-                               ExpressionAttributeValues={":t": True})
+        self._set(f"SHARE#{token_hash}", "SHARE", {"revoked": True})
 
     def presigned_get(self, key: str, expires_in: int) -> str:
         return self.s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
@@ -119,15 +123,11 @@ class Store:
                                   "status": "QUEUED", "created_at": now(), "ttl": int(time.time()) + 30 * 86400})
 
     def end_fetch(self, fetch_id: str, error: str | None = None, size_bytes: int = 0) -> None:
-        self.table.update_item(Key={"PK": f"FETCH#{fetch_id}", "SK": "FETCH"},
-                               UpdateExpression="SET #s = :s, ended_at = :t, #e = :e, size_bytes = :n",
-                               ExpressionAttributeNames={"#s": "status", "#e": "error"},
-                               ExpressionAttributeValues={":s": "FAILED" if error else "SUCCEEDED", ":t": now(),
-                                                          ":e": error or "", ":n": size_bytes})
+        self._set(f"FETCH#{fetch_id}", "FETCH", {"status": "FAILED" if error else "SUCCEEDED", "ended_at": now(),
+                                                 "error": error or "", "size_bytes": size_bytes})
 
     def fetch_record(self, fetch_id: str) -> dict | None:
-        item = self.table.get_item(Key={"PK": f"FETCH#{fetch_id}", "SK": "FETCH"}).get("Item")
-        return from_dynamo(item) if item else None
+        return self._get(f"FETCH#{fetch_id}", "FETCH")
 
     def upload_stream(self, chunks, key: str, content_type: str) -> int:
         """Multipart upload from an iterator of bytes; an exception aborts it (no partial object)."""
@@ -146,10 +146,7 @@ class Store:
                   "outputs": outputs or []}
         if error:
             fields["error"] = error
-        self.table.update_item(Key={"PK": f"JOB#{job_id}", "SK": f"STEP#{step}"},
-                               UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-                               ExpressionAttributeNames={f"#{k}": k for k in fields},
-                               ExpressionAttributeValues={f":{k}": v for k, v in to_dynamo(fields).items()})
+        self._set(f"JOB#{job_id}", f"STEP#{step}", fields)
 
     # ------------------------------------------------------------ objects
     def download(self, key: str, path: Path) -> Path:
