@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by scripts/demo and scripts/test:
 # Debian ffmpeg + espeak-ng when missing, a venv in .venv, and `pip install -e .[EXTRAS]`
-# (redone only when pyproject.toml or the extras change). Usage: source scripts/setup.sh EXTRAS
+# (redone only for a pyproject.toml or a set of extras not installed before). Usage: source scripts/setup.sh EXTRAS
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,7 +25,6 @@ if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages [$1] into .venv (first run: a few minutes)" >&2
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[$1]"
-  rm -f .venv/.installed-*
   touch "$stamp"
 fi
 if [[ ",$1," == *,dev,* ]]; then
