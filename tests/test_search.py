@@ -1,4 +1,4 @@
-"""Keyword search across videos processed in local mode: speech and labels we know."""
+"""Search across videos processed in local mode (keyword, semantic, hybrid): speech and labels we know."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from reelscope import synth
 from reelscope.local import LocalCloud
-from reelscope.search import terms
+from reelscope.search import MIN_SIMILARITY, terms
 
 from .conftest import SENTENCES
 from .test_api import call, request
@@ -68,10 +68,50 @@ def test_labels_are_searchable_and_filters_apply(indexed):
 
 def test_bad_queries_name_the_field(indexed):
     cloud, _, _ = indexed
-    assert search(cloud, q="") == (422, {"message": "q: required, the words to search for"})
+    assert search(cloud, q="") == (422, {"message": "q: String should have at least 1 character"})
+    assert search(cloud) == (422, {"message": "q: Field required"})
     assert search(cloud, q="the of and") == (422, {"message": "q: no searchable words (only stop words or punctuation)"})
-    assert search(cloud, q="ship", mode="semantic")[0] == 422
-    assert search(cloud, q="ship", job="x")[0] == 422
+    assert search(cloud, q="ship", mode="fuzzy", limit="0") == (422, {
+        "message": "mode: Input should be 'keyword', 'semantic' or 'hybrid'; limit: Input should be greater than or equal to 1"})
+    assert search(cloud, q="ship", job="x") == (422, {"message": "job: String should match pattern '^[0-9a-f]{32}$'"})
+
+
+# Paraphrases sharing no searchable word with the sentence they should find.
+PARAPHRASES = {"a sibling purchased an automobile": ("speech", 2),
+               "it is freezing and blustery outside": ("speech", 0),
+               "vessels carrying freight reached port at dawn": ("harbor", 1)}
+
+
+def test_a_paraphrase_finds_its_segment_first(indexed):
+    cloud, jobs, spoken = indexed
+    for query, (video, sentence) in PARAPHRASES.items():
+        assert search(cloud, q=query)[1]["hits"] == [], query  # keyword search cannot find these
+        for mode in ("semantic", "hybrid"):
+            status, body = search(cloud, q=query, mode=mode)
+            assert status == 200 and body["mode"] == mode
+            best = body["hits"][0]
+            assert (best["job_id"], best["kind"]) == (jobs[video], "transcript"), (query, mode, best)
+            if video == "speech":
+                assert best["snippet"] == SENTENCES[sentence]
+                assert best["start"] == pytest.approx(spoken[sentence].start, abs=0.5)
+            else:
+                assert "cargo" in best["snippet"].lower()
+            assert best["similarity"] >= MIN_SIMILARITY and best["link"].startswith(f"/jobs/{jobs[video]}/report#t=")
+            assert all(h["score"] <= best["score"] for h in body["hits"])
+
+
+def test_semantic_and_hybrid_filters_and_blend(indexed):
+    cloud, jobs, _ = indexed
+    # Unrelated to everything indexed: under the similarity floor, so no hits rather than noise.
+    assert search(cloud, q="lattice quantum chromodynamics", mode="semantic")[1]["hits"] == []
+    only_speech = search(cloud, q="vessels carrying freight reached port at dawn", mode="semantic", job=jobs["speech"])[1]
+    assert all(hit["job_id"] == jobs["speech"] for hit in only_speech["hits"])
+    # Hybrid keeps what keywords find: the exact phrase first, its matched words listed.
+    best = search(cloud, q="kitchen window", mode="hybrid")[1]["hits"][0]
+    assert best["snippet"] == SENTENCES[1] and sorted(best["matched"]) == ["kitchen", "window"]
+    (entity,) = search(cloud, q="normal", mode="hybrid", label="Normal")[1]["hits"]
+    assert (entity["job_id"], entity["kind"]) == (jobs["people"], "entity")
+    assert search(cloud, q="normal", mode="semantic", label="Fall")[1]["hits"] == []
 
 
 def test_normalization():

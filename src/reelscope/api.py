@@ -1,22 +1,28 @@
-"""The REST API behind API Gateway (one Lambda, Powertools REST resolver).
+"""The REST API behind API Gateway: one Lambda, the Powertools REST resolver with validation.
+Parameters and bodies are declared with types; the resolver checks them and writes the OpenAPI
+document (GET /openapi.json, kept in docs/openapi.json). Every route:
 
-POST /uploads      a presigned POST: the browser uploads straight to S3 under uploads/
-GET  /jobs/{id}    the job item and its step items
-GET  /search?q=&mode=keyword&label=&job=   hits across all videos (search.py)
-POST /jobs/{id}/shares            a read-only link: a random token (192 bits) with an expiry
-DELETE /jobs/{id}/shares/{token}  revokes it
+POST /uploads                     a presigned POST: the browser uploads straight to S3 under uploads/
 POST /ingest {url}                fetch a video from a URL into uploads/ (checked against SSRF, fetch.py);
                                   202 with a fetch id; the fetch runs in the fetch function
 GET  /ingest/{id}                 QUEUED, SUCCEEDED (the upload then starts a job) or FAILED with the reason
+GET  /jobs                        jobs, newest first, paged; ?status= keeps one status
+GET  /jobs/{id}                   status, steps with timings, media facts, presigned links to the artifacts
+GET  /jobs/{id}/report            the report page (HTML): player, timeline lanes, transcript, evidence, search
+GET  /search?q=&mode=keyword|semantic|hybrid&label=&job=   hits across all videos (search.py)
+POST /jobs/{id}/shares            a read-only link: a random token (192 bits) with an expiry
+DELETE /jobs/{id}/shares/{token}  revokes it
 GET  /s/{token}                   that one job's report and presigned links to its files, read-only;
                                   404 for an unknown token, 410 for an expired or revoked one
-GET  /jobs/{id}/report            the report page (HTML): player, timeline lanes, transcript, evidence, search
 GET  /s/{token}/report            the same page, read-only, without search
-Errors are JSON: {"message": ...} with 404 for an unknown job and 422 naming the bad field.
+Errors are JSON: {"message": ...}: 404 for an unknown job, 422 naming each bad field.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import hashlib
 import html
 import json
@@ -24,19 +30,46 @@ import re
 import secrets
 import time
 import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path as FilePath
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import BaseModel, Field
 
-from . import search
+from . import __version__, search
 from .settings import Settings
 from .store import Store
 
-JOB_ID = re.compile(r"[0-9a-f]{32}")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
-LINK_TTL_S = 3600  # presigned links handed out through a share
+LINK_TTL_S = 3600  # presigned links handed out by GET /jobs/{id} and through a share
+HEX_ID = r"^[0-9a-f]{32}$"
+JobId = Annotated[str, Path(pattern=HEX_ID, description="a job id: 32 lowercase hexadecimal characters")]
+JOB_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED")
+ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}
+NOT_FOUND = {404: {"description": "not found", "content": ERROR_BODY}}
+GONE = {410: {"description": "the link expired or was revoked", "content": ERROR_BODY}}
+
+
+class UploadRequest(BaseModel):
+    file_name: str = Field(min_length=1, max_length=1024, pattern=r"\S",
+                           description="the file's name; the server makes it safe and chooses the folder")
+    content_type: str = Field("video/mp4", pattern=r"^video/[A-Za-z0-9.+-]+$", max_length=100,
+                              description="the upload must be sent with this Content-Type")
+
+
+class IngestRequest(BaseModel):
+    url: str = Field(max_length=2048, pattern=r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]+",
+                     description="an http or https URL of a video; private and metadata addresses are refused")
+
+
+class ShareRequest(BaseModel):
+    expires_in_s: int | None = Field(None, ge=60, description="the link's life in seconds, at most "
+                                     "REELSCOPE_SHARE_MAX_S (30 days by default); default REELSCOPE_SHARE_DEFAULT_S")
 
 
 def _error(status: int, message: str) -> Response:
@@ -53,12 +86,12 @@ def upload_key(file_name: str) -> str:
     return f"uploads/{uuid.uuid4().hex}/{safe or 'video'}"
 
 
-PAGE = Path(__file__).parent / "web" / "report.html"
+PAGE = FilePath(__file__).parent / "web" / "report.html"
 
 
 def artifact_links(store: Store, job_id: str, manifest: dict) -> dict[str, str]:
     return {a["path"]: store.presigned_get(f"jobs/{job_id}/{a['path']}", LINK_TTL_S)
-            for a in manifest["artifacts"] if a["kind"] != "thumbnail"}
+            for a in manifest["artifacts"] if a["kind"] not in ("thumbnail", "search-index")}
 
 
 def render_page(report: dict, links: dict[str, str], api_base: str | None) -> Response:
@@ -70,9 +103,22 @@ def render_page(report: dict, links: dict[str, str], api_base: str | None) -> Re
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
 
 
+def _field_errors(errors) -> str:
+    """'file_name: Field required; content_type: String should match ...' from pydantic's errors."""
+    messages = []
+    for error in errors:
+        where = [str(part) for part in error["loc"][1:] if not isinstance(part, int)] or [str(error["loc"][0])]
+        messages.append(f"{'.'.join(where)}: {error['msg']}")
+    return "; ".join(messages)
+
+
+def _page_token(key: dict | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode() if key else None
+
+
 def build_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver()
-    s3, lambda_client = boto3.client("s3"), boto3.client("lambda")
+    app = APIGatewayRestResolver(enable_validation=True)
+    client = functools.cache(boto3.client)  # made at first use: `reelscope openapi` needs no AWS region
 
     def settings_() -> Settings:
         return app.context["settings"]  # appended by the handler for each request
@@ -80,81 +126,98 @@ def build_app() -> APIGatewayRestResolver:
     def store_() -> Store:
         return Store(settings_().bucket, settings_().table)
 
-    @app.post("/uploads")
-    def create_upload():
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(err: RequestValidationError):
+        return _error(422, _field_errors(err.errors()))
+
+    @app.get("/openapi.json", summary="This API's OpenAPI document")
+    def openapi_document():
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi(app))
+
+    @app.post("/uploads", summary="A presigned POST for uploading a video under uploads/",
+              responses={201: {"description": "url and fields for a multipart/form-data POST to S3"}})
+    def create_upload(upload: Annotated[UploadRequest, Body()]):
         settings = settings_()
-        body = app.current_event.json_body or {}
-        file_name, content_type = body.get("file_name"), body.get("content_type", "video/mp4")
-        if not isinstance(file_name, str) or not file_name.strip():
-            return _error(422, "file_name: required, a non-empty string")
-        if not isinstance(content_type, str) or not content_type.startswith("video/"):
-            return _error(422, f"content_type: must start with video/, got {content_type!r}")
-        key = upload_key(file_name)
-        post = s3.generate_presigned_post(
-            Bucket=settings.bucket, Key=key, Fields={"Content-Type": content_type},
-            Conditions=[["content-length-range", 1, settings.max_bytes], ["eq", "$Content-Type", content_type]],
+        key = upload_key(upload.file_name)
+        post = client("s3").generate_presigned_post(
+            Bucket=settings.bucket, Key=key, Fields={"Content-Type": upload.content_type},
+            Conditions=[["content-length-range", 1, settings.max_bytes], ["eq", "$Content-Type", upload.content_type]],
             ExpiresIn=settings.upload_expiry_s)
         return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
                         body={"key": key, "url": post["url"], "fields": post["fields"],
                               "expires_in": settings.upload_expiry_s, "max_bytes": settings.max_bytes})
 
-    @app.get("/search")
-    def search_videos():
-        params = app.current_event.query_string_parameters or {}
-        query, mode = (params.get("q") or "").strip(), params.get("mode", "keyword")
-        if not query:
-            return _error(422, "q: required, the words to search for")
-        if mode != "keyword":
-            return _error(422, f"mode: {mode!r} is not available; use keyword")
-        if params.get("job") and not JOB_ID.fullmatch(params["job"]):
-            return _error(422, "job: 32 lowercase hexadecimal characters")
+    @app.get("/search", summary="Transcript segments and entity ranges across all videos, best first")
+    def search_videos(
+            q: Annotated[str, Query(min_length=1, max_length=500, pattern=r"\S", description="what to look for")],
+            mode: Annotated[Literal[search.MODES], Query(description="keyword: the words; semantic: the meaning; "
+                                                                     "hybrid: both, blended")] = "keyword",
+            label: Annotated[str | None, Query(max_length=100, description="only this label's entity ranges")] = None,
+            job: Annotated[str | None, Query(pattern=HEX_ID, description="only this job")] = None,
+            limit: Annotated[int, Query(ge=1, le=100)] = 20):
         try:
-            hits = search.keyword_search(store_(), query, job=params.get("job"),
-                                         label=params.get("label"))
+            hits = search.search(store_(), q.strip(), mode, job=job, label=label, limit=limit)
         except ValueError as err:
             return _error(422, f"q: {err}")
-        return {"query": query, "mode": mode, "hits": hits}
+        return {"query": q.strip(), "mode": mode, "hits": hits}
 
-    @app.post("/ingest")
-    def ingest_url():
+    @app.post("/ingest", summary="Fetch a video from an http(s) URL into uploads/ (which starts a job)",
+              responses={202: {"description": "queued: poll status_path"}})
+    def ingest_url(request: Annotated[IngestRequest, Body()]):
         settings = settings_()
-        url = (app.current_event.json_body or {}).get("url")
-        if not isinstance(url, str) or len(url) > 2048:
-            return _error(422, "url: required, a string of at most 2048 characters")
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        url = request.url.strip()
+        parts = urlsplit(url)
+        if not parts.hostname:
             return _error(422, "url: an http or https URL with a host")
         fetch_id = uuid.uuid4().hex
         key = upload_key(unquote(PurePosixPath(parts.path).name) or "video.mp4")
-        store_().put_fetch(fetch_id, url.strip(), key)
-        lambda_client.invoke(FunctionName=settings.fetch_function, InvocationType="Event",
-                             Payload=json.dumps({"fetch_id": fetch_id, "url": url.strip(), "key": key}).encode())
+        store_().put_fetch(fetch_id, url, key)
+        client("lambda").invoke(FunctionName=settings.fetch_function, InvocationType="Event",
+                             Payload=json.dumps({"fetch_id": fetch_id, "url": url, "key": key}).encode())
         return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
                         body={"fetch_id": fetch_id, "key": key, "status": "QUEUED", "status_path": f"/ingest/{fetch_id}"})
 
-    @app.get("/ingest/<fetch_id>")
-    def ingest_status(fetch_id: str):
-        record = store_().fetch_record(fetch_id) if JOB_ID.fullmatch(fetch_id) else None
+    @app.get("/ingest/<fetch_id>", summary="How a URL fetch went", responses={200: {"description": "the fetch"}, **NOT_FOUND})
+    def ingest_status(fetch_id: Annotated[str, Path(pattern=HEX_ID)]):
+        record = store_().fetch_record(fetch_id)
         if record is None:
             return _error(404, f"fetch {fetch_id} not found")
         return {k: v for k, v in record.items() if k not in ("PK", "SK", "ttl")}
 
-    @app.post("/jobs/<job_id>/shares")
-    def create_share(job_id: str):
+    @app.get("/jobs", summary="Jobs, newest first")
+    def list_jobs(status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                  page: Annotated[str | None, Query(alias="next", max_length=2000,
+                                                    description="`next` of the previous page")] = None):
+        try:
+            start = json.loads(base64.urlsafe_b64decode(page.encode())) if page else None
+        except (binascii.Error, ValueError):
+            return _error(422, "next: not a page token from this API")
+        jobs, last = store_().list_jobs(limit, status=status, start=start)
+        return {"jobs": [{"job_id": job["job_id"], "status": job["status"], "file_name": job.get("source_file_name"),
+                          "created_at": job["created_at"], "finished_at": job.get("finished_at"),
+                          "duration_s": job.get("media", {}).get("duration_s"),
+                          "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None}
+                         for job in jobs], "next": _page_token(last)}
+
+    @app.post("/jobs/<job_id>/shares", summary="A read-only share link to one job's report",
+              responses={201: {"description": "the token (shown once) and its path"}, **NOT_FOUND})
+    def create_share(job_id: JobId, request: Annotated[ShareRequest | None, Body()] = None):
         settings, store = settings_(), store_()
-        if not JOB_ID.fullmatch(job_id) or store.job(job_id) is None:
+        if store.job(job_id) is None:
             return _error(404, f"job {job_id} not found")
-        lifetime = (app.current_event.json_body or {}).get("expires_in_s", settings.share_default_s)
-        if not isinstance(lifetime, int) or not 60 <= lifetime <= settings.share_max_s:
-            return _error(422, f"expires_in_s: an integer from 60 to {settings.share_max_s}")
+        lifetime = request.expires_in_s if request and request.expires_in_s is not None else settings.share_default_s
+        if lifetime > settings.share_max_s:
+            return _error(422, f"expires_in_s: at most {settings.share_max_s}")
         token = secrets.token_urlsafe(24)  # 192 bits, 32 characters
         expires_at = int(time.time()) + lifetime
         store.put_share(token_hash(token), job_id, expires_at)
         return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
                         body={"token": token, "path": f"/s/{token}", "job_id": job_id, "expires_at": expires_at})
 
-    @app.delete("/jobs/<job_id>/shares/<token>")
-    def revoke_share(job_id: str, token: str):
+    @app.delete("/jobs/<job_id>/shares/<token>", summary="Revoke a share link",
+                responses={204: {"description": "revoked"}, **NOT_FOUND})
+    def revoke_share(job_id: JobId, token: str):
         store = store_()
         share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
         if share is None or share["job_id"] != job_id:
@@ -177,22 +240,23 @@ def build_app() -> APIGatewayRestResolver:
             return _error(410, "share link " + ("revoked" if share["revoked"] else "expired"))
         return report_and_links(store, share["job_id"])
 
-    @app.get("/s/<token>")
+    @app.get("/s/<token>", summary="A shared report and links to its files (no credentials: the token is one)",
+             responses={200: {"description": "the report"}, **NOT_FOUND, **GONE})
     def shared_report(token: str):
         found = shared(token)
         if isinstance(found, Response):
             return found
         return {"report": found[0], "links": found[1], "links_expire_in": LINK_TTL_S}
 
-    @app.get("/s/<token>/report")
+    @app.get("/s/<token>/report", summary="A shared report's page (HTML)",
+             responses={200: {"description": "the page", "content": {"text/html": {}}}, **NOT_FOUND, **GONE})
     def shared_page(token: str):
         found = shared(token)
         return found if isinstance(found, Response) else render_page(*found, api_base=None)
 
-    @app.get("/jobs/<job_id>/report")
-    def job_page(job_id: str):
-        if not JOB_ID.fullmatch(job_id):
-            return _error(422, "job_id: 32 lowercase hexadecimal characters")
+    @app.get("/jobs/<job_id>/report", summary="A job's report page (HTML)",
+             responses={200: {"description": "the page", "content": {"text/html": {}}}, **NOT_FOUND})
+    def job_page(job_id: JobId):
         found = report_and_links(store_(), job_id)
         if isinstance(found, Response):
             return found
@@ -200,17 +264,35 @@ def build_app() -> APIGatewayRestResolver:
         full_path = app.current_event.request_context.path or app.current_event.path
         return render_page(*found, api_base=full_path[: len(full_path) - len(app.current_event.path)])
 
-    @app.get("/jobs/<job_id>")
-    def get_job(job_id: str):
-        if not JOB_ID.fullmatch(job_id):
-            return _error(422, "job_id: 32 lowercase hexadecimal characters")
+    @app.get("/jobs/<job_id>", summary="A job: status, steps with timings, media facts, links to its artifacts",
+             responses={200: {"description": "the job"}, **NOT_FOUND})
+    def get_job(job_id: JobId):
         store = store_()
         job = store.job(job_id)
         if job is None:
             return _error(404, f"job {job_id} not found")
-        hidden = {"PK", "SK"}
+        hidden = {"PK", "SK", "entity", "ttl"}
+        links = artifact_links(store, job_id, store.get_json(job["manifest_key"])) if "manifest_key" in job else {}
         return {"job": {k: v for k, v in job.items() if k not in hidden},
                 "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
-                          for name, step in store.steps(job_id).items()}}
+                          for name, step in store.steps(job_id).items()},
+                "links": links, "links_expire_in": LINK_TTL_S}
 
     return app
+
+
+def openapi(app: APIGatewayRestResolver) -> str:
+    """The OpenAPI document of the routes above, as the resolver derives it from their types. Our
+    422 body is {"message": ...} (invalid_request), not the resolver's default: the schema says so."""
+    document = json.loads(app.get_openapi_json_schema(
+        title="reelscope", version=__version__,
+        description="Video intelligence: uploads, jobs, search across videos, reports and share links. "
+                    "Behind API Gateway every route but /s/{token} needs IAM (SigV4) credentials. "
+                    "Errors are {\"message\": ...}: 404 unknown, 410 expired or revoked, 422 naming each bad field."))
+    schemas = document["components"]["schemas"]
+    schemas.pop("ValidationError", None)
+    schemas["HTTPValidationError"] = {
+        "title": "Error", "type": "object", "required": ["message"],
+        "properties": {"message": {"type": "string", "examples": ["q: Field required; mode: Input should be "
+                                                                   "'keyword', 'semantic' or 'hybrid'"]}}}
+    return json.dumps(document, indent=2)

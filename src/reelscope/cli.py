@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
     sample = sub.add_parser("sample", help="build the demo video (speech, a cartoon, people)")
     sample.add_argument("out", type=Path)
+    sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)")
     return parser
 
 
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sample":
         print(synth.build_sample(args.out))
+        return 0
+    if args.command == "openapi":
+        from .api import build_app, openapi
+
+        print(openapi(build_app()))
         return 0
     settings = Settings.from_env()
     if args.command == "process":

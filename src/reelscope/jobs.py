@@ -184,7 +184,8 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
         for relative in pipeline.make_exports(Path(tmp), source, steps):
             store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
             artifacts.append(pipeline.describe_artifact(Path(tmp), relative))
-        indexed = search.index_job(store, job_id, read_json(Path(tmp) / "report.json"))
+        indexed, vectors = search.index_job(store, job_id, read_json(Path(tmp) / "report.json"), Path(tmp))
+        artifacts.append(pipeline.describe_artifact(Path(tmp), vectors))
     manifest = pipeline.build_manifest(source, steps, artifacts)
     store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
     failed = [name for name, step in steps.items() if step["status"] == "FAILED"]

@@ -36,7 +36,7 @@ from botocore.response import StreamingBody
 from .artifacts import write_json
 from .errors import ReelscopeError
 from .pipeline import Progress
-from .store import Store
+from .store import BY_CREATED, Store
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
@@ -309,7 +309,9 @@ class LocalCloud:
         self.dynamodb.create_table(
             TableName=TABLE, BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}, {"AttributeName": "SK", "AttributeType": "S"}])
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("PK", "SK", "entity", "created_at")],
+            GlobalSecondaryIndexes=[{"IndexName": BY_CREATED, "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
+                {"AttributeName": "entity", "KeyType": "HASH"}, {"AttributeName": "created_at", "KeyType": "RANGE"}]}])
         self._restore()  # before the notification exists: restored uploads must not start jobs again
         self.queue_url = self.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -107,6 +107,7 @@ ARTIFACT_KINDS = {  # first matching prefix wins
     "transcript.json": "transcript", "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
     "detections.json": "detections", "entities.json": "entities", "evidence/": "evidence",
     "report.json": "report", "report.pdf": "report", "entities.csv": "table", "transcript.csv": "table",
+    "search/": "search-index",
 }
 
 

@@ -3,6 +3,7 @@
 S3:        uploads/...                    inputs (the only prefix that starts jobs)
            jobs/{job_id}/{artifact path}  outputs, same layout as `reelscope analyze --out`
 DynamoDB:  PK = JOB#{job_id}, SK = JOB             the job: status, source, media facts, summary, error
+                                                   (entity = JOB: the ByCreated index lists jobs by created_at)
            PK = JOB#{job_id}, SK = STEP#{step}     one per step: status, times, outputs, error
 """
 
@@ -16,9 +17,10 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
 import boto3
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 
 JOB_TTL_DAYS = 365
+BY_CREATED = "ByCreated"  # global secondary index: entity (HASH), created_at (RANGE)
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json",
                  ".srt": "application/x-subrip", ".vtt": "text/vtt", ".csv": "text/csv", ".pdf": "application/pdf"}
 
@@ -71,7 +73,7 @@ class Store:
     # ------------------------------------------------------------ jobs
     def create_job(self, job_id: str, source: dict, execution_name: str) -> bool:
         """Conditional put: False when the job already exists (a duplicate delivery)."""
-        item = {"PK": f"JOB#{job_id}", "SK": "JOB", "job_id": job_id, "status": "QUEUED", "source": source,
+        item = {"PK": f"JOB#{job_id}", "SK": "JOB", "entity": "JOB", "job_id": job_id, "status": "QUEUED", "source": source,
                 "execution_name": execution_name, "created_at": now(),
                 "ttl": int(time.time()) + JOB_TTL_DAYS * 86400}
         try:
@@ -96,6 +98,17 @@ class Store:
 
     def job(self, job_id: str) -> dict | None:
         return self._get(f"JOB#{job_id}", "JOB")
+
+    def list_jobs(self, limit: int, status: str | None = None, start: dict | None = None) -> tuple[list[dict], dict | None]:
+        """Newest first, one page: (jobs, the key to continue from, or None at the end)."""
+        kwargs = {"IndexName": BY_CREATED, "KeyConditionExpression": Key("entity").eq("JOB"), "ScanIndexForward": False,
+                  "Limit": limit}
+        if status:
+            kwargs["FilterExpression"] = Attr("status").eq(status)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        page = self.table.query(**kwargs)
+        return [from_dynamo(item) for item in page["Items"]], page.get("LastEvaluatedKey")
 
     def steps(self, job_id: str) -> dict[str, dict]:
         items = self.table.query(KeyConditionExpression=Key("PK").eq(f"JOB#{job_id}") & Key("SK").begins_with("STEP#"))

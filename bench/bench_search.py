@@ -1,0 +1,130 @@
+"""Benchmark semantic search: embedding throughput and query latency as the library grows.
+
+    .venv/bin/python bench/bench_search.py [--sizes 1000,10000,100000]
+
+Rows, all measured in this run:
+  embed (sentence-transformers)  the baseline: the same model and weights in torch
+  embed (numpy, embed.py)        what the Index step and the API run, all cores, then one thread
+                                 (a Lambda function with 1769 MB has one vCPU)
+  query floor                    embedding the query alone: no query can beat it
+  semantic query, N documents    GET /search?mode=semantic over N documents in jobs of 1,000:
+                                 cold (each job's vectors read from S3 and decoded) and warm (cached)
+S3 and DynamoDB are moto in this process (mock_aws): no network, so the cold column shows the
+decoding and bookkeeping, not S3's latency. Stored vectors are random unit vectors: the cost of a
+query does not depend on what the vectors mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import boto3
+import numpy as np
+from moto import mock_aws
+
+from reelscope import embed, search
+from reelscope.artifacts import dumps
+from reelscope.store import Store
+
+SENTENCES = [
+    "Good morning and welcome to the harbor report.",
+    "Three cargo ships arrived before sunrise and two more are waiting outside the port.",
+    "The crane on the north pier was repaired yesterday afternoon.",
+    "Workers expect strong wind this evening, so small boats should stay inside.",
+    "The next report will follow at noon with the updated schedule.",
+]
+JOB_DOCUMENTS = 1000
+QUERY = "vessels carrying freight reached port at dawn"
+
+
+def timed(function, repeat: int = 1) -> float:
+    """Median seconds of `repeat` calls."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def segments(count: int) -> list[str]:
+    return [f"{SENTENCES[i % len(SENTENCES)]} (segment {i})" for i in range(count)]
+
+
+def embedding_rows(count: int) -> list[tuple[str, float]]:
+    from sentence_transformers import SentenceTransformer
+    from threadpoolctl import threadpool_limits
+
+    texts = segments(count)
+    reference = SentenceTransformer(str(embed.model_dir()), device="cpu")
+    reference.encode(texts[:8])
+    embed.embed(texts[:8])  # both warm: weights loaded
+    rows = [("embed (sentence-transformers, all cores)", timed(lambda: reference.encode(texts, batch_size=embed.BATCH))),
+            ("embed (numpy, all cores)", timed(lambda: embed.embed(texts)))]
+    with threadpool_limits(1):
+        rows.append(("embed (numpy, one thread)", timed(lambda: embed.embed(texts))))
+    return rows
+
+
+def fill(store: Store, documents: int) -> None:
+    rng = np.random.default_rng(0)
+    for job in range(documents // JOB_DOCUMENTS):
+        job_id = f"{job:032x}"
+        vectors = rng.standard_normal((JOB_DOCUMENTS, embed.DIMENSIONS)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        docs = [{"job_id": job_id, "file_name": f"video {job}.mp4", "doc_id": f"seg-{i}", "kind": "transcript",
+                 "start": float(i), "end": float(i + 1), "snippet": SENTENCES[i % len(SENTENCES)]}
+                for i in range(JOB_DOCUMENTS)]
+        key = f"jobs/{job_id}/{search.VECTORS_PATH}"
+        store.put_json(key, dumps(search.vectors_document(docs, vectors)))
+        store.table.put_item(Item={"PK": "VECTORS", "SK": job_id, "key": key, "documents": JOB_DOCUMENTS,
+                                   "model": embed.MODEL_NAME})
+
+
+def query_rows(sizes: list[int]) -> list[tuple[str, float, float | None]]:
+    rows = [("query floor: embed the query", timed(lambda: embed.embed([QUERY]), repeat=20), None)]
+    for size in sizes:
+        with mock_aws():
+            boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="bench")
+            boto3.client("dynamodb", region_name="us-east-1").create_table(
+                TableName="bench", BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                      {"AttributeName": "SK", "AttributeType": "S"}])
+            store = Store("bench", "bench")
+            fill(store, size)
+            search._vectors_cache.clear()
+            cold = timed(lambda: search.search(store, QUERY, "semantic"))
+            warm = timed(lambda: search.search(store, QUERY, "semantic"), repeat=5)
+            rows.append((f"semantic query, {size:,} documents", warm, cold))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--segments", type=int, default=512, help="segments embedded in the throughput rows")
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    print(f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+          f"Python {platform.python_version()}, numpy {np.__version__}, no GPU used.\n")
+    embedding = embedding_rows(args.segments)
+    baseline = embedding[0][1]
+    print(f"| embedding {args.segments} segments | seconds | segments/s | x sentence-transformers |")
+    print("|---|---:|---:|---:|")
+    for name, seconds in embedding:
+        print(f"| {name} | {seconds:.2f} | {args.segments / seconds:.0f} | {baseline / seconds:.2f} |")
+    queries = query_rows([int(size) for size in args.sizes.split(",")])
+    floor = queries[0][1]
+    print("\n| query | warm ms | x floor | cold ms (vectors read) |")
+    print("|---|---:|---:|---:|")
+    for name, warm, cold in queries:
+        print(f"| {name} | {warm * 1000:.1f} | {warm / floor:.1f} | {'' if cold is None else f'{cold * 1000:.0f}'} |")
+
+
+if __name__ == "__main__":
+    main()
