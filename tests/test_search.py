@@ -114,6 +114,20 @@ def test_semantic_and_hybrid_filters_and_blend(indexed):
     assert search(cloud, q="normal", mode="semantic", label="Fall")[1]["hits"] == []
 
 
+def test_hybrid_keeps_words_of_a_job_without_vectors(indexed):
+    cloud, jobs, _ = indexed
+    pointer = {"PK": "VECTORS", "SK": jobs["harbor"]}
+    item = cloud.store.table.get_item(Key=pointer)["Item"]
+    cloud.store.table.delete_item(Key=pointer)  # as if indexed before semantic search existed
+    try:
+        best = search(cloud, q="cargo ships", mode="hybrid")[1]["hits"][0]
+        assert (best["job_id"], best["similarity"], best["matched"]) == (jobs["harbor"], None, ["cargo", "ship"])
+        semantic = search(cloud, q="vessels carrying freight reached port at dawn", mode="semantic")[1]["hits"]
+        assert all(hit["job_id"] != jobs["harbor"] for hit in semantic)
+    finally:
+        cloud.store.table.put_item(Item=item)
+
+
 def test_normalization():
     # lower case, accents folded, punctuation and stop words dropped, plural s trimmed (not "ss")
     assert terms("Ships, the CAFÉ's Glass: 3 dogs!") == ["ship", "cafe", "s", "glass", "3", "dog"]

@@ -207,6 +207,8 @@ def _hybrid_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
         blended[sk] = {**hit, "matched": matched.get("matched", []),
                        "score": KEYWORD_WEIGHT * matched.get("score", 0.0) / best
                        + (1 - KEYWORD_WEIGHT) * max(hit["similarity"], 0.0)}
+    for sk, hit in keyword.items():  # a job without vectors (indexed before them) still has its words
+        blended.setdefault(sk, {**hit, "similarity": None, "score": KEYWORD_WEIGHT * hit["score"] / best})
     return blended
 
 
