@@ -423,22 +423,19 @@ class LocalCloud:
         """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
         with ApiServer(self.runner, api_port) as api:
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
-            say(f"  API and report pages: {api.url} (e.g. {api.url}/jobs/JOB_ID/report)")
-            self._serve(stop, say)
+            say(f"  API and report pages: {api.url} (jobs: {api.url}/jobs, a report: {api.url}/jobs/JOB_ID/report)")
+            say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
+                f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
+            while not stop.is_set():
+                for result in self.deliver_uploads():
+                    say(f"{result['key']}: {result['outcome']}" + (f" job {result['job_id']}" if "job_id" in result
+                                                                 else f" ({result.get('reason')})"))
+                    if result["outcome"] == "started":
+                        threading.Thread(target=self._report, args=(result["job_id"], say, api.url), daemon=True).start()
 
-    def _serve(self, stop: threading.Event, say) -> None:
-        say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
-            f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
-        while not stop.is_set():
-            for result in self.deliver_uploads():
-                say(f"{result['key']}: {result['outcome']}" + (f" job {result['job_id']}" if "job_id" in result
-                                                             else f" ({result.get('reason')})"))
-                if result["outcome"] == "started":
-                    threading.Thread(target=self._report, args=(result["job_id"], say), daemon=True).start()
-
-    def _report(self, job_id: str, say) -> None:
+    def _report(self, job_id: str, say, api_url: str) -> None:
         job = self.wait(job_id)
-        detail = job.get("error") or f"artifacts under s3://{BUCKET}/jobs/{job_id}/"
+        detail = job.get("error") or f"report at {api_url}/jobs/{job_id}/report"
         say(f"job {job_id}: {job['status']}: {detail}")
         self.save()
 
