@@ -26,6 +26,8 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -179,7 +181,8 @@ class ReelscopeStack(Stack):
                 ("base", BASE, "Powertools, pydantic, pillow, fpdf2; DejaVu Sans in /opt/fonts"),
                 ("ffmpeg", FFMPEG, "static ffmpeg and ffprobe in /opt/bin"),
                 ("embedder", EMBEDDER, "numpy, tokenizers, all-MiniLM-L6-v2 weights (semantic search)"))}
-        self.dlq = sqs.Queue(self, "IngestFailures", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=Duration.days(14))
+        # Events no function could take: S3 notifications ingest failed on, execution ends mark_failed missed.
+        self.dlq = sqs.Queue(self, "UndeliveredEvents", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=Duration.days(14))
         environment = {
             "REELSCOPE_BUCKET": self.bucket.bucket_name, "REELSCOPE_TABLE": self.table.table_name,
             "REELSCOPE_WHISPER_MODEL": config.whisper_model, "REELSCOPE_YOLO_WEIGHTS": config.yolo_weights,
@@ -240,6 +243,14 @@ class ReelscopeStack(Stack):
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             resources=[self.format_arn(service="events", resource="rule",
                                        resource_name="StepFunctionsGetEventsForBatchJobsRule")]))
+        # An execution that ends without its Catch (an uncatchable error, the 6 h timeout, a StopExecution)
+        # would leave its job RUNNING forever: its status change event marks it FAILED instead.
+        events.Rule(self, "ExecutionEnded", description="reelscope: a failed, timed-out or aborted execution fails its job",
+                    event_pattern=events.EventPattern(
+                        source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                        detail={"status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                                "stateMachineArn": [self.state_machine.state_machine_arn]}),
+                    targets=[targets.LambdaFunction(fn["mark_failed"], retry_attempts=4, dead_letter_queue=self.dlq)])
         fn["ingest"].add_environment("REELSCOPE_STATE_MACHINE_ARN", self.state_machine.state_machine_arn)
         fn["api"].add_environment("REELSCOPE_FETCH_FUNCTION", fn["fetch"].function_name)
         fn["api"].add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
@@ -414,7 +425,7 @@ class Observability(Construct):
                                                      machine.metric_failed()]),
             cw.GraphWidget(title="Lambda errors", left=[f.metric_errors() for f in functions.values()]),
             cw.GraphWidget(title="Lambda duration p90", left=[f.metric_duration(statistic="p90") for f in functions.values()]),
-            cw.GraphWidget(title="Ingest DLQ", left=[dlq.metric_approximate_number_of_messages_visible()]))
+            cw.GraphWidget(title="Undelivered events (DLQ)", left=[dlq.metric_approximate_number_of_messages_visible()]))
 
 
 def _suppressions(stack: ReelscopeStack) -> None:
@@ -439,7 +450,7 @@ def _suppressions(stack: ReelscopeStack) -> None:
         (stack.api.rest_api, "AwsSolutions::AwsSolutions-COG4", "Authorization is IAM (SigV4), not a Cognito user pool."),
         (stack.api.rest_api, "AwsSolutions::AwsSolutions-APIG4", "Only GET /s/{token}(/report) is open: share links are opened "
          "without AWS credentials; the random 192-bit token is the credential and reads one report only."),
-        (stack.dlq, "AwsSolutions::AwsSolutions-SQS3", "This queue is the dead-letter queue of the ingest function."),
+        (stack.dlq, "AwsSolutions::AwsSolutions-SQS3", "This queue is the dead-letter queue of the ingest function and of the execution-ended rule."),
     ]
     helper = stack.node.try_find_child("BucketNotificationsHandler050a0587b7544547bf325f094a3db834")
     if helper is not None:

@@ -172,6 +172,20 @@ def test_table_api_and_alarms(template):
     assert "KmsMasterKeyId" in topic
 
 
+def test_an_execution_that_ends_without_its_catch_fails_its_job(template):
+    (rule,) = resources(template, "AWS::Events::Rule").values()
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"] and pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine")
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine}]
+    (target,) = rule["Targets"]
+    functions = {p["FunctionName"]: name for name, p in resources(template, "AWS::Lambda::Function").items()
+                 if isinstance(p.get("FunctionName"), str)}
+    assert target["Arn"] == {"Fn::GetAtt": [functions["reelscope-dev-mark-failed"], "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4 and "DeadLetterConfig" in target
+
+
 def test_iam_has_no_wildcards_beyond_what_aws_requires(template):
     checked = 0
     for name, resource in template["Resources"].items():

@@ -193,3 +193,36 @@ def test_serve_starts_a_job_for_a_file_dropped_by_any_s3_client(tmp_path):
     job_id = started[0].rsplit(" ", 1)[1]
     assert f"job {job_id}: FAILED: dropped.mp4: not a readable media file" in "\n".join(lines)
     assert not any("elsewhere/" in line for line in lines)  # the notification filter keeps outputs out
+
+
+# After that execution has ended, moto's thread for the Speech branch's batch:submitJob.sync task dies
+# with "TypeError: '>' not supported between instances of 'dict' and 'int'" (moto 5.2's callback wait).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_execution_that_ends_without_its_catch_still_fails_its_job(tmp_path, monkeypatch, sample):
+    """Without Detect's Catch, the error escapes the Parallel state (moto 5.2's interpreter then ends
+    the execution with States.Runtime, which no Catch may take; in AWS the same happens on a timeout
+    or a StopExecution). The execution-ended event marks the job FAILED, and leaves finished jobs alone."""
+    import json
+
+    from reelscope import local
+
+    definition = json.loads(local.DEFINITION.read_text())
+    (vision,) = [b for b in definition["States"]["Analyze"]["Branches"] if "Detect" in b["States"]]
+    del vision["States"]["Detect"]["Catch"]
+    edited = tmp_path / "pipeline.asl.json"
+    edited.write_text(json.dumps(definition))
+    monkeypatch.setattr(local, "DEFINITION", edited)
+    monkeypatch.setenv("REELSCOPE_YOLO_WEIGHTS", "/nonexistent/weights.pt")
+    with LocalCloud(tmp_path / "state") as cloud:
+        job_id, job = run(cloud, sample, "uploads/uncaught.mp4")
+        assert "MarkFailed" not in entered(history(cloud, job_id))
+        assert job["status"] == "FAILED" and job["error"].startswith("execution failed: States.Runtime: ")
+
+        ended = {"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+                 "detail": {"name": job_id, "status": "TIMED_OUT", "error": None, "cause": None}}
+        result, error = cloud.runner.invoke("mark_failed", ended)  # a second event changes nothing
+        assert error is None and result["marked_failed"] is False
+        assert cloud.store.job(job_id)["error"] == job["error"]
+        unknown = {**ended, "detail": {**ended["detail"], "name": "f" * 32}}
+        assert cloud.runner.invoke("mark_failed", unknown)[0]["marked_failed"] is False
+        assert cloud.store.job("f" * 32) is None  # no item made up for an execution without a job

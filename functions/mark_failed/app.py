@@ -1,4 +1,5 @@
-"""MarkFailed: an uncaught error of the state machine -> job FAILED with a readable cause."""
+"""MarkFailed: a failed job -> FAILED with a readable cause. Called by the state machine's Catch
+({job_id, error}), and by EventBridge when an execution itself ends FAILED, TIMED_OUT or ABORTED."""
 
 from reelscope import jobs
 from reelscope.lambda_runtime import lambda_handler
@@ -6,4 +7,6 @@ from reelscope.lambda_runtime import lambda_handler
 
 @lambda_handler("mark_failed")
 def handler(event, settings):
+    if event.get("detail-type") == jobs.EXECUTION_STATUS_CHANGE:
+        return jobs.execution_ended(event, settings)
     return jobs.mark_failed(event["job_id"], event["error"], settings)

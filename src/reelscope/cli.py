@@ -88,7 +88,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             try:
                 cloud.serve(threading.Event(), api_port=args.api_port)
             except KeyboardInterrupt:
-                print("stopping; state saved", file=sys.stderr)
+                print("stopping: running steps finish first (Ctrl-C again to stop at once); state is saved",
+                      file=sys.stderr)
         return 0
     if args.command == "analyze":
         result = pipeline.analyze(args.video, args.out, settings, pipeline.Progress())

@@ -216,3 +216,22 @@ def mark_failed(job_id: str, error: dict, settings: Settings) -> dict:
     reason = failure_reason(error)
     store.update_job(job_id, status="FAILED", error=reason, finished_at=now())
     return {"status": "FAILED", "error": reason}
+
+
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+UNFINISHED = ("QUEUED", "RUNNING")
+
+
+def execution_ended(event: dict, settings: Settings) -> dict:
+    """An execution that FAILED, TIMED_OUT or was ABORTED (EventBridge's status change event, or
+    local mode's copy of it) where the definition could not mark its job: an error no Catch takes,
+    the execution's own timeout, an operator's StopExecution. The job becomes FAILED with the
+    execution's error; a job already finished (MarkFailed, Finalize) is left as it is."""
+    detail = event["detail"]
+    job_id = detail["name"]  # executions are named by their job id
+    reason = f"execution {detail['status'].lower().replace('_', ' ')}"
+    if detail.get("error") or detail.get("cause"):
+        reason += ": " + failure_reason({"Error": detail.get("error"), "Cause": detail.get("cause")})
+    changed = Store(settings.bucket, settings.table).update_job(job_id, only_if_status=UNFINISHED, status="FAILED",
+                                                                error=reason, finished_at=now())
+    return {"job_id": job_id, "marked_failed": changed, "error": reason}

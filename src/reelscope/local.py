@@ -11,6 +11,7 @@ former). Objects and items are saved to a state folder and restored at the next 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import http.server
@@ -33,6 +34,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
+from . import jobs
 from .artifacts import write_json
 from .errors import ReelscopeError
 from .pipeline import Progress
@@ -117,6 +119,27 @@ class TaskRunner:
         self.batch_jobs: dict[str, dict] = {}
         self.entrypoint = None
         self._lock = threading.Lock()
+        self._running = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def _task(self):
+        with self._idle:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self) -> None:
+        """Until no handler or Batch job runs. A branch still running when its execution has ended
+        (another branch's uncaught error, Ctrl-C) must not meet interpreter shutdown inside torch:
+        its threads abort the process ("terminate called without an active exception")."""
+        with self._idle:
+            while self._running:
+                self._idle.wait(timeout=1.0)  # a timeout keeps the wait interruptible by Ctrl-C
 
     def install(self) -> None:
         if boto3.DEFAULT_SESSION is None:
@@ -145,7 +168,8 @@ class TaskRunner:
         """(result, None) or (None, the Lambda runtime's error payload)."""
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{name}"
         try:
-            return self.handler(name)(event, LambdaContext(f"reelscope-{name}", arn)), None
+            with self._task():
+                return self.handler(name)(event, LambdaContext(f"reelscope-{name}", arn)), None
         except Exception as err:
             return None, {"errorMessage": str(err), "errorType": type(err).__name__}
 
@@ -170,8 +194,8 @@ class TaskRunner:
             return AWSResponse("local", 200, {}, None), parsed
         if model.name == "SubmitJob":
             return AWSResponse("local", 200, {}, None), self._submit(params)
-        jobs = [self.batch_jobs[job_id] for job_id in params["jobs"] if job_id in self.batch_jobs]
-        return AWSResponse("local", 200, {}, None), {"jobs": jobs}
+        described = [self.batch_jobs[job_id] for job_id in params["jobs"] if job_id in self.batch_jobs]
+        return AWSResponse("local", 200, {}, None), {"jobs": described}
 
     def _submit(self, params: dict) -> dict:
         if params["jobDefinition"] not in BATCH_DEFINITIONS:
@@ -182,7 +206,8 @@ class TaskRunner:
         command = params["containerOverrides"]["command"]
         started = int(time.time() * 1000)
         try:
-            exit_code = self.entrypoint.main(command)
+            with self._task():
+                exit_code = self.entrypoint.main(command)
         except SystemExit as exit_:  # argparse refusing the command line
             exit_code = exit_.code or 2
         job_id = str(uuid.uuid4())
@@ -297,6 +322,12 @@ class LocalCloud:
 
     def __exit__(self, *_) -> None:
         try:
+            self.runner.wait_idle()
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        try:
             self.save()
         finally:
             self.runner.uninstall()
@@ -404,9 +435,20 @@ class LocalCloud:
                     progress.say(f"  < {details['name']}")
             seen = len(events)
             if status != "RUNNING":
+                if status in ("FAILED", "TIMED_OUT", "ABORTED"):
+                    self._execution_ended(execution_arn)
                 return self.store.job(job_id)
             time.sleep(0.3)
         raise ReelscopeError(f"job {job_id} still running after {timeout_s:.0f} s")
+
+    def _execution_ended(self, execution_arn: str) -> None:
+        """What EventBridge hands the mark_failed function in AWS when an execution fails (moto sends no events)."""
+        execution = self.sfn.describe_execution(executionArn=execution_arn)
+        detail = {k: execution.get(k) for k in ("executionArn", "stateMachineArn", "name", "status", "error", "cause")}
+        _, error = self.runner.invoke("mark_failed", {"source": "aws.states", "detail-type": jobs.EXECUTION_STATUS_CHANGE,
+                                                      "detail": detail})
+        if error:
+            raise ReelscopeError(f"marking {detail['name']} failed: {error['errorMessage']}")
 
     def export(self, job_id: str, out_dir: Path) -> Path:
         """Download jobs/{job_id}/ into out_dir/{job_id}/."""

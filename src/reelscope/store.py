@@ -82,19 +82,29 @@ class Store:
         except self.table.meta.client.exceptions.ConditionalCheckFailedException:
             return False
 
-    def _set(self, pk: str, sk: str, fields: dict) -> None:
-        """SET each field of one item (names aliased: status, error... are reserved words)."""
-        self.table.update_item(Key={"PK": pk, "SK": sk},
-                               UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-                               ExpressionAttributeNames={f"#{k}": k for k in fields},
-                               ExpressionAttributeValues={f":{k}": v for k, v in to_dynamo(fields).items()})
+    def _set(self, pk: str, sk: str, fields: dict, only_if_status: tuple[str, ...] = ()) -> bool:
+        """SET each field of one item (names aliased: status, error... are reserved words); with
+        only_if_status, only while the item's status is one of those. Returns whether it was set."""
+        names, values = {f"#{k}": k for k in fields}, {f":{k}": v for k, v in to_dynamo(fields).items()}
+        condition = {}
+        if only_if_status:
+            names["#status"] = "status"
+            values |= {f":was{i}": status for i, status in enumerate(only_if_status)}
+            condition = {"ConditionExpression": f"#status IN ({', '.join(f':was{i}' for i in range(len(only_if_status)))})"}
+        kwargs = {"Key": {"PK": pk, "SK": sk}, "UpdateExpression": "SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                  "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, **condition}
+        try:
+            self.table.update_item(**kwargs)
+            return True
+        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
 
     def _get(self, pk: str, sk: str) -> dict | None:
         item = self.table.get_item(Key={"PK": pk, "SK": sk}).get("Item")
         return from_dynamo(item) if item else None
 
-    def update_job(self, job_id: str, **fields) -> None:
-        self._set(f"JOB#{job_id}", "JOB", fields)
+    def update_job(self, job_id: str, only_if_status: tuple[str, ...] = (), **fields) -> bool:
+        return self._set(f"JOB#{job_id}", "JOB", fields, only_if_status)
 
     def job(self, job_id: str) -> dict | None:
         return self._get(f"JOB#{job_id}", "JOB")
