@@ -363,6 +363,7 @@ class ApiFront(Construct):
                     response_length=True, status=True, user=True)))
         validator = self.rest_api.add_request_validator("Validator", validate_request_body=True,
                                                         validate_request_parameters=True)
+        self.rest_api.root.add_method("GET", request_validator=validator)  # to the newest report page
         uploads = self.rest_api.root.add_resource("uploads")
         uploads.add_method("POST", request_validator=validator)
         self.rest_api.root.add_resource("search").add_method("GET", request_validator=validator, request_parameters={

@@ -63,6 +63,7 @@ def test_refusals_name_the_field(cloud):
     assert (status, body["message"]) == (404, f"job {'0' * 32} not found")
     status, body = call(cloud, request("GET", "/jobs/nope", resource="/jobs/{job_id}", params={"job_id": "nope"}))
     assert (status, body["message"]) == (422, "job_id: String should match pattern '^[0-9a-f]{32}$'")
+    assert get(cloud, "/") == (404, {"message": "no report yet: upload a video under uploads/ (POST /uploads)"})
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,10 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     assert get(cloud, "/jobs", query={"status": "DONE"})[1]["message"].startswith("status: Input should be 'QUEUED'")
     assert get(cloud, "/jobs", query={"next": "%%%"}) == (422, {"message": "next: not a page token from this API"})
 
+    home, error = cloud.runner.invoke("api", request("GET", "/"))  # the newest job with a report, behind stage v1
+    assert error is None and (home["statusCode"], home["multiValueHeaders"]["Location"]) == (
+        302, [f"/v1/jobs/{people_job}/report"])
+
     status, body = get(cloud, f"/jobs/{people_job}", "/jobs/{job_id}", {"job_id": people_job})
     assert body["job"]["media"]["duration_s"] == pytest.approx(6.0, abs=0.1) and body["job"]["media"]["has_audio"] is False
     assert set(body["steps"]) == {"probe", "downscale", "transcribe", "subtitles", "detect", "entities"}
@@ -124,7 +129,7 @@ def test_openapi_document(cloud):
     status, document = get(cloud, "/openapi.json")
     assert status == 200 and document["info"]["title"] == "reelscope"
     assert set(document["paths"]) == {
-        "/openapi.json", "/uploads", "/search", "/ingest", "/ingest/{fetch_id}", "/jobs", "/jobs/{job_id}",
+        "/", "/openapi.json", "/uploads", "/search", "/ingest", "/ingest/{fetch_id}", "/jobs", "/jobs/{job_id}",
         "/jobs/{job_id}/report", "/jobs/{job_id}/shares", "/jobs/{job_id}/shares/{token}", "/s/{token}", "/s/{token}/report"}
     mode = next(p for p in document["paths"]["/search"]["get"]["parameters"] if p["name"] == "mode")
     assert mode["schema"]["enum"] == ["keyword", "semantic", "hybrid"]

@@ -158,7 +158,7 @@ def test_table_api_and_alarms(template):
         part = parts[resource_id["Ref"]]
         return f"{path(part['ParentId'])}/{part['PathPart']}"
 
-    routes = {(m["HttpMethod"], path(m["ResourceId"])) for m in methods}
+    routes = {(m["HttpMethod"], path(m["ResourceId"]) or "/") for m in methods}
     document = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert routes == {(method.upper(), route) for route, item in document["paths"].items() for method in item}
     assert {m["HttpMethod"] for m in open_methods} == {"GET"} and {m["AuthorizationType"] for m in methods} == {"AWS_IAM", "NONE"}

@@ -151,7 +151,13 @@ def test_report_page_in_a_browser(indexed):
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(f"{api.url}/jobs/{jobs['people']}/report")
+        response = page.goto(f"{api.url}/")  # redirected to the newest report: the people video's
+        assert page.url == f"{api.url}/jobs/{jobs['people']}/report"
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        videos = page.locator("#videos a")
+        videos.first.wait_for()
+        assert sorted(videos.all_inner_texts()) == ["harbor.mp4 (succeeded)", "speech.mp4 (succeeded)"]
+        assert page.locator("#videos .current").inner_text() == "people.mp4 (succeeded)"
         normal = page.locator(".range[data-label='Normal']")
         assert normal.count() == 1
         start = float(normal.get_attribute("data-start"))

@@ -15,6 +15,7 @@ DELETE /jobs/{id}/shares/{token}  revokes it
 GET  /s/{token}                   that one job's report and presigned links to its files, read-only;
                                   404 for an unknown token, 410 for an expired or revoked one
 GET  /s/{token}/report            the same page, read-only, without search
+GET  /                            a redirect to the newest report page
 Errors are JSON: {"message": ...}: 404 for an unknown job, 422 naming each bad field.
 """
 
@@ -94,10 +95,10 @@ def artifact_links(store: Store, job_id: str, manifest: dict) -> dict[str, str]:
             for a in manifest["artifacts"] if a["kind"] not in ("thumbnail", "search-index")}
 
 
-def render_page(report: dict, links: dict[str, str], api_base: str | None) -> Response:
-    """The report page: one HTML file, its data inlined (no front-end build, no second request).
-    api_base None hides the search box (share links reach one report only)."""
-    data = json.dumps({"report": report, "links": links, "api_base": api_base}, sort_keys=True)
+def render_page(report: dict, links: dict[str, str], api_base: str | None, job_id: str | None = None) -> Response:
+    """The report page: one HTML file, its data inlined (no front-end build, no request for the report).
+    api_base None hides search and the list of videos (share links reach one report only)."""
+    data = json.dumps({"report": report, "links": links, "api_base": api_base, "job_id": job_id}, sort_keys=True)
     page = (PAGE.read_text(encoding="utf-8").replace("__TITLE__", html.escape(report["source"]["file_name"]))
             .replace("__DATA__", data.replace("</", "<\\/")))  # no "</script>" can end the data block
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
@@ -254,15 +255,28 @@ def build_app() -> APIGatewayRestResolver:
         found = shared(token)
         return found if isinstance(found, Response) else render_page(*found, api_base=None)
 
+    def stage_prefix() -> str:
+        """"/v1" behind API Gateway, "" locally: what the page's own links and calls start with."""
+        full_path = app.current_event.request_context.path or app.current_event.path
+        return full_path[: len(full_path) - len(app.current_event.path)]
+
     @app.get("/jobs/<job_id>/report", summary="A job's report page (HTML)",
              responses={200: {"description": "the page", "content": {"text/html": {}}}, **NOT_FOUND})
     def job_page(job_id: JobId):
         found = report_and_links(store_(), job_id)
         if isinstance(found, Response):
             return found
-        # The stage prefix ("/v1" behind API Gateway, "" locally) for the page's own API calls.
-        full_path = app.current_event.request_context.path or app.current_event.path
-        return render_page(*found, api_base=full_path[: len(full_path) - len(app.current_event.path)])
+        return render_page(*found, api_base=stage_prefix(), job_id=job_id)
+
+    @app.get("/", summary="Where an analyst starts: a redirect to the newest report page",
+             responses={302: {"description": "to /jobs/{job_id}/report"}, **NOT_FOUND})
+    def home():
+        jobs, _ = store_().list_jobs(limit=50)
+        newest = next((job for job in jobs if "manifest_key" in job), None)
+        if newest is None:
+            return _error(404, "no report yet: upload a video under uploads/ (POST /uploads)")
+        return Response(status_code=302, content_type="text/plain", body="",
+                        headers={"Location": f"{stage_prefix()}/jobs/{newest['job_id']}/report"})
 
     @app.get("/jobs/<job_id>", summary="A job: status, steps with timings, media facts, links to its artifacts",
              responses={200: {"description": "the job"}, **NOT_FOUND})

@@ -248,7 +248,9 @@ class ApiServer:
                               "body": json.dumps({"message": "internal error"})}
                 payload = (result.get("body") or "").encode("utf-8")
                 self.send_response(result["statusCode"])
-                for name, value in (result.get("headers") or {}).items():
+                headers = [(k, v) for k, v in (result.get("headers") or {}).items()]
+                headers += [(k, v) for k, values in (result.get("multiValueHeaders") or {}).items() for v in values]
+                for name, value in headers:  # the REST resolver answers in multiValueHeaders
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -465,7 +467,7 @@ class LocalCloud:
         """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
         with ApiServer(self.runner, api_port) as api:
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
-            say(f"  API and report pages: {api.url} (jobs: {api.url}/jobs, a report: {api.url}/jobs/JOB_ID/report)")
+            say(f"  API and report pages: {api.url} (the newest report: {api.url}/, all jobs: {api.url}/jobs)")
             say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
                 f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
             while not stop.is_set():
