@@ -128,6 +128,18 @@ def test_hybrid_keeps_words_of_a_job_without_vectors(indexed):
         cloud.store.table.put_item(Item=item)
 
 
+def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):
+    from reelscope import search as search_module
+
+    cloud, jobs, _ = indexed
+    stats = {"PK": "SEARCH", "SK": "STATS"}
+    counted = cloud.store.table.get_item(Key=stats)["Item"]["documents"]
+    report = cloud.store.get_json(f"jobs/{jobs['speech']}/report.json")
+    assert search_module.index_job(cloud.store, jobs["speech"], report, tmp_path) == (3, "search/vectors.json")
+    assert cloud.store.table.get_item(Key=stats)["Item"]["documents"] == counted  # a redrive counts nothing twice
+    assert search(cloud, q="kitchen window")[1]["hits"][0]["snippet"] == SENTENCES[1]
+
+
 def test_normalization():
     # lower case, accents folded, punctuation and stop words dropped, plural s trimmed (not "ss")
     assert terms("Ships, the CAFÉ's Glass: 3 dogs!") == ["ship", "cafe", "s", "glass", "3", "dog"]

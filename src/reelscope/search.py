@@ -91,10 +91,11 @@ def index_job(store: Store, job_id: str, report: dict, folder: Path) -> tuple[in
                                            embed.embed([doc["text"] for doc in docs]))), encoding="utf-8")
     key = artifact_key(job_id, VECTORS_PATH)
     store.upload(path, key)
-    store.table.put_item(Item={"PK": "VECTORS", "SK": job_id, "key": key, "documents": len(docs),
-                               "model": embed.MODEL_NAME})
+    before = store.table.put_item(Item={"PK": "VECTORS", "SK": job_id, "key": key, "documents": len(docs),
+                                        "model": embed.MODEL_NAME}, ReturnValues="ALL_OLD").get("Attributes", {})
+    # A job indexed again (a redriven execution) replaces its documents: count only the difference.
     store.table.update_item(Key={"PK": "SEARCH", "SK": "STATS"}, UpdateExpression="ADD documents :n",
-                            ExpressionAttributeValues={":n": len(docs)})
+                            ExpressionAttributeValues={":n": len(docs) - int(before.get("documents", 0))})
     return len(docs), VECTORS_PATH
 
 
