@@ -120,7 +120,7 @@ FUNCTIONS = {
     "probe": (2048, Duration.minutes(5), 10240, "downloads the upload (up to 10 GB) for ffprobe and a tail decode"),
     "downscale": (10240, Duration.minutes(15), 10240, "x264 uses all 6 vCPUs; media up to 10 min / 2 GiB only"),
     "subtitles": (512, Duration.minutes(1), 512, "JSON in, two text files out"),
-    "index": (1769, Duration.minutes(5), 512, "exports, the search index: one vCPU embeds ~200 segments/s"),
+    "index": (1769, Duration.minutes(5), 512, "exports, the search index: one vCPU embeds ~180 segments/s"),
     "mark_failed": (256, Duration.seconds(30), 512, "one UpdateItem"),
     "api": (1024, Duration.seconds(29), 512, "API Gateway's integration timeout is 29 s; holds the embedder"),
     "fetch": (1024, Duration.minutes(15), 512, "streams a URL into S3 (multipart, nothing on /tmp)"),
