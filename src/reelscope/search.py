@@ -166,7 +166,7 @@ def _job_vectors(store: Store, key: str) -> tuple[list[dict], np.ndarray, dict[s
     if cached is None:
         stored = store.get_json(key)
         if stored.get("schema") != VECTORS_SCHEMA or stored.get("model") != embed.MODEL_NAME:
-            raise ValueError(f"{key}: vectors of another schema or model ({stored.get('schema')}, {stored.get('model')})")
+            raise RuntimeError(f"{key}: vectors of another schema or model ({stored.get('schema')}, {stored.get('model')})")
         matrix = np.frombuffer(base64.b64decode(stored["vectors"]), dtype="<f4").reshape(-1, stored["dimensions"])
         rows = {f"{doc['job_id']}#{doc['doc_id']}": row for row, doc in enumerate(stored["documents"])}
         cached = (stored["documents"], matrix, rows)
