@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
+import requests
 
 from reelscope import synth
 from reelscope.local import LocalCloud
@@ -61,6 +64,10 @@ def test_labels_are_searchable_and_filters_apply(indexed):
     (hit,) = body["hits"]
     assert (hit["job_id"], hit["kind"], hit["label"]) == (jobs["people"], "entity", "Normal")
     assert hit["start"] == pytest.approx(2.0, abs=1.0) and hit["evidence"].startswith("evidence/")
+    evidence = requests.get(hit["evidence_url"], timeout=30).content  # the frame itself, presigned
+    (listed,) = [a for a in cloud.store.get_json(f"jobs/{jobs['people']}/manifest.json")["artifacts"]
+                 if a["path"] == hit["evidence"]]
+    assert hashlib.sha256(evidence).hexdigest() == listed["sha256"] and evidence[:2] == b"\xff\xd8"
     assert search(cloud, q="normal", label="Fall")[1]["hits"] == []
     assert search(cloud, q="window", job=jobs["harbor"])[1]["hits"] == []
     assert search(cloud, q="window", job=jobs["speech"])[1]["hits"][0]["job_id"] == jobs["speech"]
@@ -178,10 +185,14 @@ def test_report_page_in_a_browser(indexed):
         assert page.url.endswith(f"#t={start:.2f}")
         assert page.locator("#gallery img").count() == 1
 
+        page.fill("#q", "normal")  # an entity hit shows its evidence frame
+        page.click("#search button")
+        page.wait_for_function("document.querySelector('#hits img.evidence')?.naturalWidth > 0")
+
         page.fill("#q", "kitchen window")
         page.click("#search button")
+        page.wait_for_function("document.querySelector('#hits a')?.textContent.includes('kitchen')")  # the new hits
         first_hit = page.locator("#hits a").first
-        first_hit.wait_for()
         assert SENTENCES[1] in first_hit.inner_text()
         first_hit.click()
         page.wait_for_url(f"**/jobs/{jobs['speech']}/report#t=*")

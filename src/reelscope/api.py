@@ -47,7 +47,7 @@ from .settings import Settings
 from .store import Store
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
-LINK_TTL_S = 3600  # presigned links handed out by GET /jobs/{id} and through a share
+LINK_TTL_S = 3600  # presigned links handed out by GET /jobs/{id}, search hits and shares
 HEX_ID = r"^[0-9a-f]{32}$"
 JobId = Annotated[str, Path(pattern=HEX_ID, description="a job id: 32 lowercase hexadecimal characters")]
 JOB_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED")
@@ -156,11 +156,15 @@ def build_app() -> APIGatewayRestResolver:
             label: Annotated[str | None, Query(max_length=100, description="only this label's entity ranges")] = None,
             job: Annotated[str | None, Query(pattern=HEX_ID, description="only this job")] = None,
             limit: Annotated[int, Query(ge=1, le=100)] = 20):
+        store = store_()
         try:
-            hits = search.search(store_(), q.strip(), mode, job=job, label=label, limit=limit)
+            hits = search.search(store, q.strip(), mode, job=job, label=label, limit=limit)
         except ValueError as err:
             return _error(422, f"q: {err}")
-        return {"query": q.strip(), "mode": mode, "hits": hits}
+        for hit in hits:  # an entity range's evidence frame, viewable as it is
+            if hit.get("evidence"):
+                hit["evidence_url"] = store.presigned_get(f"jobs/{hit['job_id']}/{hit['evidence']}", LINK_TTL_S)
+        return {"query": q.strip(), "mode": mode, "hits": hits, "links_expire_in": LINK_TTL_S}
 
     @app.post("/ingest", summary="Fetch a video from an http(s) URL into uploads/ (which starts a job)",
               responses={202: {"description": "queued: poll status_path"}})
