@@ -111,6 +111,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def process(video: Path, out: Path, state_dir: Path) -> int:
     """Upload VIDEO to local mode, follow its execution state by state, export and summarize."""
+    from .jobs import UNFINISHED
     from .local import LocalCloud, job_timings
 
     if not video.is_file():
@@ -123,7 +124,7 @@ def process(video: Path, out: Path, state_dir: Path) -> int:
         job_id = result["job_id"]
         progress.say(f"job {job_id} {result['outcome']} (execution {job_id})")
         job = cloud.store.job(job_id)
-        if job["status"] in ("QUEUED", "RUNNING"):
+        if job["status"] in UNFINISHED:
             job = cloud.wait(job_id, progress)
         target = cloud.export(job_id, out)
         timings = job_timings(cloud.store, job_id)

@@ -123,7 +123,7 @@ def embed(texts: list[str]) -> "np.ndarray":
         encoded = tokenizer.encode_batch([texts[i] for i in chunk])
         ids = np.array([e.ids for e in encoded], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        rows.append(_encode_batch(weights, ids, mask).astype(np.float32))
+        rows.append(_encode_batch(weights, ids, mask).astype(np.float32, copy=False))
     vectors = np.concatenate(rows) if rows else np.zeros((0, DIMENSIONS), np.float32)
     result = np.empty_like(vectors)
     result[order] = vectors

@@ -392,7 +392,7 @@ class LocalCloud:
                                     ExtraArgs={"ContentType": meta["content_type"]})
         items_path = self.state_dir / "items.json"
         for item in json.loads(items_path.read_text()) if items_path.exists() else []:
-            if item["SK"]["S"] == "JOB" and item["status"]["S"] in ("QUEUED", "RUNNING"):
+            if item["SK"]["S"] == "JOB" and item["status"]["S"] in jobs.UNFINISHED:
                 # Its execution lived in the stopped process: say so rather than leave it "running".
                 item["status"] = {"S": "FAILED"}
                 item["error"] = {"S": "interrupted: local mode stopped while the job ran; upload it again"}
