@@ -7,11 +7,10 @@ bake them in, and a missing file gets an error that says how to provide it.
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
-from . import media
+from . import media, models
 from .artifacts import sha256_file
 from .errors import ModelUnavailable
 from .settings import Settings
@@ -32,8 +31,9 @@ def weights_path(weights: str, model_dir: str) -> Path:
         "or set REELSCOPE_YOLO_WEIGHTS=/path/to/weights.pt")
 
 
-@functools.lru_cache(maxsize=2)
 def load_detector(weights: str, model_dir: str):
+    """(YOLO model, weights path). Jobs get it through models.exclusive: loaded once per process,
+    each batch predicted by one job at a time (ultralytics keeps its predictor on the model)."""
     from ultralytics import YOLO
 
     path = weights_path(weights, model_dir)
@@ -48,8 +48,13 @@ def load_detector(weights: str, model_dir: str):
 
 def detect(path: Path, facts: dict, settings: Settings) -> dict:
     """detections.json content: every sampled frame with every detection (label, confidence, box)."""
-    model, weights = load_detector(settings.yolo_weights, settings.model_dir)
-    names = model.names
+    key = ("yolo", settings.yolo_weights, settings.model_dir)
+
+    def load():
+        return load_detector(settings.yolo_weights, settings.model_dir)
+
+    with models.exclusive(key, load) as (model, weights):
+        names = model.names
     animals = set(settings.animal_labels)
     sample_w, sample_h = media.sample_size(facts, settings.detect_imgsz)
     # Boxes are reported in display pixels of the source, whatever size the detector saw.
@@ -58,8 +63,9 @@ def detect(path: Path, facts: dict, settings: Settings) -> dict:
     frames: list[dict] = []
 
     def run_batch(batch: list) -> None:
-        results = model.predict([frame for _, frame in batch], imgsz=settings.detect_imgsz,
-                                conf=settings.detect_min_confidence, verbose=False)
+        with models.exclusive(key, load) as (model, _):
+            results = model.predict([frame for _, frame in batch], imgsz=settings.detect_imgsz,
+                                    conf=settings.detect_min_confidence, verbose=False)
         for (t, _), result in zip(batch, results):
             boxes = result.boxes
             detections = [{

@@ -9,11 +9,11 @@ sentence-transformers computes it (tests compare the two).
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import models
 from .errors import ReelscopeError
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ def model_dir() -> Path:
     return Path(MODEL_DIR)
 
 
-@functools.cache
 def _model(directory: Path):
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
@@ -114,7 +113,9 @@ def embed(texts: list[str]) -> "np.ndarray":
     """Unit vectors, one row per text (float32, DIMENSIONS columns)."""
     import numpy as np
 
-    tokenizer, weights = _model(model_dir())
+    directory = model_dir()
+    # Loaded once per process; the forward pass keeps no state, so jobs share it without a lock.
+    tokenizer, weights = models.loaded(("minilm", directory), lambda: _model(directory))
     rows = []
     # Similar lengths in a batch keep padding (wasted work) small; rows go back in input order.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

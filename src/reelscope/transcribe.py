@@ -12,7 +12,6 @@ Converted checkpoints are cached in REELSCOPE_MODEL_DIR, keyed by the weights' s
 from __future__ import annotations
 
 import base64
-import functools
 import gzip
 import os
 import tempfile
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import ffmpeg
 
+from . import models
 from .artifacts import sha256_file
 from .errors import ModelUnavailable, ReelscopeError, StageFailed
 from .media import GLOBAL_ARGS, diagnostic, file_url
@@ -66,9 +66,9 @@ def _convert_cached(config_dir: Path, parts: list[Path], model_dir: Path) -> tup
     return target, config
 
 
-@functools.lru_cache(maxsize=2)
 def load_model(spec: str, model_dir: str):
-    """The Whisper model named by `spec` (see module doc), on CUDA when there is one."""
+    """The Whisper model named by `spec` (see module doc), on CUDA when there is one. Jobs get it
+    through models.exclusive: loaded once per process, used by one job at a time."""
     import torch
     import whisper
 
@@ -155,18 +155,20 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
     import torch
     import whisper
 
-    model = load_model(settings.whisper_model, settings.model_dir)
     audio = decode_audio(path)
-    language, probability = settings.whisper_language or None, None
-    if language is None and model.is_multilingual:
-        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), model.dims.n_mels).to(model.device)
-        _, probs = model.detect_language(mel)
-        language, probability = max(probs.items(), key=lambda item: item[1])
-    elif language is None:
-        language = "en"
-    torch.manual_seed(0)  # temperature fallback samples: keep reruns identical
-    result = model.transcribe(audio, language=language, word_timestamps=True, fp16=model.device.type == "cuda",
-                              condition_on_previous_text=False, verbose=None)
+    spec = settings.whisper_model
+    with models.exclusive(("whisper", spec, settings.model_dir), lambda: load_model(spec, settings.model_dir)) as model:
+        language, probability = settings.whisper_language or None, None
+        if language is None and model.is_multilingual:
+            mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), model.dims.n_mels).to(model.device)
+            _, probs = model.detect_language(mel)
+            language, probability = max(probs.items(), key=lambda item: item[1])
+        elif language is None:
+            language = "en"
+        torch.manual_seed(0)  # temperature fallback samples: keep reruns identical (under the lock: no other job reseeds)
+        result = model.transcribe(audio, language=language, word_timestamps=True, fp16=model.device.type == "cuda",
+                                  condition_on_previous_text=False, verbose=None)
+        model_name = model.reelscope_name
     segments = [{
         "id": i,
         "start": round(float(seg["start"]), 3),
@@ -184,7 +186,7 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
     return {
         "language": language,
         "language_probability": None if probability is None else round(float(probability), 4),
-        "model": model.reelscope_name,
+        "model": model_name,
         "segments": segments,
         "text": " ".join(seg["text"] for seg in segments),
     }
