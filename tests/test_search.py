@@ -29,7 +29,7 @@ def indexed(tmp_path_factory, speech_video, people_video, model_dir, fall_weight
     with LocalCloud(tmp_path_factory.mktemp("state")) as cloud:
         jobs = {}
         for name, path in (("speech", speech_video[0]), ("harbor", harbor), ("people", people_video)):
-            (result,) = cloud.upload(path, f"uploads/{name}.mp4")
+            result = cloud.upload(path, f"uploads/{name}.mp4")
             assert cloud.wait(result["job_id"], timeout_s=600)["status"] == "SUCCEEDED"
             jobs[name] = result["job_id"]
         yield cloud, jobs, speech_video[1]
@@ -81,6 +81,9 @@ def test_bad_queries_name_the_field(indexed):
     assert search(cloud, q="ship", mode="fuzzy", limit="0") == (422, {
         "message": "mode: Input should be 'keyword', 'semantic' or 'hybrid'; limit: Input should be greater than or equal to 1"})
     assert search(cloud, q="ship", job="x") == (422, {"message": "job: String should match pattern '^[0-9a-f]{32}$'"})
+    pasted = " ".join(f"word{n}" for n in range(40)) + " word1 word2"  # one DynamoDB query a term: bounded
+    assert search(cloud, q=pasted) == (422, {"message": "q: 40 distinct searchable words; at most 32"})
+    assert search(cloud, q=" ".join(f"word{n}" for n in range(32)))[0] == 200
 
 
 # Paraphrases sharing no searchable word with the sentence they should find.

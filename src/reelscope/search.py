@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import threading
 import unicodedata
 from collections import Counter, OrderedDict
 from decimal import Decimal
@@ -48,6 +49,8 @@ VECTORS_PATH = "search/vectors.json"
 MIN_SIMILARITY = 0.2
 KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
 CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
+MAX_QUERY_TERMS = 32
+RANKING_FIELDS = ("SK", "tf", "job_id", "start", "label")  # what a keyword query reads of each posting
 
 
 def terms(text: str) -> list[str]:
@@ -78,13 +81,13 @@ def index_job(store: Store, job_id: str, report: dict, folder: Path) -> tuple[in
     VECTORS item). Returns how many documents were indexed and the vectors' relative path."""
     docs = documents(report)
     file_name = report["source"]["file_name"]
-    with store.table.batch_writer(overwrite_by_pkeys=["PK", "SK"]) as batch:
-        for doc in docs:
-            counts = Counter(terms(doc["text"]))
-            for term, count in counts.items():
-                item = {"PK": f"TERM#{term}", "SK": f"{job_id}#{doc['doc_id']}", "tf": count,
-                        **_hit_fields(job_id, file_name, doc)}
-                batch.put_item(Item={k: Decimal(str(v)) if isinstance(v, float) else v for k, v in item.items()})
+    items = []
+    for doc in docs:
+        for term, count in Counter(terms(doc["text"])).items():
+            item = {"PK": f"TERM#{term}", "SK": f"{job_id}#{doc['doc_id']}", "tf": count,
+                    **_hit_fields(job_id, file_name, doc)}
+            items.append({k: Decimal(str(v)) if isinstance(v, float) else v for k, v in item.items()})
+    store.table.write_batch(items)
     path = Path(folder) / VECTORS_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(vectors_document([_hit_fields(job_id, file_name, doc) for doc in docs],
@@ -119,26 +122,19 @@ def search(store: Store, query: str, mode: str = "keyword", job: str | None = No
         hits = _hybrid_hits(store, query, job)
     ranked = sorted((h for h in hits.values() if not label or h.get("label") == label),
                     key=lambda h: (-h["score"], h["job_id"], h["start"]))[:limit]
+    _add_documents(store, ranked)
     for hit in ranked:
         hit["score"] = round(hit["score"], 4)
         hit["link"] = f"/jobs/{hit['job_id']}/report#t={hit['start']:.2f}"
     return ranked
 
 
-def _query_all(store: Store, condition) -> list[dict]:
-    items, kwargs = [], {"KeyConditionExpression": condition}
-    while True:
-        page = store.table.query(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def _keyword_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
     query_terms = sorted(set(terms(query)))
     if not query_terms:
         raise ValueError("no searchable words (only stop words or punctuation)")
+    if len(query_terms) > MAX_QUERY_TERMS:  # one Query per term: a pasted page must not cost hundreds
+        raise ValueError(f"{len(query_terms)} distinct searchable words; at most {MAX_QUERY_TERMS}")
     stats = store.table.get_item(Key={"PK": "SEARCH", "SK": "STATS"}).get("Item", {})
     total = max(int(stats.get("documents", 0)), 1)
     scored: dict[str, dict] = {}
@@ -146,15 +142,27 @@ def _keyword_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
         condition = Key("PK").eq(f"TERM#{term}")
         if job:
             condition = condition & Key("SK").begins_with(f"{job}#")
-        items = _query_all(store, condition)
+        items = store.table.query_all(condition, fields=RANKING_FIELDS)
         idf = math.log(1 + (total - len(items) + 0.5) / (len(items) + 0.5))
         for item in items:
-            hit = scored.setdefault(item["SK"], {"score": 0.0, "matched": [], **_plain(item)})
+            hit = scored.setdefault(item["SK"], {"score": 0.0, "matched": [], "sk": item["SK"], **_plain(item)})
             hit["score"] += idf * int(item["tf"]) / (int(item["tf"]) + 1)
             hit["matched"].append(term)
     return scored
 
 
+def _add_documents(store: Store, hits: list[dict]) -> None:
+    """Complete keyword hits (ranked on RANKING_FIELDS alone) with their documents' fields: one
+    batch read for the hits returned, not every posting's snippet for every match."""
+    keyword_only = {hit["sk"]: hit for hit in hits if "sk" in hit}
+    keys = [{"PK": f"TERM#{hit['matched'][0]}", "SK": sk} for sk, hit in keyword_only.items()]
+    for item in store.table.get_batch(keys):
+        keyword_only[item["SK"]].update(_plain(item))
+    for hit in keyword_only.values():
+        del hit["sk"]
+
+
+_vectors_lock = threading.Lock()
 _vectors_cache: OrderedDict[tuple[str, str], tuple[list[dict], np.ndarray, dict[str, int]]] = OrderedDict()
 
 
@@ -162,7 +170,8 @@ def _job_vectors(store: Store, key: str) -> tuple[list[dict], np.ndarray, dict[s
     """(documents, matrix, row of each document's key) of one job, from S3 once per warm process."""
     import numpy as np
 
-    cached = _vectors_cache.get((store.bucket, key))
+    with _vectors_lock:
+        cached = _vectors_cache.get((store.bucket, key))
     if cached is None:
         stored = store.get_json(key)
         if stored.get("schema") != VECTORS_SCHEMA or stored.get("model") != embed.MODEL_NAME:
@@ -170,9 +179,10 @@ def _job_vectors(store: Store, key: str) -> tuple[list[dict], np.ndarray, dict[s
         matrix = np.frombuffer(base64.b64decode(stored["vectors"]), dtype="<f4").reshape(-1, stored["dimensions"])
         rows = {f"{doc['job_id']}#{doc['doc_id']}": row for row, doc in enumerate(stored["documents"])}
         cached = (stored["documents"], matrix, rows)
-        _vectors_cache[(store.bucket, key)] = cached
-        while len(_vectors_cache) > CACHED_JOBS:
-            _vectors_cache.popitem(last=False)
+        with _vectors_lock:  # the API's request threads share the cache
+            _vectors_cache[(store.bucket, key)] = cached
+            while len(_vectors_cache) > CACHED_JOBS:
+                _vectors_cache.popitem(last=False)
     return cached
 
 
@@ -185,7 +195,7 @@ def _semantic_hits(store: Store, query: str, job: str | None, also: frozenset[st
     condition = Key("PK").eq("VECTORS") & Key("SK").eq(job) if job else Key("PK").eq("VECTORS")
     query_vector = embed.embed([query])[0]
     hits = {}
-    for entry in _query_all(store, condition):
+    for entry in store.table.query_all(condition):
         documents_, matrix, rows = _job_vectors(store, entry["key"])
         similarity = matrix @ query_vector
         # Hit dicts only for what can be returned: building one per document would cost more than the product.
@@ -205,7 +215,7 @@ def _hybrid_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
     blended = {}
     for sk, hit in _semantic_hits(store, query, job, also=frozenset(keyword)).items():
         matched = keyword.get(sk, {})
-        blended[sk] = {**hit, "matched": matched.get("matched", []),
+        blended[sk] = {**hit, "matched": matched.get("matched", []),  # the vectors' copy has every field
                        "score": KEYWORD_WEIGHT * matched.get("score", 0.0) / best
                        + (1 - KEYWORD_WEIGHT) * max(hit["similarity"], 0.0)}
     for sk, hit in keyword.items():  # a job without vectors (indexed before them) still has its words

@@ -12,22 +12,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
 import boto3
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Attr, ConditionExpressionBuilder, Key
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 
 JOB_TTL_DAYS = 365
 BY_CREATED = "ByCreated"  # global secondary index: entity (HASH), created_at (RANGE)
+LISTED = ("job_id", "status", "source_file_name", "created_at", "finished_at", "media.duration_s", "manifest_key")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json",
                  ".srt": "application/x-subrip", ".vtt": "text/vtt", ".csv": "text/csv", ".pdf": "application/pdf"}
 
 
-def job_id_for(bucket: str, key: str, version: str) -> str:
-    """Same object version -> same id (a duplicate event starts nothing); a re-upload -> a new id."""
-    return hashlib.sha256(f"{bucket}\n{key}\n{version}".encode()).hexdigest()[:32]
+def job_id_for(bucket: str, key: str, etag: str) -> str:
+    """Same bytes at the same key -> same id (a duplicate event, or the same file uploaded again,
+    starts nothing); other bytes -> a new id."""
+    return hashlib.sha256(f"{bucket}\n{key}\n{etag}".encode()).hexdigest()[:32]
 
 
 def artifact_key(job_id: str, relative: str) -> str:
@@ -64,11 +69,119 @@ class _ChunkReader:
         return data
 
 
+class Table:
+    """One DynamoDB table over the low-level client, taking and giving plain Python values (numbers
+    as Decimal) like boto3's Table resource. Why not the resource: boto3 documents resources as not
+    thread-safe, and one Store serves every thread of a process (API requests, local mode's jobs);
+    clients are thread-safe."""
+
+    def __init__(self, client, name: str):
+        self.client, self.name = client, name
+        self.exceptions = client.exceptions
+        self._serializer, self._deserializer = TypeSerializer(), TypeDeserializer()
+
+    def _in(self, item: dict) -> dict:
+        return {k: self._serializer.serialize(v) for k, v in item.items()}
+
+    def _out(self, item: dict) -> dict:
+        return {k: self._deserializer.deserialize(v) for k, v in item.items()}
+
+    def _call(self, operation: str, values: dict | None = None, **kwargs) -> dict:
+        if values:
+            kwargs["ExpressionAttributeValues"] = self._in(values)
+        return getattr(self.client, operation)(TableName=self.name, **kwargs)
+
+    def put_item(self, Item: dict, **kwargs) -> dict:  # noqa: N803 - the resource's argument names
+        answer = self._call("put_item", Item=self._in(Item), **kwargs)
+        return {"Attributes": self._out(answer["Attributes"])} if "Attributes" in answer else {}
+
+    def get_item(self, Key: dict) -> dict:  # noqa: N803
+        answer = self._call("get_item", Key=self._in(Key))
+        return {"Item": self._out(answer["Item"])} if "Item" in answer else {}
+
+    def delete_item(self, Key: dict) -> None:  # noqa: N803
+        self._call("delete_item", Key=self._in(Key))
+
+    def update_item(self, Key: dict, ExpressionAttributeValues: dict | None = None, **kwargs) -> None:  # noqa: N803
+        self._call("update_item", ExpressionAttributeValues, Key=self._in(Key), **kwargs)
+
+    def query(self, KeyConditionExpression, FilterExpression=None, ExclusiveStartKey: dict | None = None,  # noqa: N803
+              fields: tuple[str, ...] = (), **kwargs) -> dict:
+        """One page; the conditions are boto3.dynamodb.conditions objects, as the resource takes them.
+        `fields`: read only these attributes."""
+        builder = ConditionExpressionBuilder()  # one builder: the two expressions' placeholders differ
+        key = builder.build_expression(KeyConditionExpression, is_key_condition=True)
+        names, values = dict(key.attribute_name_placeholders), dict(key.attribute_value_placeholders)
+        if fields:  # a name with dots is a path into a map ("media.duration_s")
+            paths = [[f"#f{i}_{j}" for j, _ in enumerate(name.split("."))] for i, name in enumerate(fields)]
+            names |= {alias: part for path, name in zip(paths, fields) for alias, part in zip(path, name.split("."))}
+            kwargs["ProjectionExpression"] = ", ".join(".".join(path) for path in paths)
+        kwargs["KeyConditionExpression"] = key.condition_expression
+        if FilterExpression is not None:
+            built = builder.build_expression(FilterExpression)
+            kwargs["FilterExpression"] = built.condition_expression
+            names |= built.attribute_name_placeholders
+            values |= built.attribute_value_placeholders
+        if ExclusiveStartKey:
+            kwargs["ExclusiveStartKey"] = self._in(ExclusiveStartKey)
+        answer = self._call("query", values, ExpressionAttributeNames=names, **kwargs)
+        page = {"Items": [self._out(item) for item in answer["Items"]]}
+        if "LastEvaluatedKey" in answer:
+            page["LastEvaluatedKey"] = self._out(answer["LastEvaluatedKey"])
+        return page
+
+    def query_all(self, condition, fields: tuple[str, ...] = ()) -> list[dict]:
+        items, kwargs = [], {"fields": fields}
+        while True:
+            page = self.query(condition, **kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def get_batch(self, keys: list[dict]) -> list[dict]:
+        """The items of these keys that exist (in no particular order), 100 keys a request."""
+        items = []
+        for start in range(0, len(keys), 100):
+            pending = {self.name: {"Keys": [self._in(k) for k in keys[start:start + 100]]}}
+            for attempt in range(8):
+                answer = self.client.batch_get_item(RequestItems=pending)
+                items += [self._out(item) for item in answer["Responses"].get(self.name, [])]
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2 ** attempt)
+            else:
+                raise RuntimeError(f"DynamoDB left {len(pending[self.name]['Keys'])} reads unprocessed after 8 tries")
+        return items
+
+    def write_batch(self, puts: list[dict] = (), deletes: list[dict] = ()) -> None:
+        """Put and delete items (keys) in batches of 25, resending what DynamoDB left unprocessed."""
+        requests = [{"PutRequest": {"Item": self._in(i)}} for i in puts] + \
+                   [{"DeleteRequest": {"Key": self._in(k)}} for k in deletes]
+        for start in range(0, len(requests), 25):
+            pending = {self.name: requests[start:start + 25]}
+            for attempt in range(8):
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2 ** attempt)
+            else:
+                raise RuntimeError(f"DynamoDB left {len(pending[self.name])} writes unprocessed after 8 tries")
+
+
 class Store:
+    """A job store: the bucket, the table, their clients. One per process (`shared_store`):
+    building boto3 clients costs more than most requests."""
+
     def __init__(self, bucket: str, table: str):
         self.bucket = bucket
-        self.s3 = boto3.client("s3")
-        self.table = boto3.resource("dynamodb").Table(table)
+        session = boto3.session.Session()  # sessions are not thread-safe: each Store makes its own clients once
+        # SigV4 for presigned URLs too (boto3's S3 default signs them SigV2); enough pooled
+        # connections for the API's concurrent requests.
+        config = Config(signature_version="s3v4", max_pool_connections=64)
+        self.s3 = session.client("s3", config=config)
+        self.table = Table(session.client("dynamodb", config=Config(max_pool_connections=64)), table)
 
     # ------------------------------------------------------------ jobs
     def create_job(self, job_id: str, source: dict, execution_name: str) -> bool:
@@ -79,40 +192,46 @@ class Store:
         try:
             self.table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(PK)")
             return True
-        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+        except self.table.exceptions.ConditionalCheckFailedException:
             return False
 
-    def _set(self, pk: str, sk: str, fields: dict, only_if_status: tuple[str, ...] = ()) -> bool:
-        """SET each field of one item (names aliased: status, error... are reserved words); with
-        only_if_status, only while the item's status is one of those. Returns whether it was set."""
-        names, values = {f"#{k}": k for k in fields}, {f":{k}": v for k, v in to_dynamo(fields).items()}
+    def _set(self, pk: str, sk: str, fields: dict, only_if_status: tuple[str, ...] = (),
+             remove: tuple[str, ...] = ()) -> bool:
+        """SET each field of one item and REMOVE those named (names aliased: status, error... are
+        reserved words); with only_if_status, only while the item's status is one of those.
+        Returns whether it was set."""
+        names = {f"#{k}": k for k in (*fields, *remove)}
+        values = {f":{k}": v for k, v in to_dynamo(fields).items()}
         condition = {}
         if only_if_status:
             names["#status"] = "status"
             values |= {f":was{i}": status for i, status in enumerate(only_if_status)}
             condition = {"ConditionExpression": f"#status IN ({', '.join(f':was{i}' for i in range(len(only_if_status)))})"}
-        kwargs = {"Key": {"PK": pk, "SK": sk}, "UpdateExpression": "SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+        update = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + (" REMOVE " + ", ".join(f"#{k}" for k in remove)
+                                                                        if remove else "")
+        kwargs = {"Key": {"PK": pk, "SK": sk}, "UpdateExpression": update,
                   "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, **condition}
         try:
             self.table.update_item(**kwargs)
             return True
-        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+        except self.table.exceptions.ConditionalCheckFailedException:
             return False
 
     def _get(self, pk: str, sk: str) -> dict | None:
         item = self.table.get_item(Key={"PK": pk, "SK": sk}).get("Item")
         return from_dynamo(item) if item else None
 
-    def update_job(self, job_id: str, only_if_status: tuple[str, ...] = (), **fields) -> bool:
-        return self._set(f"JOB#{job_id}", "JOB", fields, only_if_status)
+    def update_job(self, job_id: str, only_if_status: tuple[str, ...] = (), remove: tuple[str, ...] = (),
+                   **fields) -> bool:
+        return self._set(f"JOB#{job_id}", "JOB", fields, only_if_status, remove)
 
     def job(self, job_id: str) -> dict | None:
         return self._get(f"JOB#{job_id}", "JOB")
 
     def list_jobs(self, limit: int, status: str | None = None, start: dict | None = None) -> tuple[list[dict], dict | None]:
-        """Newest first, one page: (jobs, the key to continue from, or None at the end)."""
+        """Newest first, one page of LISTED fields: (jobs, the key to continue from, or None at the end)."""
         kwargs = {"IndexName": BY_CREATED, "KeyConditionExpression": Key("entity").eq("JOB"), "ScanIndexForward": False,
-                  "Limit": limit}
+                  "Limit": limit, "fields": LISTED}
         if status:
             kwargs["FilterExpression"] = Attr("status").eq(status)
         if start:
@@ -120,9 +239,12 @@ class Store:
         page = self.table.query(**kwargs)
         return [from_dynamo(item) for item in page["Items"]], page.get("LastEvaluatedKey")
 
+    def delete_steps(self, job_id: str) -> None:
+        self.table.write_batch(deletes=[{"PK": f"JOB#{job_id}", "SK": f"STEP#{name}"} for name in self.steps(job_id)])
+
     def steps(self, job_id: str) -> dict[str, dict]:
-        items = self.table.query(KeyConditionExpression=Key("PK").eq(f"JOB#{job_id}") & Key("SK").begins_with("STEP#"))
-        return {item["step"]: from_dynamo(item) for item in items["Items"]}
+        items = self.table.query_all(Key("PK").eq(f"JOB#{job_id}") & Key("SK").begins_with("STEP#"))
+        return {item["step"]: from_dynamo(item) for item in items}
 
     # ------------------------------------------------------------ share links
     def put_share(self, token_hash: str, job_id: str, expires_at: int) -> None:
@@ -181,8 +303,30 @@ class Store:
         content_type = CONTENT_TYPES.get(PurePosixPath(key).suffix, "application/octet-stream")
         self.s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
 
+    def object_metadata(self, key: str) -> dict[str, str]:
+        """An object's user metadata (x-amz-meta-*, names lower case)."""
+        return self.s3.head_object(Bucket=self.bucket, Key=key).get("Metadata", {})
+
     def put_json(self, key: str, text: str) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/json")
 
     def get_json(self, key: str):
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+
+_shared: dict[tuple[str, str], Store] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_store(bucket: str, table: str) -> Store:
+    """The process's Store for this bucket and table, made at first use."""
+    with _shared_lock:
+        if (bucket, table) not in _shared:
+            _shared[(bucket, table)] = Store(bucket, table)
+        return _shared[(bucket, table)]
+
+
+def forget_shared_stores() -> None:
+    """Local mode moves the endpoints (a new port each start): clients made before must go."""
+    with _shared_lock:
+        _shared.clear()
