@@ -84,14 +84,15 @@ class Config:
 ITEMS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
 ACCESS = {
     # principal: (reads, writes, table actions, indexes)
-    "ingest": ((), (), ("dynamodb:PutItem",), ()),
+    # ingest: + HEAD of the upload (its rerun metadata) and a rerun's job update and step deletion
+    "ingest": (("uploads/*",), (), ITEMS + ("dynamodb:BatchWriteItem",), ()),
     "probe": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
     "downscale": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
     "subtitles": (("jobs/*",), ("jobs/*",), ITEMS, ()),
     "index": (("jobs/*",), ("jobs/*",), ITEMS + ("dynamodb:BatchWriteItem",), ()),  # + the search terms
     "mark_failed": ((), (), ("dynamodb:UpdateItem",), ()),
-    "api": (("jobs/*",), ("uploads/*",), ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-            ("ByCreated",)),
+    # api: + search hits read in one batch; POST /jobs/{id}/runs clears a job's step items
+    "api": (("jobs/*",), ("uploads/*",), ITEMS + ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"), ("ByCreated",)),
     "fetch": ((), ("uploads/*",), ("dynamodb:UpdateItem",), ()),
     "batch_job": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
 }
@@ -251,11 +252,12 @@ class ReelscopeStack(Stack):
                         detail={"status": ["FAILED", "TIMED_OUT", "ABORTED"],
                                 "stateMachineArn": [self.state_machine.state_machine_arn]}),
                     targets=[targets.LambdaFunction(fn["mark_failed"], retry_attempts=4, dead_letter_queue=self.dlq)])
-        fn["ingest"].add_environment("REELSCOPE_STATE_MACHINE_ARN", self.state_machine.state_machine_arn)
         fn["api"].add_environment("REELSCOPE_FETCH_FUNCTION", fn["fetch"].function_name)
         fn["api"].add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
                                                          resources=[fn["fetch"].function_arn]))
-        self.state_machine.grant_start_execution(fn["ingest"])
+        for starter in ("ingest", "api"):  # new uploads; reruns (POST /jobs/{id}/runs, the rerun metadata)
+            fn[starter].add_environment("REELSCOPE_STATE_MACHINE_ARN", self.state_machine.state_machine_arn)
+            self.state_machine.grant_start_execution(fn[starter])
 
         # ---------------------------------------------------------------- API
         self.api = ApiFront(self, "Api", fn["api"], retention)
@@ -380,6 +382,7 @@ class ApiFront(Construct):
         job = jobs.add_resource("{job_id}")
         job.add_method("GET", request_validator=validator, request_parameters={"method.request.path.job_id": True})
         job.add_resource("report").add_method("GET", request_validator=validator)
+        job.add_resource("runs").add_method("POST", request_validator=validator)
         shares = job.add_resource("shares")
         shares.add_method("POST", request_validator=validator)
         shares.add_resource("{token}").add_method("DELETE", request_validator=validator)

@@ -71,7 +71,7 @@ def people_job(cloud, people_video, model_dir, fall_weights):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
         env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
-        (result,) = cloud.upload(people_video, "uploads/people.mp4")
+        result = cloud.upload(people_video, "uploads/people.mp4")
         assert cloud.wait(result["job_id"], timeout_s=300)["status"] == "SUCCEEDED"
     return result["job_id"]
 
@@ -85,7 +85,7 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
 
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
-    (result,) = cloud.upload(broken, "uploads/broken.mp4")
+    result = cloud.upload(broken, "uploads/broken.mp4")
     assert cloud.wait(result["job_id"], timeout_s=120)["status"] == "FAILED"
 
     status, body = get(cloud, "/jobs")
@@ -130,7 +130,8 @@ def test_openapi_document(cloud):
     assert status == 200 and document["info"]["title"] == "reelscope"
     assert set(document["paths"]) == {
         "/", "/openapi.json", "/uploads", "/search", "/ingest", "/ingest/{fetch_id}", "/jobs", "/jobs/{job_id}",
-        "/jobs/{job_id}/report", "/jobs/{job_id}/shares", "/jobs/{job_id}/shares/{token}", "/s/{token}", "/s/{token}/report"}
+        "/jobs/{job_id}/report", "/jobs/{job_id}/runs", "/jobs/{job_id}/shares", "/jobs/{job_id}/shares/{token}", "/s/{token}",
+            "/s/{token}/report"}
     mode = next(p for p in document["paths"]["/search"]["get"]["parameters"] if p["name"] == "mode")
     assert mode["schema"]["enum"] == ["keyword", "semantic", "hybrid"]
     committed = json.loads((Path(__file__).resolve().parents[1] / "docs" / "openapi.json").read_text())
@@ -225,3 +226,29 @@ def test_url_ingest(cloud, video_server, monkeypatch):
     assert call(cloud, request("POST", "/ingest", {}))[0] == 422
     assert call(cloud, request("GET", "/ingest/" + "0" * 32, resource="/ingest/{fetch_id}",
                                params={"fetch_id": "0" * 32}))[0] == 404
+
+
+def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_dir, fall_weights):
+    """POST /jobs/{id}/runs: 202, a second execution of the same definition on the same upload; refused
+    (409) while it runs; the job ends with fresh step records and its artifacts."""
+    path = f"/jobs/{people_job}/runs"
+    before = cloud.store.steps(people_job)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+        env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+        status, body = call(cloud, request("POST", path, resource="/jobs/{job_id}/runs", params={"job_id": people_job}))
+        assert status == 202, body
+        assert body == {"job_id": people_job, "run": 2, "execution_name": f"{people_job}-run2", "status": "QUEUED",
+                        "status_path": f"/jobs/{people_job}"}
+        status, body = call(cloud, request("POST", path, resource="/jobs/{job_id}/runs", params={"job_id": people_job}))
+        assert status == 409 and body["message"].startswith(f"job {people_job} is ")
+        job = cloud.wait(people_job, timeout_s=300)
+    assert job["status"] == "SUCCEEDED" and job["run"] == 2 and "error" not in job
+    executions = {e["name"] for e in cloud.sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]}
+    assert {people_job, f"{people_job}-run2"} <= executions
+    after = cloud.store.steps(people_job)
+    assert set(after) == set(before) and all(after[n]["started_at"] > before[n]["ended_at"] for n in after)
+    unknown = "0" * 32
+    status, body = call(cloud, request("POST", f"/jobs/{unknown}/runs", resource="/jobs/{job_id}/runs",
+                                       params={"job_id": unknown}))
+    assert (status, body) == (404, {"message": f"job {unknown} not found"})

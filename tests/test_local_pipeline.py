@@ -26,7 +26,7 @@ def cloud(tmp_path_factory, model_dir, fall_weights):
 
 
 def run(cloud, path, key) -> tuple[str, dict]:
-    (result,) = cloud.upload(path, key)
+    result = cloud.upload(path, key)
     assert result["outcome"] == "started", result
     return result["job_id"], cloud.wait(result["job_id"], timeout_s=600)
 
@@ -146,7 +146,7 @@ def test_state_survives_a_restart(tmp_path, monkeypatch):
         interrupted = second.store.job("f" * 32)
         assert interrupted["status"] == "FAILED" and interrupted["error"].startswith("interrupted")
         assert second.deliver_uploads() == []  # restoring objects started nothing
-        (again,) = second.upload(broken, "uploads/notes.mp4")
+        again = second.upload(broken, "uploads/notes.mp4")
         assert again == {**again, "job_id": job_id, "outcome": "duplicate"}
 
 

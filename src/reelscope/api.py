@@ -10,6 +10,7 @@ GET  /jobs                        jobs, newest first, paged; ?status= keeps one 
 GET  /jobs/{id}                   status, steps with timings, media facts, presigned links to the artifacts
 GET  /jobs/{id}/report            the report page (HTML): player, timeline lanes, transcript, evidence, search
 GET  /search?q=&mode=keyword|semantic|hybrid&label=&job=   hits across all videos (search.py)
+POST /jobs/{id}/runs              run a finished job again: a new execution on the same upload (409 while it runs)
 POST /jobs/{id}/shares            a read-only link: a random token (192 bits) with an expiry
 DELETE /jobs/{id}/shares/{token}  revokes it
 GET  /s/{token}                   that one job's report and presigned links to its files, read-only;
@@ -42,9 +43,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, Field
 
-from . import __version__, search
+from . import __version__, jobs, search
 from .settings import Settings
-from .store import Store
+from .errors import NotFound
+from .store import Store, shared_store
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 LINK_TTL_S = 3600  # presigned links handed out by GET /jobs/{id}, search hits and shares
@@ -125,7 +127,7 @@ def build_app() -> APIGatewayRestResolver:
         return app.context["settings"]  # appended by the handler for each request
 
     def store_() -> Store:
-        return Store(settings_().bucket, settings_().table)
+        return shared_store(settings_().bucket, settings_().table)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(err: RequestValidationError):
@@ -219,6 +221,19 @@ def build_app() -> APIGatewayRestResolver:
         store.put_share(token_hash(token), job_id, expires_at)
         return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
                         body={"token": token, "path": f"/s/{token}", "job_id": job_id, "expires_at": expires_at})
+
+    @app.post("/jobs/<job_id>/runs", summary="Run a finished job again (a new execution on the same upload)",
+              responses={202: {"description": "queued: follow GET /jobs/{id}"}, **NOT_FOUND,
+                         409: {"description": "the job is queued or running", "content": ERROR_BODY}})
+    def run_again(job_id: JobId):
+        try:
+            run = jobs.rerun(job_id, settings_(), client("stepfunctions"), store_())
+        except NotFound as err:
+            return _error(404, str(err))
+        except jobs.JobBusy as err:
+            return _error(409, str(err))
+        return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
+                        body={**run, "status_path": f"/jobs/{job_id}"})
 
     @app.delete("/jobs/<job_id>/shares/<token>", summary="Revoke a share link",
                 responses={204: {"description": "revoked"}, **NOT_FOUND})

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("video", type=Path)
     process.add_argument("--out", type=Path, default=Path("out"), help="artifacts go to OUT/JOB_ID (default: out)")
     process.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
+    process.add_argument("--force", action="store_true",
+                         help="run the job again when the same file was processed before (a new execution)")
     serve = sub.add_parser("serve", help="local mode as a service: a video dropped under uploads/ starts a job")
     serve.add_argument("--port", type=int, default=4566, help="S3 endpoint port on 127.0.0.1 (default: 4566)")
     serve.add_argument("--api-port", type=int, default=8080, help="API and report pages on 127.0.0.1 (default: 8080)")
@@ -80,7 +82,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     settings = Settings.from_env()
     if args.command == "process":
-        return process(args.video, args.out, Path(args.state_dir or settings.state_dir))
+        return process(args.video, args.out, Path(args.state_dir or settings.state_dir), force=args.force)
     if args.command == "serve":
         from .local import LocalCloud
 
@@ -109,8 +111,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def process(video: Path, out: Path, state_dir: Path) -> int:
-    """Upload VIDEO to local mode, follow its execution state by state, export and summarize."""
+def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int:
+    """Upload VIDEO to local mode, follow its execution state by state, export and summarize.
+    The same file processed before (same bytes, same name) is not processed again: its job's
+    result is shown, unless `force` runs the job again."""
     from .jobs import UNFINISHED
     from .local import LocalCloud, job_timings
 
@@ -118,15 +122,18 @@ def process(video: Path, out: Path, state_dir: Path) -> int:
         raise ReelscopeError(f"{video.name}: no such file")
     progress = pipeline.Progress()
     with LocalCloud(state_dir) as cloud:
-        (result,) = cloud.upload(video)
+        result = cloud.upload(video, rerun=force)
         if result["outcome"] == "ignored":
             raise ReelscopeError(f"{video.name}: {result['reason']}")
         job_id = result["job_id"]
-        progress.say(f"job {job_id} {result['outcome']} (execution {job_id})")
         job = cloud.store.job(job_id)
-        if job["status"] in UNFINISHED:
+        if result["outcome"] == "duplicate" and job["status"] not in UNFINISHED:
+            print(f"{video.name} was processed before (job {job_id}, {job['status']}, created {job['created_at']}): "
+                  "showing that result; --force runs it again", file=sys.stderr)
+        else:
+            progress.say(f"job {job_id} {result['outcome']} (execution {job['execution_name']})")
             job = cloud.wait(job_id, progress)
-        target = cloud.export(job_id, out)
+        target = cloud.export(job_id, out) if "manifest_key" in job else None
         timings = job_timings(cloud.store, job_id)
     if job["status"] == "FAILED":
         raise ReelscopeError(job.get("error", "job failed"))

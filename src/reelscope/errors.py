@@ -24,3 +24,7 @@ class ModelUnavailable(ReelscopeError):
 
 class StageFailed(ReelscopeError):
     """A tool (ffmpeg, a model) failed on input that passed validation."""
+
+
+class NotFound(ReelscopeError):
+    """The job, share link or fetch asked for does not exist."""

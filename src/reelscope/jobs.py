@@ -17,10 +17,10 @@ from urllib.parse import unquote_plus
 
 from . import pipeline, search
 from .artifacts import dumps, read_json, sha256_file
-from .errors import ReelscopeError
+from .errors import NotFound, ReelscopeError
 from .fetch import FetchRefused, open_video
 from .settings import Settings
-from .store import Store, artifact_key, job_id_for, now
+from .store import Store, artifact_key, job_id_for, now, shared_store
 
 UPLOAD_PREFIX = "uploads/"
 
@@ -40,7 +40,7 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
     """Run steps in order in one scratch folder (a Batch job may run two). Raises on the first failure,
     after recording it: the state machine's Catch decides what happens next. `on_done(video, out)`
     runs after the last step, while the scratch folder still exists."""
-    store = store or Store(settings.bucket, settings.table)
+    store = store or shared_store(settings.bucket, settings.table)
     results = []
     with tempfile.TemporaryDirectory(prefix="reelscope-") as tmp:
         work = Path(tmp)
@@ -74,7 +74,7 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
 
 def probe_job(job_id: str, key: str, settings: Settings) -> dict:
     """Probe, then choose where renditions are made: Lambda for short/small media, Batch otherwise."""
-    store = Store(settings.bucket, settings.table)
+    store = shared_store(settings.bucket, settings.table)
     facts: dict = {}
 
     def record(video: Path, out: Path) -> None:
@@ -92,12 +92,9 @@ def probe_job(job_id: str, key: str, settings: Settings) -> dict:
 # ---------------------------------------------------------------- ingest
 
 def uploaded_objects(event: dict) -> list[dict]:
-    """Objects named by an S3 notification (direct or wrapped in SQS) or an EventBridge event."""
-    if event.get("detail-type") == "Object Created":  # EventBridge: keys are not URL-encoded
-        detail = event["detail"]
-        obj = detail["object"]
-        return [{"bucket": detail["bucket"]["name"], "key": obj["key"], "size": obj.get("size", 0),
-                 "version": obj.get("version-id") or obj.get("etag", "").strip('"')}]
+    """Objects named by an S3 notification, direct or wrapped in SQS, each once: S3 may deliver an
+    event twice, and some S3 implementations announce a multipart upload twice (Put, then
+    CompleteMultipartUpload)."""
     objects = []
     for record in event.get("Records", []):
         if "body" in record:  # SQS message carrying an S3 notification
@@ -105,13 +102,68 @@ def uploaded_objects(event: dict) -> list[dict]:
         elif record.get("eventName", "").startswith("ObjectCreated"):
             s3 = record["s3"]
             obj = s3["object"]
-            objects.append({"bucket": s3["bucket"]["name"], "key": unquote_plus(obj["key"]),
-                            "size": obj.get("size", 0), "version": obj.get("versionId") or obj.get("eTag", "").strip('"')})
-    return objects
+            etag = obj.get("eTag", "").strip('"')
+            objects.append({"bucket": s3["bucket"]["name"], "key": unquote_plus(obj["key"]), "size": obj.get("size", 0),
+                            "etag": etag, "version": obj.get("versionId") or etag})
+    unique = {(o["bucket"], o["key"], o["etag"]): o for o in objects}
+    return list(unique.values())
+
+
+UNFINISHED = ("QUEUED", "RUNNING")
+RERUN_METADATA = "reelscope-rerun"  # S3 user metadata: a new value on an upload runs its job again
+FINISHED = ("SUCCEEDED", "PARTIAL", "FAILED")
+
+
+class JobBusy(ReelscopeError):
+    """A job cannot be run again while it runs."""
+
+
+def execution_name(job_id: str, run: int) -> str:
+    """Executions are named by their job id, and `{job_id}-run{n}` from the second run on
+    (a name is never used twice in a state machine)."""
+    return job_id if run == 1 else f"{job_id}-run{run}"
+
+
+def job_of_execution(name: str) -> str:
+    return name.split("-", 1)[0]
+
+
+def _start_execution(sfn, settings: Settings, job_id: str, name: str, source: dict) -> bool:
+    """False when an execution of that name exists already (it is running or ran)."""
+    try:
+        sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=name,
+                            input=json.dumps({"job_id": job_id, "bucket": source["bucket"], "key": source["key"]}))
+        return True
+    except sfn.exceptions.ExecutionAlreadyExists:
+        return False
+
+
+def rerun(job_id: str, settings: Settings, sfn, store: Store | None = None, token: str = "") -> dict:
+    """Run a finished job again: a new execution of the same definition on the same upload, its
+    step records cleared first. Its artifacts are replaced as the new run publishes them; until
+    then the earlier report stays readable. Refused (JobBusy) while the job is queued or running."""
+    store = store or shared_store(settings.bucket, settings.table)
+    job = store.job(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    run = int(job.get("run", 1)) + 1
+    name = execution_name(job_id, run)
+    # Conditional on a finished status: of two reruns asked at once, one wins, the other is refused.
+    if not store.update_job(job_id, only_if_status=FINISHED, remove=("error", "finished_at"), status="QUEUED",
+                            run=run, execution_name=name, rerun_token=token):
+        raise JobBusy(f"job {job_id} is {store.job(job_id)['status']}: it can run again once it has finished")
+    store.delete_steps(job_id)
+    _start_execution(sfn, settings, job_id, name, job["source"])
+    return {"job_id": job_id, "run": run, "execution_name": name, "status": "QUEUED"}
 
 
 def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
-    """Start one execution per new upload; say what happened to each object."""
+    """Start one execution per new upload; say what happened to each object.
+
+    The job id comes from bucket, key and ETag (the content's hash), so the same bytes uploaded
+    again at the same key are the same job: `duplicate`, its result kept. An upload whose user
+    metadata `reelscope-rerun` carries a value the job has not seen runs a finished job again
+    (`rerun`). A job left QUEUED by a delivery that died before starting its execution is started."""
     results = []
     for obj in uploaded_objects(event):
         if not obj["key"].startswith(UPLOAD_PREFIX):
@@ -120,26 +172,31 @@ def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
         if not obj["size"]:
             results.append({**obj, "outcome": "ignored", "reason": "empty object (0 bytes)"})
             continue
-        job_id = job_id_for(obj["bucket"], obj["key"], obj["version"])
-        store = Store(obj["bucket"], settings.table)
-        created = store.create_job(job_id, {k: obj[k] for k in ("bucket", "key", "size", "version")}, job_id)
-        try:
-            # Execution names are unique per state machine, so a second delivery cannot start a second
-            # run; starting even when the job record exists finishes a delivery that died in between.
-            sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=job_id,
-                                input=json.dumps({"job_id": job_id, "bucket": obj["bucket"], "key": obj["key"]}))
-            already_running = False
-        except sfn.exceptions.ExecutionAlreadyExists:
-            already_running = True
-        outcome = "started" if created and not already_running else "duplicate"
-        results.append({**obj, "job_id": job_id, "outcome": outcome})
+        job_id = job_id_for(obj["bucket"], obj["key"], obj["etag"])
+        store = shared_store(obj["bucket"], settings.table)
+        source = {k: obj[k] for k in ("bucket", "key", "size", "version")}
+        if store.create_job(job_id, source, job_id):
+            _start_execution(sfn, settings, job_id, job_id, source)
+            results.append({**obj, "job_id": job_id, "outcome": "started"})
+            continue
+        job = store.job(job_id)
+        token = store.object_metadata(obj["key"]).get(RERUN_METADATA, "")
+        if job["status"] in FINISHED and token and token != job.get("rerun_token"):
+            try:
+                results.append({**obj, **rerun(job_id, settings, sfn, store, token), "outcome": "rerun"})
+                continue
+            except JobBusy:  # another delivery of the same upload won the race
+                job = store.job(job_id)
+        elif job["status"] == "QUEUED":
+            _start_execution(sfn, settings, job_id, job.get("execution_name", job_id), source)
+        results.append({**obj, "job_id": job_id, "outcome": "duplicate", "status": job["status"]})
     return results
 
 
 def fetch_url(fetch_id: str, url: str, key: str, settings: Settings) -> dict:
     """Stream a URL's video into the bucket under uploads/ (the upload then starts a job).
     The outcome is recorded on the fetch item: SUCCEEDED with the size, or FAILED with the reason."""
-    store = Store(settings.bucket, settings.table)
+    store = shared_store(settings.bucket, settings.table)
     try:
         fetched = open_video(url, settings.max_bytes, allow_loopback=settings.fetch_allow_loopback)
         size = store.upload_stream(fetched.chunks, key, fetched.content_type)
@@ -158,7 +215,7 @@ def fetch_url(fetch_id: str, url: str, key: str, settings: Settings) -> dict:
 def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
     """Step statuses from their records (a branch that crashed before recording takes the branch
     error), the manifest of every delivered artifact, the job summary. Returns the final status."""
-    store = Store(settings.bucket, settings.table)
+    store = shared_store(settings.bucket, settings.table)
     job, records = store.job(job_id), store.steps(job_id)
     steps = {"probe": {"status": "SUCCEEDED"}}
     for branch in branches:
@@ -212,14 +269,13 @@ def failure_reason(error: dict) -> str:
 
 
 def mark_failed(job_id: str, error: dict, settings: Settings) -> dict:
-    store = Store(settings.bucket, settings.table)
+    store = shared_store(settings.bucket, settings.table)
     reason = failure_reason(error)
     store.update_job(job_id, status="FAILED", error=reason, finished_at=now())
     return {"status": "FAILED", "error": reason}
 
 
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
-UNFINISHED = ("QUEUED", "RUNNING")
 
 
 def execution_ended(event: dict, settings: Settings) -> dict:
@@ -228,10 +284,13 @@ def execution_ended(event: dict, settings: Settings) -> dict:
     the execution's own timeout, an operator's StopExecution. The job becomes FAILED with the
     execution's error; a job already finished (MarkFailed, Finalize) is left as it is."""
     detail = event["detail"]
-    job_id = detail["name"]  # executions are named by their job id
+    job_id = job_of_execution(detail["name"])
+    store = shared_store(settings.bucket, settings.table)
+    job = store.job(job_id)
+    if job is None or job.get("execution_name", job_id) != detail["name"]:  # an earlier run's execution
+        return {"job_id": job_id, "marked_failed": False}
     reason = f"execution {detail['status'].lower().replace('_', ' ')}"
     if detail.get("error") or detail.get("cause"):
         reason += ": " + failure_reason({"Error": detail.get("error"), "Cause": detail.get("cause")})
-    changed = Store(settings.bucket, settings.table).update_job(job_id, only_if_status=UNFINISHED, status="FAILED",
-                                                                error=reason, finished_at=now())
+    changed = store.update_job(job_id, only_if_status=UNFINISHED, status="FAILED", error=reason, finished_at=now())
     return {"job_id": job_id, "marked_failed": changed, "error": reason}

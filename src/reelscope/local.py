@@ -12,16 +12,20 @@ former). Objects and items are saved to a state folder and restored at the next 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
+import fcntl
 import hashlib
 import http.server
 import importlib.util
+import inspect
 import io
 import json
 import logging
 import os
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -38,7 +42,7 @@ from . import jobs
 from .artifacts import write_json
 from .errors import ReelscopeError
 from .pipeline import Progress
-from .store import BY_CREATED, Store
+from .store import BY_CREATED, Store, artifact_key, forget_shared_stores, shared_store
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
@@ -115,16 +119,19 @@ class TaskRunner:
     OPERATIONS = ("lambda.Invoke", "batch.SubmitJob", "batch.DescribeJobs")
 
     def __init__(self):
-        self.handlers: dict[str, object] = {}
+        self.idle_handlers: dict[str, list] = {}
         self.batch_jobs: dict[str, dict] = {}
         self.entrypoint = None
+        self.closing = False  # set on exit: no new task starts
         self._lock = threading.Lock()
         self._running = 0
         self._idle = threading.Condition()
 
     @contextlib.contextmanager
-    def _task(self):
+    def _task(self, what: str):
         with self._idle:
+            if self.closing:
+                raise ReelscopeError(f"local mode is stopping: {what} not started")
             self._running += 1
         try:
             yield
@@ -133,11 +140,12 @@ class TaskRunner:
                 self._running -= 1
                 self._idle.notify_all()
 
-    def wait_idle(self) -> None:
-        """Until no handler or Batch job runs. A branch still running when its execution has ended
-        (another branch's uncaught error, Ctrl-C) must not meet interpreter shutdown inside torch:
-        its threads abort the process ("terminate called without an active exception")."""
+    def close(self) -> None:
+        """Refuse new tasks (their executions fail fast), then wait until none runs. A branch still
+        running must not meet interpreter shutdown inside torch: its threads abort the process
+        ("terminate called without an active exception")."""
         with self._idle:
+            self.closing = True
             while self._running:
                 self._idle.wait(timeout=1.0)  # a timeout keeps the wait interruptible by Ctrl-C
 
@@ -155,21 +163,32 @@ class TaskRunner:
             events.unregister(f"before-parameter-build.{operation}", unique_id=f"reelscope-p-{operation}")
             events.unregister(f"before-call.{operation}", unique_id=f"reelscope-c-{operation}")
 
+    @contextlib.contextmanager
     def handler(self, name: str):
-        with self._lock:  # each mode instance loads its own copies: module-level clients follow its endpoint
-            if name not in self.handlers:
-                path = FUNCTIONS / name / "app.py"
-                if not path.is_file():
-                    raise ReelscopeError(f"no local runner for Lambda function {name!r}: {path} not found")
-                self.handlers[name] = _load(path, f"reelscope_function_{name}").handler
-            return self.handlers[name]
+        """A loaded copy of functions/{name}/app.py that serves this one event, as a Lambda
+        execution environment does: copies are reused, never shared by two events at once (the
+        API's resolver keeps the current request on itself). Each mode instance loads its own:
+        module-level clients follow its endpoint."""
+        path = FUNCTIONS / name / "app.py"
+        with self._lock:
+            idle = self.idle_handlers.setdefault(name, [])
+            handler = idle.pop() if idle else None
+        if handler is None:
+            if not path.is_file():
+                raise ReelscopeError(f"no local runner for Lambda function {name!r}: {path} not found")
+            handler = _load(path, f"reelscope_function_{name}").handler
+        try:
+            yield handler
+        finally:
+            with self._lock:
+                self.idle_handlers[name].append(handler)
 
     def invoke(self, name: str, event: dict) -> tuple[dict | None, dict | None]:
         """(result, None) or (None, the Lambda runtime's error payload)."""
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{name}"
         try:
-            with self._task():
-                return self.handler(name)(event, LambdaContext(f"reelscope-{name}", arn)), None
+            with self._task(f"Lambda function {name}"), self.handler(name) as handler:
+                return handler(event, LambdaContext(f"reelscope-{name}", arn)), None
         except Exception as err:
             return None, {"errorMessage": str(err), "errorType": type(err).__name__}
 
@@ -206,10 +225,12 @@ class TaskRunner:
         command = params["containerOverrides"]["command"]
         started = int(time.time() * 1000)
         try:
-            with self._task():
+            with self._task(f"Batch job {params['jobName']}"):
                 exit_code = self.entrypoint.main(command)
         except SystemExit as exit_:  # argparse refusing the command line
             exit_code = exit_.code or 2
+        except ReelscopeError:  # local mode stopping: the job is marked interrupted when state is saved
+            exit_code = 1
         job_id = str(uuid.uuid4())
         self.batch_jobs[job_id] = {
             "jobId": job_id, "jobName": params["jobName"], "jobQueue": params["jobQueue"],
@@ -221,6 +242,15 @@ class TaskRunner:
         # The interpreter reads the submission as "JobId" (moto 5.2 again): answer in both casings.
         return {"jobId": job_id, "JobId": job_id, "jobName": params["jobName"],
                 "jobArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job_id}"}
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections under load: clients retry after 1 s
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is not worth a traceback
+            super().handle_error(request, client_address)
 
 
 class ApiServer:
@@ -261,7 +291,10 @@ class ApiServer:
             def log_message(self, *_) -> None:
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        try:
+            self.httpd = _QuietServer(("127.0.0.1", port), Handler)
+        except OSError as err:
+            raise ReelscopeError(f"API port {port} on 127.0.0.1: {err.strerror}; choose another with --api-port") from None
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def __enter__(self) -> ApiServer:
@@ -273,10 +306,105 @@ class ApiServer:
         self.httpd.server_close()
 
 
+_candidates: contextvars.ContextVar = contextvars.ContextVar("reelscope_moto_query", default=None)
+
+
+def index_moto_queries() -> None:
+    """Make moto's DynamoDB Query look only at the items it can return. moto 5.2 answers every
+    Query by sorting *all* the table's items, then filtering them (models/table.py: `for item in
+    self.all_items()`), so each local read cost grew with the whole store: 0.25-0.5 s per Query on
+    a 100-job store whose search terms fill the table. A base-table Query now gets its hash key's
+    items (moto keeps them in a dict by hash key), an index Query the items whose index hash key
+    matches, unsorted: moto sorts the candidates itself and applies every condition as before."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table, "reelscope_indexed", False):
+        return
+    query, all_items = Table.query, Table.all_items
+    signature = inspect.signature(query)
+
+    def candidates_query(self, *args, **kwargs):
+        asked = signature.bind(self, *args, **kwargs).arguments
+        if asked.get("index_name") is None:
+            scope = ("base", asked["hash_key"]) if self.range_key_attr and asked["hash_key"] else None
+        else:
+            scope = ("index", tuple(asked.get("hash_key_conditions") or ()))
+        token = _candidates.set((self, scope) if scope and scope[1] else None)
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            _candidates.reset(token)
+
+    def candidate_items(self):
+        asked = _candidates.get()
+        if asked is None or asked[0] is not self:
+            return all_items(self)
+        kind, key = asked[1]
+        if kind == "base":
+            return list(self.items.get(key, {}).values())
+        parts = self.items.values() if not self.range_key_attr else (i for p in self.items.values() for i in p.values())
+        return [item for item in parts if all(name in item.attrs and item.attrs[name] == value for name, value in key)]
+
+    Table.query, Table.all_items, Table.reelscope_indexed = candidates_query, candidate_items, True
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _check_port_free(port: int) -> None:
+    """moto's server thread only prints when its port is taken, and its start() then waits forever."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise ReelscopeError(f"S3 endpoint port {port} on 127.0.0.1: {err.strerror}; "
+                                 "choose another with --port") from None
+
+
+INTERRUPTED = ("interrupted: local mode stopped while the job ran; run it again with "
+               "`reelscope process --force VIDEO` or POST /jobs/{job_id}/runs")
+
+
+def interrupted(item: dict) -> dict:
+    """A saved job item whose execution died with its process: FAILED, and why (never left RUNNING)."""
+    if item["SK"]["S"] == "JOB" and item["status"]["S"] in jobs.UNFINISHED:
+        item = {**item, "status": {"S": "FAILED"},
+                "error": {"S": INTERRUPTED.format(job_id=item["job_id"]["S"])}}
+    return item
+
+
+class StateFolder:
+    """The state folder, owned by one process at a time: an exclusive lock (flock, released by
+    the kernel when the process dies, even by kill -9) on its `lock` file, which names the owner."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file = None
+
+    def acquire(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / "lock", "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise ReelscopeError(f"state folder {self.path} is in use by {owner}; stop it, or give this one "
+                                 "another --state-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({' '.join(['reelscope', *sys.argv[1:]])[:200]})\n")
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file:
+            self._file.close()  # closing drops the lock; the file stays (unlinking it would race)
+            self._file = None
 
 
 class LocalCloud:
@@ -286,6 +414,7 @@ class LocalCloud:
         self.state_dir = Path(state_dir)
         self.port = port
         self.runner = TaskRunner()
+        self.folder = StateFolder(self.state_dir)
         self.server = None
         self._saving = threading.Lock()  # serve's job threads save when their job ends
 
@@ -293,7 +422,14 @@ class LocalCloud:
     def __enter__(self) -> LocalCloud:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-        self.port = self.port or _free_port()
+        self.folder.acquire()
+        try:
+            if self.port:
+                _check_port_free(self.port)
+            self.port = self.port or _free_port()
+        except BaseException:
+            self.folder.release()
+            raise
         self.endpoint = f"http://127.0.0.1:{self.port}"
         # The hosted handlers see what Lambda would give them: credentials, region, resource names.
         self._saved_env = dict(os.environ)
@@ -305,8 +441,10 @@ class LocalCloud:
         })
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")  # errors reach the user through job records
+        forget_shared_stores()  # clients made for another endpoint
         for noisy in ("werkzeug", "moto"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
+        index_moto_queries()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
         config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False},
@@ -319,23 +457,20 @@ class LocalCloud:
         self.dynamodb, self.sfn = boto3.client("dynamodb"), boto3.client("stepfunctions")
         self.runner.install()
         self._create_resources()
-        self.store = Store(BUCKET, TABLE)
+        self.store = shared_store(BUCKET, TABLE)
         return self
 
     def __exit__(self, *_) -> None:
         try:
-            self.runner.wait_idle()
-        finally:
-            self._stop()
-
-    def _stop(self) -> None:
-        try:
-            self.save()
+            self.runner.close()
+            self.save(final=True)
         finally:
             self.runner.uninstall()
             self.server.stop()
             os.environ.clear()
             os.environ.update(self._saved_env)
+            forget_shared_stores()
+            self.folder.release()
 
     def _create_resources(self) -> None:
         self.s3.create_bucket(Bucket=BUCKET)
@@ -357,12 +492,16 @@ class LocalCloud:
         os.environ["REELSCOPE_STATE_MACHINE_ARN"] = self.state_machine_arn
 
     # ------------------------------------------------------------ state folder
-    def save(self) -> None:
-        """Mirror the bucket's objects and the table's items into the state folder."""
+    def save(self, final: bool = False) -> None:
+        """Mirror the bucket's objects and the table's items into the state folder, so that a kill
+        at any moment leaves the last complete save: object files are named by key and ETag and
+        written whole before the index that names them is replaced (rename), and files no index
+        names are deleted only after. `final`: this process is stopping, so a job still queued or
+        running is saved FAILED (interrupted) rather than as running forever."""
         with self._saving:
-            self._save()
+            self._save(final)
 
-    def _save(self) -> None:
+    def _save(self, final: bool) -> None:
         objects_dir = self.state_dir / "objects"
         objects_dir.mkdir(parents=True, exist_ok=True)
         index_path = self.state_dir / "objects.json"
@@ -370,19 +509,21 @@ class LocalCloud:
         index = {}
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
             for obj in page.get("Contents", []):
-                name = hashlib.sha256(obj["Key"].encode()).hexdigest()
+                name = hashlib.sha256(f"{obj['Key']}\n{obj['ETag']}".encode()).hexdigest()
                 saved = old.get(obj["Key"], {})
-                if saved.get("etag") == obj["ETag"] and (objects_dir / name).exists():
+                if saved.get("file") == name and (objects_dir / name).exists():
                     content_type = saved["content_type"]  # unchanged since the last save: no request
                 else:
-                    self.s3.download_file(BUCKET, obj["Key"], str(objects_dir / name))
+                    partial = objects_dir / f".{name}.partial"
+                    self.s3.download_file(BUCKET, obj["Key"], str(partial))
+                    os.replace(partial, objects_dir / name)
                     content_type = self.s3.head_object(Bucket=BUCKET, Key=obj["Key"])["ContentType"]
                 index[obj["Key"]] = {"file": name, "etag": obj["ETag"], "content_type": content_type}
-        for gone in set(p.name for p in objects_dir.iterdir()) - {meta["file"] for meta in index.values()}:
-            (objects_dir / gone).unlink()
         items = [item for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE) for item in page["Items"]]
-        write_json(self.state_dir / "items.json", items)
+        write_json(self.state_dir / "items.json", [interrupted(item) for item in items] if final else items)
         write_json(index_path, index)
+        for gone in {p.name for p in objects_dir.iterdir()} - {meta["file"] for meta in index.values()}:
+            (objects_dir / gone).unlink()
 
     def _restore(self) -> None:
         index_path = self.state_dir / "objects.json"
@@ -392,39 +533,45 @@ class LocalCloud:
                                     ExtraArgs={"ContentType": meta["content_type"]})
         items_path = self.state_dir / "items.json"
         for item in json.loads(items_path.read_text()) if items_path.exists() else []:
-            if item["SK"]["S"] == "JOB" and item["status"]["S"] in jobs.UNFINISHED:
-                # Its execution lived in the stopped process: say so rather than leave it "running".
-                item["status"] = {"S": "FAILED"}
-                item["error"] = {"S": "interrupted: local mode stopped while the job ran; upload it again"}
-            self.dynamodb.put_item(TableName=TABLE, Item=item)
+            # A job saved while running lost its execution with the process that ran it (kill -9, a crash).
+            self.dynamodb.put_item(TableName=TABLE, Item=interrupted(item))
 
     # ------------------------------------------------------------ jobs
     def deliver_uploads(self, wait_s: int = 1) -> list[dict]:
         """Hand queued S3 notifications to the ingest handler (as the S3 -> Lambda trigger does)."""
         messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
                                             WaitTimeSeconds=wait_s).get("Messages", [])
-        results = []
-        for message in messages:
-            result, error = self.runner.invoke("ingest", {"Records": [{"eventSource": "aws:sqs", "body": message["Body"]}]})
-            if error:
-                raise ReelscopeError(f"ingest failed: {error['errorMessage']}")
-            results += result["objects"]
-            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return results
+        if not messages:
+            return []
+        event = {"Records": [{"eventSource": "aws:sqs", "body": message["Body"]} for message in messages]}
+        result, error = self.runner.invoke("ingest", event)
+        if error:
+            raise ReelscopeError(f"ingest failed: {error['errorMessage']}")
+        self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": message["ReceiptHandle"]} for i, message in enumerate(messages)])
+        if result["objects"]:
+            self.save()  # an upload and its new job survive a kill from here on
+        return result["objects"]
 
-    def upload(self, video: Path, key: str | None = None) -> list[dict]:
-        """Put a file under uploads/ and deliver its notification; returns ingest's outcome for it."""
+    def upload(self, video: Path, key: str | None = None, rerun: bool = False) -> dict:
+        """Put a file under uploads/ (multipart above 8 MiB, as every S3 client does) and deliver
+        its notifications; returns ingest's outcome for it. `rerun`: a finished job of the same
+        bytes runs again (the rerun metadata, as any S3 client can send it)."""
         key = key or f"uploads/{Path(video).name}"
-        self.s3.upload_file(str(video), BUCKET, key)
+        extra = {"Metadata": {jobs.RERUN_METADATA: uuid.uuid4().hex}} if rerun else {}
+        self.s3.upload_file(str(video), BUCKET, key, ExtraArgs=extra)
+        etag = self.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
         for _ in range(50):
-            if found := [r for r in self.deliver_uploads() if r["key"] == key]:
-                return found
+            # One outcome per object (ingest merges repeated notifications of one upload).
+            if found := [r for r in self.deliver_uploads() if r["key"] == key and r["etag"] == etag]:
+                return found[0]
         raise ReelscopeError(f"no notification arrived for {key}")
 
     def wait(self, job_id: str, progress: Progress | None = None, timeout_s: float = 3600) -> dict:
-        """Block until the job's execution ends; report each state as it is entered and left."""
+        """Block until the job's current execution ends; report each state as it is entered and left."""
         progress = progress or Progress(enabled=False)
-        execution_arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{job_id}"
+        name = self.store.job(job_id).get("execution_name", job_id)
+        execution_arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
         seen, deadline = 0, time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
@@ -453,14 +600,13 @@ class LocalCloud:
             raise ReelscopeError(f"marking {detail['name']} failed: {error['errorMessage']}")
 
     def export(self, job_id: str, out_dir: Path) -> Path:
-        """Download jobs/{job_id}/ into out_dir/{job_id}/."""
+        """Download the job's manifest and every artifact it lists into out_dir/{job_id}/ (files an
+        earlier run of the job left behind are not part of its result)."""
         target = Path(out_dir) / job_id
-        prefix = f"jobs/{job_id}/"
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                path = target / obj["Key"][len(prefix):]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.s3.download_file(BUCKET, obj["Key"], str(path))
+        manifest_key = artifact_key(job_id, "manifest.json")
+        listed = [artifact_key(job_id, a["path"]) for a in self.store.get_json(manifest_key)["artifacts"]]
+        for key in (*listed, manifest_key):
+            self.store.download(key, target / key.split("/", 2)[2])
         return target
 
     def serve(self, stop: threading.Event, say=print, api_port: int = 0) -> None:
@@ -472,16 +618,32 @@ class LocalCloud:
                 f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
             while not stop.is_set():
                 for result in self.deliver_uploads():
-                    say(f"{result['key']}: {result['outcome']}" + (f" job {result['job_id']}" if "job_id" in result
-                                                                 else f" ({result.get('reason')})"))
-                    if result["outcome"] == "started":
+                    say(describe_outcome(result))
+                    if result["outcome"] in ("started", "rerun"):
                         threading.Thread(target=self._report, args=(result["job_id"], say, api.url), daemon=True).start()
 
     def _report(self, job_id: str, say, api_url: str) -> None:
-        job = self.wait(job_id)
+        try:
+            job = self.wait(job_id)
+        except Exception as err:
+            if not self.runner.closing:  # when stopping, the saved state says what became of the job
+                say(f"job {job_id}: cannot follow its execution: {jobs.error_message(err)}")
+            return
         detail = job.get("error") or f"report at {api_url}/jobs/{job_id}/report"
         say(f"job {job_id}: {job['status']}: {detail}")
         self.save()
+
+
+def describe_outcome(result: dict) -> str:
+    """One line for what ingest did with an upload."""
+    if result["outcome"] == "ignored":
+        return f"{result['key']}: ignored ({result['reason']})"
+    if result["outcome"] == "duplicate" and result["status"] in jobs.UNFINISHED:  # a repeated notification
+        return f"{result['key']}: job {result['job_id']} already {result['status'].lower()}"
+    if result["outcome"] == "duplicate":
+        return f"{result['key']}: processed before, job {result['job_id']} {result['status']} (upload it with " \
+               f"metadata {jobs.RERUN_METADATA}=<new value> to run it again)"
+    return f"{result['key']}: {result['outcome']} job {result['job_id']}"
 
 
 def job_timings(store: Store, job_id: str) -> dict[str, float]:
