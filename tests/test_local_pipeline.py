@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 from reelscope.cli import main
 from reelscope.local import BUCKET, LocalCloud
 
+from .localmode import other_s3_client, serving
+
 STEPS = {"probe", "downscale", "transcribe", "subtitles", "detect", "entities"}
 
 
@@ -167,26 +169,15 @@ def test_process_command(people_video, tmp_path, monkeypatch, capsys, model_dir,
 
 
 def test_serve_starts_a_job_for_a_file_dropped_by_any_s3_client(tmp_path):
-    import threading
     import time
 
-    lines: list[str] = []
-    stop = threading.Event()
-    with LocalCloud(tmp_path / "state") as cloud:
-        serving = threading.Thread(target=cloud.serve, args=(stop, lines.append))
-        serving.start()
-        try:
-            # A separate client, as `aws --endpoint-url ... s3 cp` would be.
-            client = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local").client(
-                "s3", endpoint_url=cloud.endpoint, region_name="us-east-1")
-            client.put_object(Bucket=BUCKET, Key="uploads/dropped.mp4", Body=b"not a video either")
-            client.put_object(Bucket=BUCKET, Key="elsewhere/ignored.mp4", Body=b"x")
-            deadline = time.monotonic() + 60
-            while not any(": FAILED: " in line for line in lines) and time.monotonic() < deadline:
-                time.sleep(0.2)
-        finally:
-            stop.set()
-            serving.join()
+    with LocalCloud(tmp_path / "state") as cloud, serving(cloud) as lines:
+        client = other_s3_client(cloud)
+        client.put_object(Bucket=BUCKET, Key="uploads/dropped.mp4", Body=b"not a video either")
+        client.put_object(Bucket=BUCKET, Key="elsewhere/ignored.mp4", Body=b"x")
+        deadline = time.monotonic() + 60
+        while not any(": FAILED: " in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
     assert lines[0].startswith(f"reelscope local: S3 endpoint {cloud.endpoint}")
     started = [line for line in lines if line.startswith("uploads/dropped.mp4: started job ")]
     assert len(started) == 1

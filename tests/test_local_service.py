@@ -14,7 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import ffmpeg
 import pytest
 
@@ -23,6 +22,8 @@ from reelscope.cli import main
 from reelscope.errors import ReelscopeError
 from reelscope.local import BUCKET, LocalCloud
 from reelscope.settings import Settings
+
+from .localmode import other_s3_client, serving
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024  # boto3's: every S3 client uploads bigger files in parts
 
@@ -107,26 +108,18 @@ def solo(path: Path, settings: Settings) -> tuple[dict, dict]:
     return transcribe.transcribe(path, facts, settings), detect.detect(path, facts, settings)
 
 
-def test_five_uploads_at_once_each_get_their_solo_result(tmp_path, sample, speech_video, people_video, short_clip,
-                                                         model_dir, fall_weights, capfd):
-    """Five files of mixed lengths dropped at once by other S3 clients, one of them under two keys:
-    every job SUCCEEDED, each transcript and each detection list equal to the file's solo run, and
-    nothing printed a traceback (shared models are used by one job at a time)."""
+def test_six_uploads_at_once_each_get_their_solo_result(tmp_path, sample, speech_video, people_video, short_clip,
+                                                        large_video, model_dir, fall_weights, capfd):
+    """Six files of mixed lengths and sizes (one multipart) dropped at once by other S3 clients, one
+    file under two keys: every job SUCCEEDED, each transcript and each detection list equal to the
+    file's solo run, and nothing printed a traceback (shared models serve one job at a time)."""
     drops = {"uploads/a/sample.mp4": sample, "uploads/b/speech.mp4": speech_video[0],
              "uploads/c/people.mp4": people_video, "uploads/d/clip.mp4": short_clip,
-             "uploads/e/speech again.mp4": speech_video[0]}
-    lines: list[str] = []
-    stop = threading.Event()
+             "uploads/e/speech again.mp4": speech_video[0], "uploads/f/large.mp4": large_video}
     with LocalCloud(tmp_path / "state") as cloud:
-        serving = threading.Thread(target=cloud.serve, args=(stop, lines.append))
-        serving.start()
-        try:
-            def drop(key: str, path: Path) -> None:
-                client = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local").client(
-                    "s3", endpoint_url=cloud.endpoint, region_name="us-east-1")
-                client.upload_file(str(path), BUCKET, key)
-
-            droppers = [threading.Thread(target=drop, args=item) for item in drops.items()]
+        with serving(cloud) as lines:
+            droppers = [threading.Thread(target=other_s3_client(cloud).upload_file, args=(str(path), BUCKET, key))
+                        for key, path in drops.items()]
             for dropper in droppers:
                 dropper.start()
             for dropper in droppers:
@@ -135,9 +128,6 @@ def test_five_uploads_at_once_each_get_their_solo_result(tmp_path, sample, speec
             while sum(bool(re.match(r"job \w+: (SUCCEEDED|PARTIAL|FAILED)", line)) for line in lines) < len(drops):
                 assert time.monotonic() < deadline, lines
                 time.sleep(0.5)
-        finally:
-            stop.set()
-            serving.join()
         started = dict(re.match(r"(.+): started job (\w+)$", line).groups() for line in lines if ": started job " in line)
         assert set(started) == set(drops), lines
         results = {key: (cloud.store.job(job_id)["status"],
