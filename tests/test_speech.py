@@ -9,9 +9,10 @@ import pytest
 import srt
 import webvtt
 
-from reelscope import pipeline, transcribe
+from reelscope import media, pipeline, transcribe
 from reelscope.artifacts import read_json
 from reelscope.errors import ModelUnavailable
+from reelscope.settings import Settings
 
 from .conftest import SENTENCES
 
@@ -147,3 +148,43 @@ def test_quantized_ctranslate2_weights_are_refused_clearly(tmp_path):
 
     with pytest.raises(ModelUnavailable, match="quantized weights .* --quantization float16"):
         read_model_bin(data, "int8-model")
+
+
+def test_two_models_transcribing_at_once_give_their_solo_results(speech_video, model_dir, monkeypatch):
+    """openai-whisper's word alignment switches a class attribute off and on: two transcriptions at
+    once, even on two model objects, could crash ("'NoneType' object is not subscriptable"), so
+    they take turns: never two in whisper's transcribe at once, each with its solo result."""
+    import threading
+
+    from whisper.model import Whisper
+
+    video, _ = speech_video
+    one = Settings(model_dir=str(model_dir))
+    two = Settings(model_dir=str(model_dir) + "/")  # another key for the same folder: a second model object
+    facts = media.probe(video, one)
+    alone = transcribe.transcribe(video, facts, one)
+    inside, most, count_lock = [0], [0], threading.Lock()
+    original = Whisper.transcribe
+
+    def counted(self, *args, **kwargs):
+        with count_lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            with count_lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(Whisper, "transcribe", counted)
+    results: list = [None, None]
+
+    def run(index: int, settings: Settings) -> None:
+        results[index] = transcribe.transcribe(video, facts, settings)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate((one, two))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [alone, alone] and most[0] == 1

@@ -7,7 +7,9 @@ its predictor (source, batch, results) on the YOLO object. Two threads on one ob
 those and corrupt each other's results, so every use holds the model's own lock. On 2 cores one
 model at a time loses nothing: each call already keeps both cores busy (torch's intra-op
 threads), and bench/bench_concurrency.py measures it. Loading happens under the same lock, so two
-jobs that start together load a model once.
+jobs that start together load a model once. openai-whisper goes further: its word alignment
+switches a class attribute (MultiHeadAttention.use_sdpa) off and on around each call, so two
+transcriptions must not overlap even on two different models: they share one lock.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ def _slot(key: Hashable) -> _Slot:
 
 
 @contextlib.contextmanager
-def exclusive(key: Hashable, load: Callable[[], Any]) -> Iterator[Any]:
+def exclusive(key: Hashable, load: Callable[[], Any], lock_key: Hashable | None = None) -> Iterator[Any]:
     """The model for `key` (loaded by `load()` on first use), held by this thread alone inside the block.
-    A load that raises is not kept: the next use tries again (the cause may have been fixed)."""
+    `lock_key`: the lock is shared with every model that names it (a library whose calls change
+    process-wide state, so that two of its models must not run at once either). A load that
+    raises is not kept: the next use tries again (the cause may have been fixed)."""
     slot = _slot(key)
-    with slot.lock:
+    with _slot(lock_key if lock_key is not None else key).lock:
         if slot.model is None:
             slot.model = load()
         yield slot.model

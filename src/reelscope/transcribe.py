@@ -157,7 +157,9 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
 
     audio = decode_audio(path)
     spec = settings.whisper_model
-    with models.exclusive(("whisper", spec, settings.model_dir), lambda: load_model(spec, settings.model_dir)) as model:
+    # One lock for every Whisper model (models.py: word alignment toggles a class attribute).
+    with models.exclusive(("whisper", spec, settings.model_dir), lambda: load_model(spec, settings.model_dir),
+                          lock_key="whisper") as model:
         language, probability = settings.whisper_language or None, None
         if language is None and model.is_multilingual:
             mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), model.dims.n_mels).to(model.device)
