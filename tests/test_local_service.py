@@ -211,3 +211,18 @@ def test_kill_9_during_a_job_then_a_restart(tmp_path, people_video, monkeypatch,
     assert "interrupted: local mode stopped while the job ran; run it again with `reelscope process --force" in err
     assert main(["process", str(people_video), "--out", str(tmp_path / "out"), "--force"]) == 0
     assert "status: SUCCEEDED" in capsys.readouterr().out
+
+
+def test_serve_stops_on_sigterm_as_on_ctrl_c(tmp_path):
+    """A service manager stops `serve` with SIGTERM: it exits 0, having saved its state and freed the folder."""
+    state = tmp_path / "state"
+    command, options = cli("serve", "--port", "0", "--api-port", "0", "--state-dir", str(state))
+    serving = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
+    banner = serving.stdout.readline()
+    assert banner.startswith("reelscope local: S3 endpoint http://127.0.0.1:"), serving.stderr.read()
+    serving.send_signal(signal.SIGTERM)
+    _, err = serving.communicate(timeout=60)
+    assert serving.returncode == 0 and err.startswith("stopping: running steps finish first"), err
+    assert (state / "items.json").is_file()
+    with LocalCloud(state):  # the lock went with the process
+        pass

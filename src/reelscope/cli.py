@@ -3,12 +3,13 @@
 
 Exit status: 0 done; 1 the job finished PARTIAL (a step failed, the rest was delivered);
 2 refused (bad input, missing model, bad setting: the message says which and why);
-70 internal error.
+70 internal error; 130 interrupted (Ctrl-C or SIGTERM; `serve` stops that way with 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -18,7 +19,7 @@ from .artifacts import read_json
 from .errors import ReelscopeError
 from .settings import Settings
 
-EXIT_PARTIAL, EXIT_REFUSED, EXIT_INTERNAL = 1, 2, 70
+EXIT_PARTIAL, EXIT_REFUSED, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 70, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,10 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A service manager's stop (SIGTERM: systemd, docker, kill) ends a run as Ctrl-C does: running
+    # steps finish and the state is saved, instead of dying with the work since the last save.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _dispatch(args)
+    except KeyboardInterrupt:
+        print(f"reelscope: {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ReelscopeError as err:
         print(f"reelscope: {args.command}: {err}", file=sys.stderr)
         return EXIT_REFUSED
@@ -69,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reelscope: {args.command}: internal error: {type(err).__name__}: {err} (rerun with --debug)",
               file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -88,10 +101,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         with LocalCloud(Path(args.state_dir or settings.state_dir), port=args.port) as cloud:
             try:
-                cloud.serve(threading.Event(), api_port=args.api_port)
+                cloud.serve(threading.Event(), say=lambda line: print(line, flush=True), api_port=args.api_port)
             except KeyboardInterrupt:
                 print("stopping: running steps finish first (Ctrl-C again to stop at once); state is saved",
-                      file=sys.stderr)
+                      file=sys.stderr, flush=True)
         return 0
     if args.command == "analyze":
         result = pipeline.analyze(args.video, args.out, settings, pipeline.Progress())
