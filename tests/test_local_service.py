@@ -226,3 +226,19 @@ def test_serve_stops_on_sigterm_as_on_ctrl_c(tmp_path):
     assert (state / "items.json").is_file()
     with LocalCloud(state):  # the lock went with the process
         pass
+
+
+def test_a_port_left_in_time_wait_by_a_stopped_server_is_free():
+    """Restarting serve at once: the stopped server's connections linger in TIME_WAIT on its port."""
+    from reelscope.local import _check_port_free
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: its end of the connection waits in TIME_WAIT
+        client.close()
+    _check_port_free(port)

@@ -357,6 +357,8 @@ def _free_port() -> int:
 def _check_port_free(port: int) -> None:
     """moto's server thread only prints when its port is taken, and its start() then waits forever."""
     with socket.socket() as sock:
+        # As the server itself binds: connections of a stopped server lingering in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as err:
