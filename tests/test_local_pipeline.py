@@ -171,13 +171,26 @@ def test_process_command(people_video, tmp_path, monkeypatch, capsys, model_dir,
 def test_serve_starts_a_job_for_a_file_dropped_by_any_s3_client(tmp_path):
     import time
 
+    def ended(lines: list[str]) -> list[str]:
+        return [line for line in lines if ": FAILED: " in line]
+
     with LocalCloud(tmp_path / "state") as cloud, serving(cloud) as lines:
         client = other_s3_client(cloud)
         client.put_object(Bucket=BUCKET, Key="uploads/dropped.mp4", Body=b"not a video either")
         client.put_object(Bucket=BUCKET, Key="elsewhere/ignored.mp4", Body=b"x")
         deadline = time.monotonic() + 60
-        while not any(": FAILED: " in line for line in lines) and time.monotonic() < deadline:
+        while not ended(lines) and time.monotonic() < deadline:
             time.sleep(0.2)
+        # A rerun asked through the API is followed to its end too.
+        job_id = ended(lines)[0].split()[1].rstrip(":")
+        rerun, error = cloud.runner.invoke("api", {
+            "httpMethod": "POST", "path": f"/jobs/{job_id}/runs", "resource": "/jobs/{job_id}/runs",
+            "pathParameters": {"job_id": job_id}, "headers": {}, "queryStringParameters": None, "body": None,
+            "isBase64Encoded": False, "requestContext": {"stage": "local", "path": f"/jobs/{job_id}/runs"}})
+        assert error is None and rerun["statusCode"] == 202, rerun
+        while len(ended(lines)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert len(ended(lines)) == 2, lines
     assert lines[0].startswith(f"reelscope local: S3 endpoint {cloud.endpoint}")
     started = [line for line in lines if line.startswith("uploads/dropped.mp4: started job ")]
     assert len(started) == 1

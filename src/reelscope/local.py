@@ -618,11 +618,21 @@ class LocalCloud:
             say(f"  API and report pages: {api.url} (the newest report: {api.url}/, all jobs: {api.url}/jobs)")
             say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
                 f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
+            followed: set[str] = set()
             while not stop.is_set():
+                started = []
                 for result in self.deliver_uploads():
                     say(describe_outcome(result))
                     if result["outcome"] in ("started", "rerun"):
-                        threading.Thread(target=self._report, args=(result["job_id"], say, api.url), daemon=True).start()
+                        started.append(result.get("execution_name", result["job_id"]))
+                # Every running execution is followed to its end (reported, then saved), whoever
+                # started it: an upload, or a rerun asked through the API.
+                running = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
+                for name in [*started, *(e["name"] for e in running["executions"])]:
+                    if name not in followed:
+                        followed.add(name)
+                        threading.Thread(target=self._report, args=(jobs.job_of_execution(name), say, api.url),
+                                         daemon=True).start()
 
     def _report(self, job_id: str, say, api_url: str) -> None:
         try:
