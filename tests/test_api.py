@@ -252,3 +252,16 @@ def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_d
     status, body = call(cloud, request("POST", f"/jobs/{unknown}/runs", resource="/jobs/{job_id}/runs",
                                        params={"job_id": unknown}))
     assert (status, body) == (404, {"message": f"job {unknown} not found"})
+
+
+def test_malformed_urls_and_page_tokens_are_the_client_s_error(cloud):
+    import base64
+
+    for url, reason in [("http://[::1/a.mp4", "Invalid IPv6 URL"), ("http://[zz]/a.mp4", "does not appear to be an IPv4 or IPv6"),
+                        ("http://example.org:99999/a.mp4", "Port out of range 0-65535")]:
+        status, body = call(cloud, request("POST", "/ingest", {"url": url}))
+        assert status == 422 and body["message"].startswith("url: ") and reason in body["message"], (url, body)
+    for shape in ([], "x", 7, None, {}, {"PK": "JOB#1"}, {"PK": 1, "SK": "JOB", "entity": "JOB", "created_at": "x"},
+                  {"PK": "a", "SK": "b", "entity": "JOB", "created_at": "x", "extra": "y"}, [{"PK": "a"}]):
+        token = base64.urlsafe_b64encode(json.dumps(shape).encode()).decode()
+        assert get(cloud, "/jobs", query={"next": token}) == (422, {"message": "next: not a page token from this API"}), shape

@@ -98,3 +98,23 @@ def test_address_rules(address, reason):
     with pytest.raises(FetchRefused, match=reason):
         check_address(address)
     check_address("93.184.216.34")  # a public address passes
+
+
+@pytest.mark.parametrize("address, message", [
+    ("2002:7f00:1::", "2002:7f00:1:: embeds 127.0.0.1 is a loopback address"),  # 6to4
+    ("2002:a9fe:a9fe::1", "2002:a9fe:a9fe::1 embeds 169.254.169.254 is a cloud metadata address"),
+    ("2002:0a00:0001::", "2002:0a00:0001:: embeds 10.0.0.1 is a private address"),
+    ("::ffff:127.0.0.1", "::ffff:127.0.0.1 embeds 127.0.0.1 is a loopback address"),  # IPv4-mapped
+    ("::127.0.0.1", "::127.0.0.1 embeds 127.0.0.1 is a loopback address"),  # IPv4-compatible
+    ("64:ff9b::a9fe:a9fe", "64:ff9b::a9fe:a9fe embeds 169.254.169.254 is a cloud metadata address"),  # NAT64
+    ("64:ff9b::192.168.0.1", "64:ff9b::192.168.0.1 embeds 192.168.0.1 is a private address"),
+    ("64:ff9b:1:7f00:0:100::", "64:ff9b:1:7f00:0:100:: embeds 127.0.0.1 is a loopback address"),  # NAT64 /48
+    # Teredo: server 65.54.227.120, client 127.0.0.1 (stored inverted: 80ff:fffe)
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:0:4136:e378:8000:63bf:80ff:fffe embeds 127.0.0.1 is a loopback"),
+])
+def test_ipv6_addresses_that_carry_an_ipv4_one_are_judged_by_it(address, message):
+    with pytest.raises(FetchRefused) as refused:
+        check_address(address)
+    assert str(refused.value).startswith(message)
+    for public in ("2002:5db8:d822::", "64:ff9b::5db8:d822", "::ffff:93.184.216.34"):  # 93.184.216.34 inside
+        check_address(public)

@@ -51,6 +51,7 @@ from .store import Store, shared_store
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 LINK_TTL_S = 3600  # presigned links handed out by GET /jobs/{id}, search hits and shares
 HEX_ID = r"^[0-9a-f]{32}$"
+PAGE_KEY = {"PK", "SK", "entity", "created_at"}  # the ByCreated index's last key: what a `next` token holds
 JobId = Annotated[str, Path(pattern=HEX_ID, description="a job id: 32 lowercase hexadecimal characters")]
 JOB_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED")
 ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}
@@ -173,7 +174,11 @@ def build_app() -> APIGatewayRestResolver:
     def ingest_url(request: Annotated[IngestRequest, Body()]):
         settings = settings_()
         url = request.url.strip()
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - parsed on access: a port out of range raises here
+        except ValueError as err:  # "http://[::1/", "http://[zz]/", "http://host:99999/"
+            return _error(422, f"url: {err}")
         if not parts.hostname:
             return _error(422, "url: an http or https URL with a host")
         fetch_id = uuid.uuid4().hex
@@ -196,10 +201,16 @@ def build_app() -> APIGatewayRestResolver:
                   limit: Annotated[int, Query(ge=1, le=100)] = 20,
                   page: Annotated[str | None, Query(alias="next", max_length=2000,
                                                     description="`next` of the previous page")] = None):
-        try:
-            start = json.loads(base64.urlsafe_b64decode(page.encode())) if page else None
-        except (binascii.Error, ValueError):
-            return _error(422, "next: not a page token from this API")
+        start = None
+        if page is not None:
+            try:
+                start = json.loads(base64.urlsafe_b64decode(page.encode()))
+            except (binascii.Error, ValueError):
+                pass
+            # A token is the index's last key, as _page_token wrote it: anything else is refused here,
+            # not by DynamoDB (which would make it a server error).
+            if not (isinstance(start, dict) and set(start) == PAGE_KEY and all(isinstance(v, str) for v in start.values())):
+                return _error(422, "next: not a page token from this API")
         jobs, last = store_().list_jobs(limit, status=status, start=start)
         return {"jobs": [{"job_id": job["job_id"], "status": job["status"], "file_name": job.get("source_file_name"),
                           "created_at": job["created_at"], "finished_at": job.get("finished_at"),

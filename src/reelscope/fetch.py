@@ -2,7 +2,8 @@
 
 For the first request and for every redirect: http or https only, no credentials in the URL, the
 host resolved and *every* address checked (private, loopback, link-local, multicast, reserved,
-unspecified and the cloud metadata addresses are refused), then the connection is made to that
+unspecified and the cloud metadata addresses are refused; an IPv6 address that carries an IPv4
+one, as IPv4-mapped, IPv4-compatible, 6to4, NAT64 and Teredo addresses do, is judged by that IPv4), then the connection is made to that
 checked address (TLS still verifies the host name), so a second DNS answer cannot swap it.
 The response must be 200 with a video/* content type, and the body is cut off, and refused, past
 the size limit. Timeouts bound each connect and read. Local tests may allow loopback, only
@@ -37,10 +38,38 @@ class Fetched:
     chunks: Iterator[bytes]
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries, which is where its packets end up: IPv4-mapped
+    (::ffff:0:0/96), IPv4-compatible (::/96), 6to4 (2002::/16), NAT64 (64:ff9b::/96, and the
+    local-use 64:ff9b:1::/48 with RFC 6052's layout for a /48) and Teredo (2001::/32: server and client)."""
+    packed = ip.packed
+    if ip.ipv4_mapped:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour:
+        return [ip.sixtofour]
+    if ip.teredo:
+        return list(ip.teredo)
+    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):  # :: and ::1 are not IPv4
+        return [ipaddress.IPv4Address(packed[12:])]
+    if ip in NAT64_LOCAL:
+        return [ipaddress.IPv4Address(packed[6:8] + packed[9:11])]  # bits 64-71 are the reserved u octet
+    return []
+
+
 def check_address(address: str, allow_loopback: bool = False) -> None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if ip.version == 6 and (inner := embedded_ipv4(ip)):
+        for ipv4 in inner:  # judged as the IPv4 address it reaches
+            try:
+                check_address(str(ipv4), allow_loopback)
+            except FetchRefused as err:
+                raise FetchRefused(f"{address} embeds {err}") from None
+        return
     if ip in METADATA:
         raise FetchRefused(f"{address} is a cloud metadata address")
     if ip.is_loopback:
@@ -87,14 +116,17 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 def open_video(url: str, max_bytes: int, timeout_s: float = 20.0, allow_loopback: bool = False) -> Fetched:
     """Follow the URL (redirects checked hop by hop) to a video response; stream its body."""
     for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as err:  # a malformed host or a port out of range, also in a redirect
+            raise FetchRefused(f"{url[:200]}: {err}") from None
         if parts.scheme not in ("http", "https"):
             raise FetchRefused(f"{url[:200]}: only http and https URLs are fetched")
         if not parts.hostname:
             raise FetchRefused(f"{url[:200]}: no host")
         if parts.username or parts.password:
             raise FetchRefused(f"{parts.hostname}: credentials in the URL are refused")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         address = _checked_address(parts.hostname, port, allow_loopback)
         connection = (_PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP)(
             parts.hostname, address, port=port, timeout=timeout_s)
