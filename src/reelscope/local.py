@@ -625,10 +625,10 @@ class LocalCloud:
                     say(describe_outcome(result))
                     if result["outcome"] in ("started", "rerun"):
                         started.append(result.get("execution_name", result["job_id"]))
-                # Every running execution is followed to its end (reported, then saved), whoever
-                # started it: an upload, or a rerun asked through the API.
-                running = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
-                for name in [*started, *(e["name"] for e in running["executions"])]:
+                # Every execution of this process is followed to its end (reported, then saved), whoever
+                # started it (an upload, a rerun asked through the API), and even if it ended already.
+                executions = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, maxResults=1000)
+                for name in [*started, *(e["name"] for e in executions["executions"])]:
                     if name not in followed:
                         followed.add(name)
                         threading.Thread(target=self._report, args=(jobs.job_of_execution(name), say, api.url),
