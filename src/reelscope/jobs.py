@@ -128,14 +128,13 @@ def job_of_execution(name: str) -> str:
     return name.split("-", 1)[0]
 
 
-def _start_execution(sfn, settings: Settings, job_id: str, name: str, source: dict) -> bool:
-    """False when an execution of that name exists already (it is running or ran)."""
+def _start_execution(sfn, settings: Settings, job_id: str, name: str, source: dict) -> None:
+    """Start the named execution; one of that name that exists already (running or ended) is left as it is."""
     try:
         sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=name,
                             input=json.dumps({"job_id": job_id, "bucket": source["bucket"], "key": source["key"]}))
-        return True
     except sfn.exceptions.ExecutionAlreadyExists:
-        return False
+        pass
 
 
 def rerun(job_id: str, settings: Settings, sfn, store: Store | None = None, token: str = "") -> dict:
@@ -180,8 +179,9 @@ def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
             results.append({**obj, "job_id": job_id, "outcome": "started"})
             continue
         job = store.job(job_id)
-        token = store.object_metadata(obj["key"]).get(RERUN_METADATA, "")
-        if job["status"] in FINISHED and token and token != job.get("rerun_token"):
+        # The upload's metadata matters only to a finished job: no HEAD request for the others.
+        token = store.object_metadata(obj["key"]).get(RERUN_METADATA, "") if job["status"] in FINISHED else ""
+        if token and token != job.get("rerun_token"):
             try:
                 results.append({**obj, **rerun(job_id, settings, sfn, store, token), "outcome": "rerun"})
                 continue
