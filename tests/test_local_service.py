@@ -164,7 +164,7 @@ def cli(*args: str, env: dict | None = None, **kwargs):
 def test_one_process_per_state_folder(tmp_path, people_video):
     state = tmp_path / "state"
     with LocalCloud(state):
-        with pytest.raises(ReelscopeError, match=rf"^state folder {state} is in use by pid {os.getpid()} \(reelscope "):
+        with pytest.raises(ReelscopeError, match=rf"^state folder {state} is in use by pid {os.getpid()} \(reelscope"):
             LocalCloud(state).__enter__()
         command, options = cli("process", str(people_video), "--state-dir", str(state), "--out", str(tmp_path / "out"))
         done = subprocess.run(command, capture_output=True, timeout=120, **options)
