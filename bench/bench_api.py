@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reelscope import local
+from reelscope import local, local_http
 from reelscope.store import artifact_key
 
 WORDS = "harbor crane cargo ship morning wind boats report schedule pier north south river bridge".split()
@@ -113,7 +113,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state, local.LocalCloud(Path(state)) as cloud:
         ids = fill(cloud, args.jobs)
-        with local.ApiServer(cloud.runner) as api:
+        with local_http.ApiServer(cloud.runner) as api:
             routes = {"static (404 route)": f"{api.url}/no-such-route", "GET /jobs": f"{api.url}/jobs",
                       "GET /jobs/{id}": f"{api.url}/jobs/{ids[len(ids) // 2]}",
                       "GET /search (3 terms)": f"{api.url}/search?q=harbor+crane+cargo"}

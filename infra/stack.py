@@ -346,7 +346,8 @@ class BatchPlatform(Construct):
 
 class ApiFront(Construct):
     """REST API, IAM-authorized (SigV4): callers are IAM principals of the account, e.g. an app's
-    Cognito identity pool role or a backend; throttled; CORS for browsers; access logs."""
+    Cognito identity pool role or a backend; throttled; no CORS (the report pages are served
+    by the API itself, same origin: no other site's page may call it); access logs."""
 
     def __init__(self, scope: Construct, construct_id: str, handler: lambda_.Function, retention) -> None:
         super().__init__(scope, construct_id)
@@ -354,8 +355,6 @@ class ApiFront(Construct):
         self.rest_api = apigw.LambdaRestApi(
             self, "Rest", handler=handler, proxy=False, cloud_watch_role=True,
             default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
-            default_cors_preflight_options=apigw.CorsOptions(allow_origins=apigw.Cors.ALL_ORIGINS,
-                                                             allow_methods=["GET", "POST", "OPTIONS"]),
             deploy_options=apigw.StageOptions(
                 stage_name="v1", throttling_rate_limit=20, throttling_burst_limit=40, tracing_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,

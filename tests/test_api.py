@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 
 import pytest
 import requests
@@ -187,6 +189,14 @@ def video_server():
 
     class Serve(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path == "/slow.mp4":  # 20 bytes/s, forever
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 100000\r\n\r\n")
+                with contextlib.suppress(OSError):
+                    while True:
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                return
             body = b"fetched, but not really a video"
             self.send_response(200)
             self.send_header("Content-Type", "video/mp4")
@@ -203,13 +213,24 @@ def video_server():
     httpd.shutdown()
 
 
+def fetch_outcome(cloud, accepted: dict, timeout_s: float = 30) -> dict:
+    """The fetch record once the fetch (run asynchronously, as in AWS) has ended."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, record = call(cloud, request("GET", accepted["status_path"], resource="/ingest/{fetch_id}",
+                                             params={"fetch_id": accepted["fetch_id"]}))
+        assert status == 200
+        if record["status"] != "QUEUED" or time.monotonic() > deadline:
+            return record
+        time.sleep(0.2)
+
+
 def test_url_ingest(cloud, video_server, monkeypatch):
     monkeypatch.setenv("REELSCOPE_FETCH_ALLOW_LOOPBACK", "true")  # the test server lives on loopback
     status, body = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/clips/Harbor%20Cam.mp4"}))
     assert status == 202 and body["key"].startswith("uploads/") and body["key"].endswith("/Harbor_Cam.mp4")
-    fetch_status = request("GET", body["status_path"], resource="/ingest/{fetch_id}", params={"fetch_id": body["fetch_id"]})
-    status, record = call(cloud, fetch_status)
-    assert (status, record["status"], record["size_bytes"]) == (200, "SUCCEEDED", 31)
+    record = fetch_outcome(cloud, body)
+    assert (record["status"], record["size_bytes"]) == ("SUCCEEDED", 31)
     (started,) = [r for r in cloud.deliver_uploads() if r["key"] == body["key"]]  # the upload starts a job
     job = cloud.wait(started["job_id"], timeout_s=120)
     assert job["status"] == "FAILED" and "not a readable media file" in job["error"]
@@ -217,8 +238,7 @@ def test_url_ingest(cloud, video_server, monkeypatch):
     monkeypatch.setenv("REELSCOPE_FETCH_ALLOW_LOOPBACK", "false")
     status, body = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/clip.mp4"}))
     assert status == 202  # accepted; the fetch itself refuses the address
-    status, record = call(cloud, request("GET", body["status_path"], resource="/ingest/{fetch_id}",
-                                         params={"fetch_id": body["fetch_id"]}))
+    record = fetch_outcome(cloud, body)
     assert (record["status"], record["error"]) == ("FAILED", "127.0.0.1 is a loopback address")
     assert "Contents" not in cloud.s3.list_objects_v2(Bucket="reelscope-media", Prefix=body["key"])
 
@@ -226,6 +246,20 @@ def test_url_ingest(cloud, video_server, monkeypatch):
     assert call(cloud, request("POST", "/ingest", {}))[0] == 422
     assert call(cloud, request("GET", "/ingest/" + "0" * 32, resource="/ingest/{fetch_id}",
                                params={"fetch_id": "0" * 32}))[0] == 404
+
+
+def test_a_slow_server_answers_at_once_and_fails_the_fetch(cloud, video_server, monkeypatch):
+    """POST /ingest answers 202 before the fetch has read a byte; a peer sending 20 bytes/s fails
+    the fetch on the minimum rate, and nothing of it lands under uploads/."""
+    for name, value in [("FETCH_ALLOW_LOOPBACK", "true"), ("FETCH_MIN_BYTES_PER_S", "1000"), ("FETCH_RATE_GRACE_S", "1")]:
+        monkeypatch.setenv(f"REELSCOPE_{name}", value)
+    started = time.monotonic()
+    status, body = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/slow.mp4"}))
+    assert status == 202 and time.monotonic() - started < 1.0
+    record = fetch_outcome(cloud, body)
+    assert record["status"] == "FAILED" and record["error"].startswith("127.0.0.1: ") \
+        and ", under the minimum of 1000 (" in record["error"], record
+    assert "Contents" not in cloud.s3.list_objects_v2(Bucket="reelscope-media", Prefix="uploads/" + body["key"].split("/")[1])
 
 
 def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_dir, fall_weights):

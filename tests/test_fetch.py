@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 
 import pytest
 
-from reelscope.fetch import FetchRefused, check_address, open_video
+from reelscope.fetch import FetchRefused, Pace, check_address, open_video
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
 
@@ -25,7 +26,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         "/missing": (404, {}, b"no"),
     }
 
+    def trickle(self, data: bytes, every_s: float) -> None:
+        for byte in data:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(every_s)
+
     def do_GET(self):
+        if self.path.startswith("/trickle-"):  # a slow peer: one byte at a time
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 100000\r\n\r\n"
+            try:
+                if self.path == "/trickle-headers":
+                    self.trickle(head, 0.05)
+                else:
+                    self.wfile.write(head)
+                    self.trickle(VIDEO, 0.05)
+            except OSError:
+                pass  # the fetch hung up: what the test wants
+            return
+        if self.path == "/truncated":  # declares more than it sends, then closes
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 5000\r\n\r\n" + VIDEO[:100])
+            self.close_connection = True
+            return
         status, headers, body = self.routes[self.path]
         self.send_response(status)
         for name, value in headers.items():
@@ -51,10 +73,27 @@ def fetch(url, max_bytes=10**6) -> bytes:
     return b"".join(open_video(url, max_bytes, timeout_s=5, allow_loopback=True).chunks)
 
 
-def refusal(url, max_bytes=10**6, allow_loopback=True) -> str:
+def refusal(url, max_bytes=10**6, allow_loopback=True, pace=Pace()) -> str:
     with pytest.raises(FetchRefused) as caught:
-        b"".join(open_video(url, max_bytes, timeout_s=5, allow_loopback=allow_loopback).chunks)
+        b"".join(open_video(url, max_bytes, timeout_s=5, allow_loopback=allow_loopback, pace=pace).chunks)
     return str(caught.value)
+
+
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-headers"])
+def test_a_slow_peer_is_cut_off_by_the_rate_and_the_deadline(server, path):
+    """20 bytes/s: every read finishes well within its 5 s timeout, so only the watchdog ends it."""
+    started = time.monotonic()
+    message = refusal(server + path, pace=Pace(deadline_s=60, min_bytes_per_s=1000, grace_s=1.5))
+    assert 1.5 <= time.monotonic() - started < 4
+    assert message.startswith("127.0.0.1: ") and "bytes/s on average over 2 s, under the minimum of 1000" in message
+    started = time.monotonic()
+    message = refusal(server + path, pace=Pace(deadline_s=1.5, min_bytes_per_s=1, grace_s=10))
+    assert 1.5 <= time.monotonic() - started < 4
+    assert message.startswith("127.0.0.1: not done within the fetch deadline of 1.5 s (")
+
+
+def test_a_body_cut_short_is_not_a_video(server):
+    assert refusal(server + "/truncated") == "127.0.0.1: the connection closed 4900 bytes before the end"
 
 
 def test_a_video_and_a_redirect_to_it(server):

@@ -162,7 +162,7 @@ def test_report_page_in_a_browser(indexed):
 
     from playwright.sync_api import sync_playwright
 
-    from reelscope.local import ApiServer
+    from reelscope.local_http import ApiServer
 
     cloud, jobs, spoken = indexed
     shots = Path(__file__).resolve().parents[1] / "test-output"

@@ -1,6 +1,6 @@
 """API: presigned uploads and job status (API Gateway REST, IAM-authorized)."""
 
-from reelscope.api import build_app
+from reelscope.api import build_app, resolve
 from reelscope.lambda_runtime import lambda_handler
 
 APP = build_app()
@@ -9,4 +9,4 @@ APP = build_app()
 @lambda_handler("api", with_context=True)
 def handler(event, settings, context):
     APP.append_context(settings=settings)
-    return APP.resolve(event, context)
+    return resolve(APP, event, context)

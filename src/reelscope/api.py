@@ -17,7 +17,9 @@ GET  /s/{token}                   that one job's report and presigned links to i
                                   404 for an unknown token, 410 for an expired or revoked one
 GET  /s/{token}/report            the same page, read-only, without search
 GET  /                            a redirect to the newest report page
-Errors are JSON: {"message": ...}: 404 for an unknown job, 422 naming each bad field.
+Errors are JSON: {"message": ...}: 404 for an unknown job or route, 405 for a method a route does
+not take, 422 naming each bad field. Requests that change anything take application/json only
+(415), and not from a page on another origin (403): a browser cannot be made to drive the API.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from . import __version__, jobs, search
 from .settings import Settings
@@ -59,25 +61,78 @@ NOT_FOUND = {404: {"description": "not found", "content": ERROR_BODY}}
 GONE = {410: {"description": "the link expired or was revoked", "content": ERROR_BODY}}
 
 
-class UploadRequest(BaseModel):
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+
+class UploadRequest(Strict):
     file_name: str = Field(min_length=1, max_length=1024, pattern=r"\S",
                            description="the file's name; the server makes it safe and chooses the folder")
     content_type: str = Field("video/mp4", pattern=r"^video/[A-Za-z0-9.+-]+$", max_length=100,
                               description="the upload must be sent with this Content-Type")
 
 
-class IngestRequest(BaseModel):
+class IngestRequest(Strict):
     url: str = Field(max_length=2048, pattern=r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]+",
                      description="an http or https URL of a video; private and metadata addresses are refused")
 
 
-class ShareRequest(BaseModel):
+class ShareRequest(Strict):
     expires_in_s: int | None = Field(None, ge=60, description="the link's life in seconds, at most "
                                      "REELSCOPE_SHARE_MAX_S (30 days by default); default REELSCOPE_SHARE_DEFAULT_S")
 
 
 def _error(status: int, message: str) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message})
+
+
+def refusal(event: dict) -> tuple[int, str] | None:
+    """What no route may take, judged before routing. A web page on another site can send a form or
+    text/plain POST without asking (a CORS "simple request"): state-changing requests must come as
+    application/json (a type a page cannot send cross-origin without a preflight, which this API
+    never grants) and not from another origin."""
+    method = (event.get("httpMethod") or "").upper()
+    if method not in STATE_CHANGING:
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    origin = headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != (headers.get("host") or "").lower():
+        return 403, f"Origin {origin[:100]}: pages on other origins may not change anything here"
+    if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return 403, "Sec-Fetch-Site: pages on other sites may not change anything here"
+    content_type = headers.get("content-type")
+    body = event.get("body")
+    if content_type is None and not body:
+        return None  # e.g. POST /jobs/{id}/runs, DELETE: nothing to read
+    if (content_type or "").split(";")[0].strip().lower() != "application/json":
+        return 415, f"Content-Type {(content_type or 'missing')[:100]!r}: this route takes application/json"
+    try:
+        json.loads(body or "null")
+    except RecursionError:  # the resolver's parser would raise it as a server error
+        return 422, "body: JSON nested too deeply"
+    except ValueError:
+        pass  # the resolver names it: "body: JSON decode error"
+    return None
+
+
+def resolve(app: APIGatewayRestResolver, event: dict, context) -> dict:
+    """The Lambda proxy answer to one API Gateway event: a refusal, or the route's answer."""
+    refused = refusal(event)
+    if refused:
+        return {"statusCode": refused[0], "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"message": refused[1]}), "isBase64Encoded": False}
+    return app.resolve(event, context)
+
+
+@functools.cache
+def route_patterns(app: APIGatewayRestResolver) -> list[tuple[re.Pattern, set[str]]]:
+    """Each documented path as a pattern, with its methods (for 405 and its Allow header)."""
+    paths = json.loads(openapi(app))["paths"]
+    return [(re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"),
+             {method.upper() for method in methods}) for path, methods in paths.items()]
 
 
 def token_hash(token: str) -> str:
@@ -134,6 +189,16 @@ def build_app() -> APIGatewayRestResolver:
     def invalid_request(err: RequestValidationError):
         return _error(422, _field_errors(err.errors()))
 
+    @app.not_found
+    def unknown_route(_):
+        method, path = app.current_event.http_method.upper(), app.current_event.path
+        allowed = set().union(*(methods for pattern, methods in route_patterns(app) if pattern.match(path)))
+        if allowed:
+            return Response(status_code=405, content_type=content_types.APPLICATION_JSON,
+                            headers={"Allow": ", ".join(sorted(allowed))},
+                            body={"message": f"{method} {path[:200]}: this route takes {', '.join(sorted(allowed))}"})
+        return _error(404, f"{method} {path[:200]}: no such route")
+
     @app.get("/openapi.json", summary="This API's OpenAPI document")
     def openapi_document():
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi(app))
@@ -143,7 +208,7 @@ def build_app() -> APIGatewayRestResolver:
     def create_upload(upload: Annotated[UploadRequest, Body()]):
         settings = settings_()
         key = upload_key(upload.file_name)
-        post = client("s3").generate_presigned_post(
+        post = store_().s3.generate_presigned_post(  # the store's client signs with SigV4
             Bucket=settings.bucket, Key=key, Fields={"Content-Type": upload.content_type},
             Conditions=[["content-length-range", 1, settings.max_bytes], ["eq", "$Content-Type", upload.content_type]],
             ExpiresIn=settings.upload_expiry_s)

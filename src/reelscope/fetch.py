@@ -6,16 +6,21 @@ unspecified and the cloud metadata addresses are refused; an IPv6 address that c
 one, as IPv4-mapped, IPv4-compatible, 6to4, NAT64 and Teredo addresses do, is judged by that IPv4), then the connection is made to that
 checked address (TLS still verifies the host name), so a second DNS answer cannot swap it.
 The response must be 200 with a video/* content type, and the body is cut off, and refused, past
-the size limit. Timeouts bound each connect and read. Local tests may allow loopback, only
-through an explicit flag.
+the size limit. Timeouts bound each connect and read; a peer that trickles bytes resets those, so a
+watchdog also cuts the connection past an overall deadline or when the average rate falls under a
+minimum (after a grace period): a slow peer cannot hold a worker. Local tests may allow loopback,
+only through an explicit flag.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -113,8 +118,61 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
 
 
-def open_video(url: str, max_bytes: int, timeout_s: float = 20.0, allow_loopback: bool = False) -> Fetched:
+@dataclass(frozen=True)
+class Pace:
+    """How long a fetch may take, and how slowly it may go."""
+
+    deadline_s: float = 840.0
+    min_bytes_per_s: int = 32 * 1024
+    grace_s: float = 30.0  # the rate is judged from this point on (connecting and headers count as 0 bytes)
+
+
+class Watchdog:
+    """Shuts the fetch's current connection down once the deadline passes or the average rate
+    falls under the minimum; the read that was waiting then fails, and why is in `reason`."""
+
+    def __init__(self, pace: Pace):
+        self.pace, self.started, self.received = pace, time.monotonic(), 0
+        self.connection: http.client.HTTPConnection | None = None
+        self.reason: str | None = None
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.5):
+            elapsed = time.monotonic() - self.started
+            if elapsed > self.pace.deadline_s:
+                self.reason = f"not done within the fetch deadline of {self.pace.deadline_s:g} s"
+            elif elapsed > self.pace.grace_s and self.received < self.pace.min_bytes_per_s * elapsed:
+                self.reason = (f"{self.received / elapsed:.0f} bytes/s on average over {elapsed:.0f} s, under the "
+                               f"minimum of {self.pace.min_bytes_per_s}")
+            if self.reason:
+                sock = self.connection.sock if self.connection else None
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                return
+
+    def check(self, host: str) -> None:
+        if self.reason:
+            raise FetchRefused(f"{host}: {self.reason} ({self.received} bytes received)")
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def open_video(url: str, max_bytes: int, timeout_s: float = 20.0, allow_loopback: bool = False,
+               pace: Pace = Pace()) -> Fetched:
     """Follow the URL (redirects checked hop by hop) to a video response; stream its body."""
+    watchdog = Watchdog(pace)
+    try:
+        return _open(url, max_bytes, timeout_s, allow_loopback, watchdog)
+    except BaseException:
+        watchdog.stop()
+        raise
+
+
+def _open(url: str, max_bytes: int, timeout_s: float, allow_loopback: bool, watchdog: Watchdog) -> Fetched:
     for _ in range(MAX_REDIRECTS + 1):
         try:
             parts = urlsplit(url)
@@ -130,13 +188,16 @@ def open_video(url: str, max_bytes: int, timeout_s: float = 20.0, allow_loopback
         address = _checked_address(parts.hostname, port, allow_loopback)
         connection = (_PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP)(
             parts.hostname, address, port=port, timeout=timeout_s)
+        watchdog.connection = connection
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request("GET", path, headers={"User-Agent": "reelscope-ingest", "Accept": "video/*"})
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as err:
             connection.close()
+            watchdog.check(parts.hostname)
             raise FetchRefused(f"{parts.hostname}: {err}") from None
+        watchdog.check(parts.hostname)  # headers cut short by the watchdog can parse as complete
         if response.status in (301, 302, 303, 307, 308):
             location = response.getheader("Location")
             connection.close()
@@ -155,18 +216,28 @@ def open_video(url: str, max_bytes: int, timeout_s: float = 20.0, allow_loopback
         if length and length.isdigit() and int(length) > max_bytes:
             connection.close()
             raise FetchRefused(f"{parts.hostname}: {length} bytes is over the limit of {max_bytes}")
-        return Fetched(url, content_type, _body(response, connection, max_bytes, parts.hostname))
+        return Fetched(url, content_type, _body(response, connection, max_bytes, parts.hostname, watchdog))
     raise FetchRefused(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _body(response, connection, max_bytes: int, host: str) -> Iterator[bytes]:
-    received = 0
+def _body(response, connection, max_bytes: int, host: str, watchdog: Watchdog) -> Iterator[bytes]:
     try:
-        while chunk := response.read(CHUNK):
-            received += len(chunk)
-            if received > max_bytes:
+        while True:
+            try:
+                chunk = response.read1(CHUNK)  # what has arrived, so the watchdog's count stays current
+            except (OSError, http.client.HTTPException) as err:
+                watchdog.check(host)
+                raise FetchRefused(f"{host}: {err}") from None
+            watchdog.check(host)  # a connection shut by the watchdog can also read as a clean end
+            if not chunk:
+                if response.length:  # read1 ends quietly where read would raise IncompleteRead
+                    raise FetchRefused(f"{host}: the connection closed {response.length} bytes before the end")
+                return
+            watchdog.received += len(chunk)
+            if watchdog.received > max_bytes:
                 raise FetchRefused(f"{host}: the body passed the limit of {max_bytes} bytes")
             yield chunk
     finally:
+        watchdog.stop()
         connection.close()
 

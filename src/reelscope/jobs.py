@@ -18,7 +18,7 @@ from urllib.parse import unquote_plus
 from . import pipeline, search
 from .artifacts import dumps, read_json, sha256_file
 from .errors import NotFound, ReelscopeError
-from .fetch import FetchRefused, open_video
+from .fetch import FetchRefused, Pace, open_video
 from .settings import Settings
 from .store import Store, artifact_key, job_id_for, now, shared_store
 
@@ -198,12 +198,16 @@ def fetch_url(fetch_id: str, url: str, key: str, settings: Settings) -> dict:
     The outcome is recorded on the fetch item: SUCCEEDED with the size, or FAILED with the reason."""
     store = shared_store(settings.bucket, settings.table)
     try:
-        fetched = open_video(url, settings.max_bytes, allow_loopback=settings.fetch_allow_loopback)
+        pace = Pace(settings.fetch_deadline_s, settings.fetch_min_bytes_per_s, settings.fetch_rate_grace_s)
+        fetched = open_video(url, settings.max_bytes, allow_loopback=settings.fetch_allow_loopback, pace=pace)
         size = store.upload_stream(fetched.chunks, key, fetched.content_type)
         if size == 0:
             store.s3.delete_object(Bucket=store.bucket, Key=key)
             raise FetchRefused(f"{url[:200]}: empty body")
-    except Exception as err:
+    except FetchRefused as err:  # final: Lambda's retries of an asynchronous invoke would refetch in vain
+        store.end_fetch(fetch_id, error=str(err))
+        return {"fetch_id": fetch_id, "key": key, "error": str(err)}
+    except Exception as err:  # raised again: Lambda retries it (twice), the record follows the last try
         store.end_fetch(fetch_id, error=error_message(err))
         raise
     store.end_fetch(fetch_id, size_bytes=size)

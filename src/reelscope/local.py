@@ -16,7 +16,6 @@ import contextvars
 import copy
 import fcntl
 import hashlib
-import http.server
 import importlib.util
 import inspect
 import io
@@ -41,6 +40,7 @@ from botocore.response import StreamingBody
 from . import jobs
 from .artifacts import write_json
 from .errors import ReelscopeError
+from .local_http import ApiServer, S3Gate
 from .pipeline import Progress
 from .store import BY_CREATED, Store, artifact_key, forget_shared_stores, shared_store
 
@@ -49,6 +49,7 @@ DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
 FUNCTIONS = REPO / "functions"
 BATCH_ENTRYPOINT = REPO / "containers" / "gpu-batch" / "entrypoint.py"
 ACCOUNT, REGION = "123456789012", "us-east-1"
+SECRET = "local"  # local mode's AWS secret key: the S3 gate checks presigned POST policies with it
 BUCKET, TABLE, QUEUE, MACHINE = "reelscope-media", "reelscope-jobs", "reelscope-uploads", "reelscope-pipeline"
 
 # Placeholders of the definition that local mode answers, and with what.
@@ -204,8 +205,11 @@ class TaskRunner:
         if model.name == "Invoke":
             # An ARN from the state machine, or a plain name from the API's asynchronous invoke.
             name = params["FunctionName"].rsplit(":", 1)[-1].removeprefix("reelscope-")
-            payload = params.get("Payload") or b"{}"
-            result, error = self.invoke(name, json.loads(payload))
+            payload = json.loads(params.get("Payload") or b"{}")
+            if params.get("InvocationType") == "Event":  # asynchronous, as Lambda queues it: 202 at once
+                threading.Thread(target=self.invoke, args=(name, payload), daemon=True).start()
+                return AWSResponse("local", 202, {}, None), {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)}
+            result, error = self.invoke(name, payload)
             body = json.dumps(result if error is None else error).encode()
             parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": StreamingBody(io.BytesIO(body), len(body))}
             if error is not None:
@@ -244,64 +248,22 @@ class TaskRunner:
                 "jobArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job_id}"}
 
 
-class _QuietServer(http.server.ThreadingHTTPServer):
-    request_queue_size = 128  # the default 5 drops connections under load: clients retry after 1 s
-    daemon_threads = True
+class _GatedMotoServer:
+    """moto's server as moto's ThreadedMotoServer builds it, with the S3 gate (local_http.S3Gate)
+    in front of its application."""
 
-    def handle_error(self, request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is not worth a traceback
-            super().handle_error(request, client_address)
+    def __init__(self, port: int, page_origins: set[str]):
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
+        app = S3Gate(DomainDispatcherApplication(create_backend_app), port, SECRET, page_origins)
+        self.httpd = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+        self.httpd.daemon_threads = True
 
-class ApiServer:
-    """The API handler behind an HTTP server on 127.0.0.1, as API Gateway puts it in AWS: each
-    request becomes a REST API event for functions/api/app.py, its answer the HTTP response."""
-
-    def __init__(self, runner: TaskRunner, port: int = 0):
-        runner_ = runner
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                url = urllib.parse.urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode("utf-8", "replace") if length else None
-                query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()} or None
-                path = urllib.parse.unquote(url.path)
-                event = {"httpMethod": self.command, "path": path, "resource": path, "body": body,
-                         "headers": dict(self.headers), "queryStringParameters": query, "pathParameters": None,
-                         "isBase64Encoded": False,
-                         "requestContext": {"stage": "local", "path": path, "httpMethod": self.command,
-                                            "requestId": str(uuid.uuid4()), "identity": {"sourceIp": self.client_address[0]}}}
-                result, error = runner_.invoke("api", event)
-                if error:
-                    result = {"statusCode": 500, "headers": {"Content-Type": "application/json"},
-                              "body": json.dumps({"message": "internal error"})}
-                payload = (result.get("body") or "").encode("utf-8")
-                self.send_response(result["statusCode"])
-                headers = [(k, v) for k, v in (result.get("headers") or {}).items()]
-                headers += [(k, v) for k, values in (result.get("multiValueHeaders") or {}).items() for v in values]
-                for name, value in headers:  # the REST resolver answers in multiValueHeaders
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_DELETE = _serve
-
-            def log_message(self, *_) -> None:
-                pass
-
-        try:
-            self.httpd = _QuietServer(("127.0.0.1", port), Handler)
-        except OSError as err:
-            raise ReelscopeError(f"API port {port} on 127.0.0.1: {err.strerror}; choose another with --api-port") from None
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> ApiServer:
+    def start(self) -> None:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
 
-    def __exit__(self, *_) -> None:
+    def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -371,10 +333,14 @@ INTERRUPTED = ("interrupted: local mode stopped while the job ran; run it again 
 
 
 def interrupted(item: dict) -> dict:
-    """A saved job item whose execution died with its process: FAILED, and why (never left RUNNING)."""
+    """A saved job or URL fetch item whose work died with its process: FAILED, and why (never left
+    RUNNING or QUEUED)."""
     if item["SK"]["S"] == "JOB" and item["status"]["S"] in jobs.UNFINISHED:
         item = {**item, "status": {"S": "FAILED"},
                 "error": {"S": INTERRUPTED.format(job_id=item["job_id"]["S"])}}
+    if item["SK"]["S"] == "FETCH" and item["status"]["S"] == "QUEUED":
+        item = {**item, "status": {"S": "FAILED"},
+                "error": {"S": "interrupted: local mode stopped while the URL was fetched; POST /ingest again"}}
     return item
 
 
@@ -418,12 +384,11 @@ class LocalCloud:
         self.runner = TaskRunner()
         self.folder = StateFolder(self.state_dir)
         self.server = None
+        self.page_origins: set[str] = set()  # the local API's origin while it serves: its pages may upload
         self._saving = threading.Lock()  # serve's job threads save when their job ends
 
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalCloud:
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
         self.folder.acquire()
         try:
             if self.port:
@@ -437,7 +402,7 @@ class LocalCloud:
         self._saved_env = dict(os.environ)
         os.environ.update({
             "MOTO_PORT": str(self.port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": SECRET,
             "REELSCOPE_BUCKET": BUCKET, "REELSCOPE_TABLE": TABLE, "REELSCOPE_FETCH_FUNCTION": "reelscope-fetch",
             "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
         })
@@ -447,7 +412,7 @@ class LocalCloud:
         for noisy in ("werkzeug", "moto"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
         index_moto_queries()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server = _GatedMotoServer(self.port, self.page_origins)
         self.server.start()
         config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False},
                   "batch": {"use_docker": False}}
@@ -614,6 +579,7 @@ class LocalCloud:
     def serve(self, stop: threading.Event, say=print, api_port: int = 0) -> None:
         """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
         with ApiServer(self.runner, api_port) as api:
+            self.page_origins.add(api.url)
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
             say(f"  API and report pages: {api.url} (the newest report: {api.url}/, all jobs: {api.url}/jobs)")
             say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "

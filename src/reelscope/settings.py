@@ -66,8 +66,13 @@ class Settings:
     upload_expiry_s: int = 300
     share_default_s: int = 7 * 86400
     share_max_s: int = 30 * 86400
-    # URL ingest: the function that fetches, and loopback allowed (local tests only)
+    # URL ingest: the function that fetches, and loopback allowed (local tests only). A fetch ends
+    # FAILED past its deadline (under the fetch Lambda's 15-minute limit, so the reason is recorded)
+    # or when its average rate, judged after fetch_rate_grace_s, is under the minimum.
     fetch_function: str = "reelscope-fetch"
+    fetch_deadline_s: float = 840.0
+    fetch_min_bytes_per_s: int = 32 * 1024
+    fetch_rate_grace_s: float = 30.0
     fetch_allow_loopback: bool = False
     # local mode: moto's objects and items are kept here between runs
     state_dir: str = str(Path.home() / ".local" / "state" / "reelscope")
@@ -86,7 +91,8 @@ class Settings:
 
     def validate(self) -> None:
         positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch",
-                    "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s")
+                    "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s",
+                    "fetch_deadline_s")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")
