@@ -4,6 +4,7 @@ where they are made; configuration comes from CDK context (see infra/app.py and 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,10 @@ class Config:
     use_spot: bool = True
     whisper_model: str = ""
     yolo_weights: str = "yolov8n.pt"
+    # When containers/gpu-batch/models/ lacks that file, the image build fetches it from here and
+    # checks it against this sha256 (never at run time; the build fails without the checksum).
+    yolo_weights_url: str = "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolov8n.pt"
+    yolo_weights_sha256: str = ""
     retention_days: int = 30
     alarm_email: str = ""
 
@@ -72,11 +77,11 @@ class Config:
                 return tuple(value) if isinstance(value, list) else tuple(v.strip() for v in str(value).split(","))
             return type(default)(value)
 
-        return cls(stage=get("stage", cls.stage), gpu_instance_types=get("gpuInstanceTypes", cls.gpu_instance_types),
-                   gpu_max_vcpus=get("gpuMaxVcpus", cls.gpu_max_vcpus), cpu_max_vcpus=get("cpuMaxVcpus", cls.cpu_max_vcpus),
-                   use_spot=get("useSpot", cls.use_spot), whisper_model=get("whisperModel", cls.whisper_model),
-                   yolo_weights=get("yoloWeights", cls.yolo_weights), retention_days=get("retentionDays", cls.retention_days),
-                   alarm_email=get("alarmEmail", cls.alarm_email))
+        def camel(name: str) -> str:  # the context key: gpu_max_vcpus -> gpuMaxVcpus
+            first, *rest = name.split("_")
+            return first + "".join(part.capitalize() for part in rest)
+
+        return cls(**{f.name: get(camel(f.name), f.default) for f in dataclasses.fields(cls)})
 
 
 # Least privilege, by principal: S3 object prefixes it reads and writes, DynamoDB actions it needs
@@ -318,8 +323,11 @@ class BatchPlatform(Construct):
         self.cpu_queue = batch.JobQueue(self, "CpuQueue", compute_environments=[
             batch.OrderedComputeEnvironment(compute_environment=cpu_environment, order=1)])
 
-        image = ecs.ContainerImage.from_asset(str(ROOT), file="containers/gpu-batch/Dockerfile",
-                                              exclude=[".venv*", "node_modules", "cdk.out", ".git", "out", "tests", "bench"])
+        image = ecs.ContainerImage.from_asset(
+            str(ROOT), file="containers/gpu-batch/Dockerfile",
+            exclude=[".venv*", "node_modules", "cdk.out", ".git", "out", "tests", "bench"],
+            build_args={"YOLO_WEIGHTS": config.yolo_weights, "YOLO_WEIGHTS_URL": config.yolo_weights_url,
+                        "YOLO_WEIGHTS_SHA256": config.yolo_weights_sha256})
         self.job_role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
         grant_access(self.job_role, "batch_job", bucket, table)
         environment = {"REELSCOPE_BUCKET": bucket.bucket_name, "REELSCOPE_TABLE": table.table_name}

@@ -10,6 +10,7 @@ from PIL import Image
 from reelscope import detect, pipeline
 from reelscope.artifacts import read_json
 from reelscope.errors import ModelUnavailable
+from reelscope.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +104,38 @@ def test_min_confidence_is_applied(people_video, tmp_path, detected):
     every = [d["confidence"] for f in read_json(out / "detections.json")["frames"] for d in f["detections"]]
     assert kept and min(kept) >= 0.6
     assert sorted(kept) == sorted(c for c in every if c >= 0.6)
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_every_engine_gives_the_default_engine_s_detections(people_video, tmp_path, detected, engine):
+    """OpenVINO (the CPU default) against torch and ONNX Runtime on the same weights: the same
+    labels per frame, boxes within IoU 0.9, confidences within 0.02."""
+    out, settings = detected
+    default = read_json(out / "detections.json")
+    assert default["model"]["engine"] == "openvino"
+    other = replace(settings, detect_engine=engine)
+    pipeline.probe(people_video, tmp_path, other)
+    pipeline.detect(people_video, tmp_path, other)
+    theirs = read_json(tmp_path / "detections.json")
+    assert theirs["model"]["engine"] == engine
+    assert [f["t"] for f in theirs["frames"]] == [f["t"] for f in default["frames"]]
+    for ours, them in zip(default["frames"], theirs["frames"]):
+        assert [d["label"] for d in ours["detections"]] == [d["label"] for d in them["detections"]], ours["t"]
+        for a, b in zip(ours["detections"], them["detections"]):
+            assert abs(a["confidence"] - b["confidence"]) <= 0.02 and iou(a["box"], b["box"]) >= 0.9
+
+
+def iou(a: list[float], b: list[float]) -> float:
+    width, height = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, width) * max(0.0, height)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_exports_are_made_once_per_weights(tmp_path, fall_weights):
+    first = detect.exported(fall_weights, "openvino", str(tmp_path))
+    made = first.stat().st_mtime_ns
+    assert detect.exported(fall_weights, "openvino", str(tmp_path)) == first and first.stat().st_mtime_ns == made
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]  # nothing half-made left behind
+    assert (first / "model.xml").is_file() and (first / "metadata.yaml").is_file()
+    with pytest.raises(ModelUnavailable, match="choose one of auto, torch, openvino, onnxruntime"):
+        detect.engine_for(replace(Settings(), detect_engine="tensorrt"))

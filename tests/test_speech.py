@@ -31,11 +31,10 @@ def wer(reference: str, hypothesis: str) -> float:
     return jiwer.wer(reference, hypothesis, reference_transform=_normalize, hypothesis_transform=_normalize)
 
 
-@pytest.fixture(scope="module")
-def transcribed(speech_video, tmp_path_factory, model_dir, fall_weights):
-    from reelscope.settings import Settings
-
-    settings = Settings(model_dir=str(model_dir), yolo_weights=str(fall_weights))
+@pytest.fixture(scope="module", params=["ctranslate2", "openai-whisper"])
+def transcribed(request, speech_video, tmp_path_factory, model_dir, fall_weights):
+    """Both engines, held to the same truth."""
+    settings = Settings(model_dir=str(model_dir), yolo_weights=str(fall_weights), whisper_engine=request.param)
     video, spoken = speech_video
     out = tmp_path_factory.mktemp("speech-out")
     pipeline.probe(video, out, settings)
@@ -47,6 +46,8 @@ def transcribed(speech_video, tmp_path_factory, model_dir, fall_weights):
 def test_transcript_words_and_language(transcribed):
     out, _ = transcribed
     transcript = read_json(out / "transcript.json")
+    assert transcript["engine"].split()[0] in ("ctranslate2", "openai-whisper")
+    assert transcript["model"] == "bundled:whisper-base"
     assert transcript["language"] == "en"
     assert transcript["language_probability"] > 0.5
     assert wer(" ".join(SENTENCES), transcript["text"]) <= MAX_WER
@@ -159,8 +160,8 @@ def test_two_models_transcribing_at_once_give_their_solo_results(speech_video, m
     from whisper.model import Whisper
 
     video, _ = speech_video
-    one = Settings(model_dir=str(model_dir))
-    two = Settings(model_dir=str(model_dir) + "/")  # another key for the same folder: a second model object
+    one = Settings(model_dir=str(model_dir), whisper_engine="openai-whisper")
+    two = Settings(model_dir=str(model_dir) + "/", whisper_engine="openai-whisper")  # a second model object
     facts = media.probe(video, one)
     alone = transcribe.transcribe(video, facts, one)
     inside, most, count_lock = [0], [0], threading.Lock()
@@ -188,3 +189,51 @@ def test_two_models_transcribing_at_once_give_their_solo_results(speech_video, m
     for thread in threads:
         thread.join()
     assert results == [alone, alone] and most[0] == 1
+
+
+def test_ctranslate2_batched_decoding_gives_the_sequential_transcript(speech_video, model_dir):
+    """The GPU's batched path (VAD chunks decoded side by side), run here on CPU: same words, and
+    each sentence's first word where the voice starts (its segments are longer: one per chunk)."""
+    video, spoken = speech_video
+    facts = media.probe(video, Settings())
+    sequential = transcribe.transcribe(video, facts, Settings(model_dir=str(model_dir), whisper_engine="ctranslate2"))
+    batched = transcribe.transcribe(video, facts, Settings(model_dir=str(model_dir), whisper_engine="ctranslate2",
+                                                           whisper_batch_size=4))
+    assert wer(" ".join(SENTENCES), batched["text"]) <= MAX_WER
+    assert wer(sequential["text"], batched["text"]) <= MAX_WER
+    assert batched["engine"] == sequential["engine"] == "ctranslate2 int8 on cpu"
+    words = [word for segment in batched["segments"] for word in segment["words"]]
+    for truth in spoken:
+        first = truth.text.split()[0].strip(".,").lower()
+        starts = [word["start"] for word in words if word["word"].strip(".,").lower() == first]
+        assert min(abs(start - truth.start) for start in starts) <= TOLERANCE_S, (truth, starts)
+
+
+def test_ctranslate2_skips_music_and_silence(tmp_path, model_dir):
+    """The VAD finds no speech in a chord and silence: nothing is decoded, nothing transcribed."""
+    import subprocess
+
+    clip = tmp_path / "music.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=12",
+                    "-f", "lavfi", "-i", "sine=frequency=554:duration=12", "-f", "lavfi", "-i", "anullsrc=d=8",
+                    "-filter_complex", "[0][1]amix=inputs=2[chord];[chord][2]concat=n=2:v=0:a=1", "-c:a", "aac",
+                    str(clip)], check=True)
+    result = transcribe.transcribe(clip, {"has_audio": True}, Settings(model_dir=str(model_dir),
+                                                                        whisper_engine="ctranslate2"))
+    assert result["segments"] == [] and result["text"] == ""
+
+
+def test_the_bundled_model_is_joined_once_and_folders_are_checked(tmp_path, model_dir):
+    first = transcribe.ct2_folder("", str(tmp_path))
+    joined = (first / "model.bin").stat()
+    assert transcribe.ct2_folder("", str(tmp_path)) == first and (first / "model.bin").stat().st_mtime == joined.st_mtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]  # no partial folder left behind
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "model.bin").write_bytes(b"x")
+    with pytest.raises(ModelUnavailable, match="the folder has no tokenizer.json"):
+        transcribe.ct2_folder(str(bare), str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="choose one of auto, ctranslate2, openai-whisper"):
+        transcribe.engine_for(Settings(whisper_engine="fast"))
+    assert transcribe.engine_for(Settings()) == "ctranslate2"
+    assert transcribe.engine_for(Settings(whisper_model=str(tmp_path / "x.pt"))) == "openai-whisper"

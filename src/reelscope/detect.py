@@ -3,11 +3,21 @@
 Weights come from REELSCOPE_YOLO_WEIGHTS: a path, or a file name looked up in the working
 folder and in REELSCOPE_MODEL_DIR. They are never downloaded at run time: production images
 bake them in, and a missing file gets an error that says how to provide it.
+
+REELSCOPE_DETECT_ENGINE runs them: torch (the checkpoint as it is), or an export of it for
+OpenVINO or ONNX Runtime, made once and cached in REELSCOPE_MODEL_DIR by the weights' sha256
+(dynamic input shapes: frames keep their aspect, batches any size). ultralytics does the pre- and
+post-processing for all three, so they give the same detections (bench/bench_stages.py and the
+tests compare them). auto: torch on CUDA, OpenVINO on CPU, where it is 3.5x faster than torch for
+the same detections (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from . import media, models
@@ -17,6 +27,7 @@ from .settings import Settings
 
 # ultralytics probes the network at import (and may send usage events); this pipeline runs offline.
 os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_VERBOSE", "False")  # its export chatter is not the user's business; errors still show
 
 
 def weights_path(weights: str, model_dir: str) -> Path:
@@ -31,7 +42,58 @@ def weights_path(weights: str, model_dir: str) -> Path:
         "or set REELSCOPE_YOLO_WEIGHTS=/path/to/weights.pt")
 
 
-def load_detector(weights: str, model_dir: str):
+ENGINES = ("auto", "torch", "openvino", "onnxruntime")
+EXPORT_FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
+
+
+def engine_for(settings: Settings) -> str:
+    engine = settings.detect_engine
+    if engine not in ENGINES:
+        raise ModelUnavailable(f"REELSCOPE_DETECT_ENGINE={engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        import torch
+
+        cpu_engine = "openvino" if importlib.util.find_spec("openvino") else "torch"
+        engine = "torch" if torch.cuda.is_available() else cpu_engine
+    return engine
+
+
+def exported(path: Path, engine: str, model_dir: str) -> Path:
+    """The checkpoint exported for `engine` (what ultralytics loads), made once per distinct weights."""
+    from ultralytics import YOLO
+
+    fmt = EXPORT_FORMATS[engine]
+    target = Path(model_dir) / f"yolo-{sha256_file(path)[:20]}_{fmt}_model"  # ultralytics knows OpenVINO by the suffix
+    loadable = target / "model.onnx" if fmt == "onnx" else target
+    if target.is_dir():
+        return loadable
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+    try:
+        shutil.copy(path, staging / "model.pt")  # ultralytics writes the export beside the checkpoint
+        try:
+            # simplify would need onnxslim, which ultralytics installs on the fly: never at run time.
+            options = {"simplify": False} if fmt == "onnx" else {}
+            written = Path(YOLO(str(staging / "model.pt")).export(format=fmt, dynamic=True, verbose=False, **options))
+        except Exception as err:  # ultralytics raises many types
+            raise ModelUnavailable(f"YOLO weights {str(path)!r} could not be exported for {engine}: {err}") from None
+        result = staging / "export"
+        if written.is_dir():
+            written.rename(result)
+        else:
+            result.mkdir()
+            written.rename(result / written.name)
+        try:
+            os.rename(result, target)  # whole or not at all; a concurrent exporter may have won
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return loadable
+
+
+def load_detector(weights: str, model_dir: str, engine: str = "torch"):
     """(YOLO model, weights path). Jobs get it through models.exclusive: loaded once per process,
     each batch predicted by one job at a time (ultralytics keeps its predictor on the model)."""
     from ultralytics import YOLO
@@ -43,15 +105,18 @@ def load_detector(weights: str, model_dir: str):
         raise ModelUnavailable(f"YOLO weights {str(path)!r} could not be loaded: {err}") from None
     if model.task != "detect":
         raise ModelUnavailable(f"YOLO weights {str(path)!r} are a {model.task!r} model; a detection model is needed")
+    if engine != "torch":
+        model = YOLO(str(exported(path, engine, model_dir)), task="detect")
     return model, path
 
 
 def detect(path: Path, facts: dict, settings: Settings) -> dict:
     """detections.json content: every sampled frame with every detection (label, confidence, box)."""
-    key = ("yolo", settings.yolo_weights, settings.model_dir)
+    engine = engine_for(settings)
+    key = ("yolo", settings.yolo_weights, settings.model_dir, engine)
 
     def load():
-        return load_detector(settings.yolo_weights, settings.model_dir)
+        return load_detector(settings.yolo_weights, settings.model_dir, engine)
 
     with models.exclusive(key, load) as (model, weights):
         names = model.names
@@ -88,7 +153,8 @@ def detect(path: Path, facts: dict, settings: Settings) -> dict:
     if batch:
         run_batch(batch)
     return {
-        "model": {"weights": weights.name, "sha256": sha256_file(weights), "classes": [names[i] for i in sorted(names)]},
+        "model": {"weights": weights.name, "sha256": sha256_file(weights), "classes": [names[i] for i in sorted(names)],
+                  "engine": engine},
         "sample_fps": settings.detect_fps,
         "frame_width": facts["video"]["display_width"],
         "frame_height": facts["video"]["display_height"],

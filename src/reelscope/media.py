@@ -108,6 +108,8 @@ def probe(path: Path, settings: Settings) -> dict:
             "display_height": display[1],
             "fps": round(fps, 3),
             "pix_fmt": video.get("pix_fmt", ""),
+            "profile": video.get("profile", ""),
+            "bit_rate": int(video.get("bit_rate") or 0),
         },
         "audio": None if audio is None else {
             "codec": audio.get("codec_name", ""),
@@ -148,13 +150,43 @@ def plan_renditions(facts: dict, ladder: tuple[int, ...]) -> list[dict]:
             for rung in rungs]
 
 
+BROWSER_H264_PROFILES = {"Constrained Baseline", "Baseline", "Main", "High"}
+
+
+def copyable(facts: dict, rung: dict, settings: Settings) -> bool:
+    """Whether the source already is this rendition: its size, upright, H.264 in a profile and
+    pixel format every browser decodes, in an MP4/MOV, at a bit rate fit to stream."""
+    video = facts["video"]
+    bit_rate = video.get("bit_rate") or facts["bit_rate"]
+    return ((video["display_width"], video["display_height"]) == (rung["width"], rung["height"])
+            and video["rotation"] == 0 and video["codec"] == "h264" and video["pix_fmt"] in ("yuv420p", "yuvj420p")
+            and video.get("profile") in BROWSER_H264_PROFILES and "mp4" in facts["container"]
+            and 0 < bit_rate <= settings.copy_max_bit_rate)
+
+
+def _copy_rendition(path: Path, facts: dict, target: Path) -> None:
+    """The source's video stream as it is (and its AAC audio, or audio made AAC), index first."""
+    source = ffmpeg.input(file_url(path))
+    streams = [source["v:0"]] + ([source["a:0"]] if facts["has_audio"] else [])
+    audio = {}
+    if facts["has_audio"]:
+        audio = {"acodec": "copy"} if facts["audio"]["codec"] == "aac" else {"acodec": "aac", "audio_bitrate": "128k"}
+    _run(ffmpeg.output(*streams, file_url(target), vcodec="copy", movflags="+faststart", **audio),
+         "copying the rendition", path)
+
+
 def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path) -> dict:
-    """One decode feeding every rendition and the thumbnails; then a poster. Returns the index."""
+    """One decode feeding every rendition to encode and the thumbnails; a rendition the source
+    already is, copied; then a poster. Returns the index."""
     plan = plan_renditions(facts, settings.ladder)
+    copied = [rung for rung in plan if copyable(facts, rung, settings)]
+    for rung in copied:
+        _copy_rendition(path, facts, out_dir / f"{rung['name']}.mp4")
+    encoded = [rung for rung in plan if rung not in copied]
     source = ffmpeg.input(file_url(path))
     video = source.video.split()
     outputs = []
-    for i, rung in enumerate(plan):
+    for i, rung in enumerate(encoded):
         scaled = video[i].filter("scale", rung["width"], rung["height"]).filter("setsar", 1)
         streams = [scaled, source.audio] if facts["has_audio"] else [scaled]
         outputs.append(ffmpeg.output(
@@ -163,7 +195,7 @@ def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path
             movflags="+faststart", **({"acodec": "aac", "audio_bitrate": "128k"} if facts["has_audio"] else {})))
     thumbs_dir = out_dir / "thumbnails"
     thumbs_dir.mkdir()
-    thumbs = (video[len(plan)].filter("fps", fps=f"1/{settings.thumbnail_interval_s}", eof_action="pass")
+    thumbs = (video[len(encoded)].filter("fps", fps=f"1/{settings.thumbnail_interval_s}", eof_action="pass")
               .filter("scale", settings.thumbnail_width, -2))
     outputs.append(ffmpeg.output(thumbs, file_url(thumbs_dir / "thumb_%05d.jpg"), **{"q:v": 4}))
     _run(ffmpeg.merge_outputs(*outputs), "encoding renditions", path)
@@ -175,7 +207,8 @@ def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path
     renditions = []
     for rung in plan:
         rendition = out_dir / f"{rung['name']}.mp4"
-        renditions.append({**rung, "path": rendition.name, "size_bytes": rendition.stat().st_size})
+        renditions.append({**rung, "path": rendition.name, "size_bytes": rendition.stat().st_size,
+                           "made_by": "stream copy" if rung in copied else "x264"})
     thumbnails = [{"t": round(i * settings.thumbnail_interval_s, 3), "path": f"thumbnails/{p.name}"}
                   for i, p in enumerate(sorted(thumbs_dir.iterdir()))]
     return {"renditions": renditions, "poster": {"t": poster_at, "path": "poster.jpg"}, "thumbnails": thumbnails}

@@ -31,9 +31,17 @@ class Settings:
     thumbnail_width: int = 320
     x264_preset: str = "veryfast"
     x264_crf: int = 23
+    # a rendition the source already is (same size, H.264 a browser plays, at most this bit rate) is copied, not encoded
+    copy_max_bit_rate: int = 6_000_000
 
     # transcribe: "" means the bundled multilingual base model (CTranslate2, converted at load).
     whisper_model: str = ""
+    whisper_engine: str = "auto"  # auto | ctranslate2 | openai-whisper (transcribe.py)
+    whisper_compute_type: str = ""  # ctranslate2: "" = int8 on CPU, float16 on CUDA
+    whisper_beam_size: int = 1  # ctranslate2: greedy, as openai-whisper's transcribe(); docs/BENCHMARKS.md compares 5
+    whisper_batch_size: int = 0  # ctranslate2: VAD chunks decoded at once; 0 = 1 on CPU, 16 on CUDA
+    detect_engine: str = "auto"  # auto | torch | openvino | onnxruntime (detect.py)
+    whisper_threads: int = 0  # ctranslate2 on CPU: threads; 0 = every core
     whisper_language: str = ""  # "" = detect
 
     # detect
@@ -90,7 +98,7 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch",
+        positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch", "whisper_beam_size",
                     "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s",
                     "fetch_deadline_s")
         for name in positive:

