@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reelscope import local, local_http
+from reelscope.local import cloud as local
+from reelscope.local import servers
 from reelscope.store import artifact_key
 
 WORDS = "harbor crane cargo ship morning wind boats report schedule pier north south river bridge".split()
@@ -37,7 +38,7 @@ WORDS = "harbor crane cargo ship morning wind boats report schedule pier north s
 
 def fill(cloud: local.LocalCloud, jobs: int) -> list[str]:
     """Jobs as the pipeline leaves them: item, six step records, a manifest, 20 indexed segments each."""
-    from reelscope import search
+    from reelscope.search import index as search
 
     ids = []
     for n in range(jobs):
@@ -58,7 +59,7 @@ def fill(cloud: local.LocalCloud, jobs: int) -> list[str]:
                                   "text": " ".join(WORDS[(n + i + k) % len(WORDS)] for k in range(6))}
                                  for i in range(20)]}
         with tempfile.TemporaryDirectory() as tmp:
-            search.index_job(cloud.store, job_id, report, Path(tmp))
+            search.index_documents(cloud.store, job_id, report, Path(tmp))
     return ids
 
 
@@ -113,7 +114,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state, local.LocalCloud(Path(state)) as cloud:
         ids = fill(cloud, args.jobs)
-        with local_http.ApiServer(cloud.runner) as api:
+        with servers.ApiServer(cloud.runner) as api:
             routes = {"static (404 route)": f"{api.url}/no-such-route", "GET /jobs": f"{api.url}/jobs",
                       "GET /jobs/{id}": f"{api.url}/jobs/{ids[len(ids) // 2]}",
                       "GET /search (3 terms)": f"{api.url}/search?q=harbor+crane+cargo"}

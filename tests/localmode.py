@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import boto3
 
-from reelscope.local import LocalCloud
+from reelscope.local.cloud import LocalCloud
 
 
 @contextlib.contextmanager

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reelscope.jobs import error_message, run_steps
+from reelscope.cloud.jobs import run_steps
+from reelscope.errors import error_message
 from reelscope.settings import Settings
 
 COMMANDS = {"transcribe": ["transcribe"], "detect": ["detect", "entities"], "downscale": ["downscale"]}

@@ -1,7 +1,7 @@
 """API: presigned uploads and job status (API Gateway REST, IAM-authorized)."""
 
-from reelscope.api import build_app, resolve
-from reelscope.lambda_runtime import lambda_handler
+from reelscope.cloud.api import build_app, resolve
+from reelscope.cloud.lambda_runtime import lambda_handler
 
 APP = build_app()
 

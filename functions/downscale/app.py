@@ -1,7 +1,7 @@
 """Downscale: renditions, poster and thumbnails of media short enough for Lambda."""
 
-from reelscope import jobs
-from reelscope.lambda_runtime import lambda_handler
+from reelscope.cloud import jobs
+from reelscope.cloud.lambda_runtime import lambda_handler
 
 
 @lambda_handler("downscale")

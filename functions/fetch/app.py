@@ -1,7 +1,7 @@
 """Fetch: stream a URL's video into uploads/ (invoked asynchronously by POST /ingest)."""
 
-from reelscope import jobs
-from reelscope.lambda_runtime import lambda_handler
+from reelscope.cloud import jobs
+from reelscope.cloud.lambda_runtime import lambda_handler
 
 
 @lambda_handler("fetch")

@@ -1,7 +1,7 @@
 """Index: step outcomes -> manifest.json and the job summary; returns SUCCEEDED or PARTIAL."""
 
-from reelscope import jobs
-from reelscope.lambda_runtime import lambda_handler
+from reelscope.cloud import jobs
+from reelscope.cloud.lambda_runtime import lambda_handler
 
 
 @lambda_handler("index")

@@ -2,8 +2,8 @@
 
 import boto3
 
-from reelscope import jobs
-from reelscope.lambda_runtime import lambda_handler
+from reelscope.cloud import jobs
+from reelscope.cloud.lambda_runtime import lambda_handler
 
 STEP_FUNCTIONS = boto3.client("stepfunctions")
 

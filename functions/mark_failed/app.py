@@ -1,8 +1,8 @@
 """MarkFailed: a failed job -> FAILED with a readable cause. Called by the state machine's Catch
 ({job_id, error}), and by EventBridge when an execution itself ends FAILED, TIMED_OUT or ABORTED."""
 
-from reelscope import jobs
-from reelscope.lambda_runtime import lambda_handler
+from reelscope.cloud import jobs
+from reelscope.cloud.lambda_runtime import lambda_handler
 
 
 @lambda_handler("mark_failed")

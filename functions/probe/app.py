@@ -1,7 +1,7 @@
 """Probe: media facts of the upload (refuses bad input) and where its renditions will be made."""
 
-from reelscope import jobs
-from reelscope.lambda_runtime import lambda_handler
+from reelscope.cloud import jobs
+from reelscope.cloud.lambda_runtime import lambda_handler
 
 
 @lambda_handler("probe")

@@ -1,7 +1,7 @@
 """Subtitles: the job's transcript.json -> subtitles.srt and subtitles.vtt."""
 
-from reelscope import jobs
-from reelscope.lambda_runtime import lambda_handler
+from reelscope.cloud import jobs
+from reelscope.cloud.lambda_runtime import lambda_handler
 
 
 @lambda_handler("subtitles")

@@ -14,10 +14,12 @@ import sys
 import threading
 from pathlib import Path
 
-from . import pipeline, synth
-from .artifacts import read_json
-from .errors import ReelscopeError
-from .settings import Settings
+from reelscope import synth
+from reelscope.analysis import pipeline
+from reelscope.artifacts import read_json
+from reelscope.errors import ReelscopeError, error_message
+from reelscope.settings import Settings
+from reelscope.status import Status
 
 EXIT_PARTIAL, EXIT_REFUSED, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 70, 130
 
@@ -77,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if args.debug:
             raise
-        print(f"reelscope: {args.command}: internal error: {type(err).__name__}: {err} (rerun with --debug)",
-              file=sys.stderr)
+        print(f"reelscope: {args.command}: {error_message(err)} (rerun with --debug)", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -89,7 +90,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(synth.build_sample(args.out))
         return 0
     if args.command == "openapi":
-        from .api import build_app, openapi
+        from reelscope.cloud.api import build_app, openapi
 
         print(openapi(build_app()))
         return 0
@@ -97,7 +98,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "process":
         return process(args.video, args.out, Path(args.state_dir or settings.state_dir), force=args.force)
     if args.command == "serve":
-        from .local import LocalCloud
+        from reelscope.local.cloud import LocalCloud
 
         with LocalCloud(Path(args.state_dir or settings.state_dir), port=args.port) as cloud:
             try:
@@ -109,7 +110,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "analyze":
         result = pipeline.analyze(args.video, args.out, settings, pipeline.Progress())
         print(summary(args.out, result))
-        return 0 if result["manifest"]["status"] == "SUCCEEDED" else EXIT_PARTIAL
+        return 0 if result["manifest"]["status"] == Status.SUCCEEDED else EXIT_PARTIAL
     if args.command == "subtitles":
         published = pipeline.make_subtitles(args.transcript, args.out, settings)
     elif args.command == "entities":
@@ -128,8 +129,8 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
     """Upload VIDEO to local mode, follow its execution state by state, export and summarize.
     The same file processed before (same bytes, same name) is not processed again: its job's
     result is shown, unless `force` runs the job again."""
-    from .jobs import UNFINISHED
-    from .local import LocalCloud, job_timings
+    from reelscope.local.cloud import LocalCloud, job_timings
+    from reelscope.status import UNFINISHED
 
     if not video.is_file():
         raise ReelscopeError(f"{video.name}: no such file")
@@ -148,11 +149,11 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
             job = cloud.wait(job_id, progress)
         target = cloud.export(job_id, out) if "manifest_key" in job else None
         timings = job_timings(cloud.store, job_id)
-    if job["status"] == "FAILED":
+    if job["status"] == Status.FAILED:
         raise ReelscopeError(job.get("error", "job failed"))
     print(summary(target, {"manifest": read_json(target / "manifest.json"), "timings": timings}))
     print(f"job {job_id}: artifacts exported to {target}")
-    return 0 if job["status"] == "SUCCEEDED" else EXIT_PARTIAL
+    return 0 if job["status"] == Status.SUCCEEDED else EXIT_PARTIAL
 
 
 def summary(out_dir: Path, result: dict) -> str:
@@ -173,7 +174,7 @@ def summary(out_dir: Path, result: dict) -> str:
 
 
 def _step_details(out_dir: Path, manifest: dict) -> dict[str, str]:
-    done = {name for name, step in manifest["steps"].items() if step["status"] == "SUCCEEDED"}
+    done = {name for name, step in manifest["steps"].items() if step["status"] == Status.SUCCEEDED}
     details = {}
     if "downscale" in done:
         index = read_json(out_dir / "renditions.json")

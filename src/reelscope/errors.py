@@ -28,3 +28,16 @@ class StageFailed(ReelscopeError):
 
 class NotFound(ReelscopeError):
     """The job, share link or fetch asked for does not exist."""
+
+
+class FetchRefused(ReelscopeError):
+    """A URL to ingest, an address it resolves to, or its response is refused; the message says why."""
+
+
+class BadQuery(ReelscopeError):
+    """A search that cannot be run as asked (no searchable words, too many, an unknown mode)."""
+
+
+def error_message(err: Exception) -> str:
+    """What a user is told of a failure: our own errors as they are, anything else as an internal error."""
+    return str(err) if isinstance(err, ReelscopeError) else f"internal error: {type(err).__name__}: {err}"

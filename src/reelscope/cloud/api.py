@@ -1,0 +1,468 @@
+"""The REST API behind API Gateway: one Lambda, the Powertools REST resolver with validation.
+Parameters and bodies are declared with types; the resolver checks them and writes the OpenAPI
+document (GET /openapi.json, kept in docs/openapi.json). Every route:
+
+POST /uploads                     a presigned POST: the browser uploads straight to S3 under uploads/
+POST /ingest {url}                fetch a video from a URL into uploads/ (checked against SSRF, fetch.py);
+                                  202 with a fetch id; the fetch runs in the fetch function
+GET  /ingest/{id}                 QUEUED, SUCCEEDED (the upload then starts a job) or FAILED with the reason
+GET  /jobs                        jobs, newest first, paged; ?status= keeps one status
+GET  /jobs/{id}                   status, steps with timings, media facts, presigned links to the artifacts
+GET  /jobs/{id}/report            the report page (HTML): player, timeline lanes, transcript, evidence, search
+GET  /search?q=&mode=keyword|semantic|hybrid&label=&job=   hits across all videos (search.py)
+POST /jobs/{id}/runs              run a finished job again: a new execution on the same upload (409 while it runs)
+POST /jobs/{id}/shares            a read-only link: a random token (192 bits) with an expiry
+DELETE /jobs/{id}/shares/{token}  revokes it
+GET  /s/{token}                   that one job's report and presigned links to its files, read-only;
+                                  404 for an unknown token, 410 for an expired or revoked one
+GET  /s/{token}/report            the same page, read-only, without search
+GET  /                            a redirect to the newest report page
+Errors are JSON: {"message": ...}: 404 for an unknown job or route, 405 for a method a route does
+not take, 422 naming each bad field. Requests that change anything take application/json only
+(415), and not from a page on another origin (403): a browser cannot be made to drive the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import html
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from pathlib import Path as FilePath
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
+
+import boto3
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    Response,
+    content_types,
+)
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from reelscope import __version__
+from reelscope.cloud import jobs
+from reelscope.errors import BadQuery, NotFound
+from reelscope.search import index as search
+from reelscope.settings import Settings
+from reelscope.status import JOB_STATUSES, Status
+from reelscope.store import Store, shared_store
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+LINK_TTL_S = 3600  # presigned links handed out by GET /jobs/{id}, search hits and shares
+HEX_ID = r"^[0-9a-f]{32}$"
+PAGE_KEY = {"PK", "SK", "entity", "created_at"}  # the ByCreated index's last key: what a `next` token holds
+JobId = Annotated[str, Path(pattern=HEX_ID, description="a job id: 32 lowercase hexadecimal characters")]
+ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}
+NOT_FOUND = {404: {"description": "not found", "content": ERROR_BODY}}
+GONE = {410: {"description": "the link expired or was revoked", "content": ERROR_BODY}}
+
+
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+
+class UploadRequest(Strict):
+    file_name: str = Field(min_length=1, max_length=1024, pattern=r"\S",
+                           description="the file's name; the server makes it safe and chooses the folder")
+    content_type: str = Field("video/mp4", pattern=r"^video/[A-Za-z0-9.+-]+$", max_length=100,
+                              description="the upload must be sent with this Content-Type")
+
+
+class IngestRequest(Strict):
+    url: str = Field(max_length=2048, pattern=r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]+",
+                     description="an http or https URL of a video; private and metadata addresses are refused")
+
+
+class ShareRequest(Strict):
+    expires_in_s: int | None = Field(None, ge=60, description="the link's life in seconds, at most "
+                                     "REELSCOPE_SHARE_MAX_S (30 days by default); default REELSCOPE_SHARE_DEFAULT_S")
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message})
+
+
+def refusal(event: dict) -> tuple[int, str] | None:
+    """What no route may take, judged before routing. A web page on another site can send a form or
+    text/plain POST without asking (a CORS "simple request"): state-changing requests must come as
+    application/json (a type a page cannot send cross-origin without a preflight, which this API
+    never grants) and not from another origin."""
+    method = (event.get("httpMethod") or "").upper()
+    if method not in STATE_CHANGING:
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    origin = headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != (headers.get("host") or "").lower():
+        return 403, f"Origin {origin[:100]}: pages on other origins may not change anything here"
+    if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return 403, "Sec-Fetch-Site: pages on other sites may not change anything here"
+    content_type = headers.get("content-type")
+    body = event.get("body")
+    if content_type is None and not body:
+        return None  # e.g. POST /jobs/{id}/runs, DELETE: nothing to read
+    if (content_type or "").split(";")[0].strip().lower() != "application/json":
+        return 415, f"Content-Type {(content_type or 'missing')[:100]!r}: this route takes application/json"
+    try:
+        json.loads(body or "null")
+    except RecursionError:  # the resolver's parser would raise it as a server error
+        return 422, "body: JSON nested too deeply"
+    except ValueError:
+        pass  # the resolver names it: "body: JSON decode error"
+    return None
+
+
+# Powertools keeps the request being resolved on its BaseRouter class (BaseRouter.current_event),
+# shared by every resolver of the process: a Lambda environment serves one request at a time, local
+# mode serves many at once in one process. So one request is resolved at a time.
+_resolving = threading.Lock()
+
+
+def resolve(app: APIGatewayRestResolver, event: dict, context) -> dict:
+    """The Lambda proxy answer to one API Gateway event: a refusal, or the route's answer."""
+    refused = refusal(event)
+    if refused:
+        return {"statusCode": refused[0], "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"message": refused[1]}), "isBase64Encoded": False}
+    with _resolving:
+        return app.resolve(event, context)
+
+
+@functools.cache
+def route_patterns(app: APIGatewayRestResolver) -> list[tuple[re.Pattern, set[str]]]:
+    """Each documented path as a pattern, with its methods (for 405 and its Allow header)."""
+    paths = json.loads(openapi(app))["paths"]
+    return [(re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"),
+             {method.upper() for method in methods}) for path, methods in paths.items()]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def upload_key(file_name: str) -> str:
+    """A server-chosen key under uploads/: a random folder, the file's base name made safe."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(file_name.replace("\\", "/")).name).strip("._")[:120]
+    return f"uploads/{uuid.uuid4().hex}/{safe or 'video'}"
+
+
+PAGE = FilePath(__file__).parents[1] / "web" / "report.html"
+
+
+def artifact_links(store: Store, job_id: str, manifest: dict) -> dict[str, str]:
+    return {a["path"]: store.presigned_get(f"jobs/{job_id}/{a['path']}", LINK_TTL_S)
+            for a in manifest["artifacts"] if a["kind"] not in ("thumbnail", "search-index")}
+
+
+def render_page(report: dict, links: dict[str, str], api_base: str | None, job_id: str | None = None) -> Response:
+    """The report page: one HTML file, its data inlined (no front-end build, no request for the report).
+    api_base None hides search and the list of videos (share links reach one report only)."""
+    data = json.dumps({"report": report, "links": links, "api_base": api_base, "job_id": job_id}, sort_keys=True)
+    page = (PAGE.read_text(encoding="utf-8").replace("__TITLE__", html.escape(report["source"]["file_name"]))
+            .replace("__DATA__", data.replace("</", "<\\/")))  # no "</script>" can end the data block
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
+
+
+def _field_errors(errors) -> str:
+    """'file_name: Field required; content_type: String should match ...' from pydantic's errors."""
+    messages = []
+    for error in errors:
+        where = [str(part) for part in error["loc"][1:] if not isinstance(part, int)] or [str(error["loc"][0])]
+        messages.append(f"{'.'.join(where)}: {error['msg']}")
+    return "; ".join(messages)
+
+
+def _page_token(key: dict | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode() if key else None
+
+
+def _request_scope(router: Router):
+    """(settings, store) getters for the request being served: the handler appends the settings."""
+    def settings_() -> Settings:
+        return router.context["settings"]
+
+    def store_() -> Store:
+        return shared_store(settings_().bucket, settings_().table)
+
+    return settings_, store_
+
+
+def report_and_links(store: Store, job_id: str) -> tuple[dict, dict] | Response:
+    job = store.job(job_id)
+    if job is None or "manifest_key" not in job:
+        return _error(404, f"job {job_id} has no report")
+    return store.get_json(f"jobs/{job_id}/report.json"), artifact_links(store, job_id, store.get_json(job["manifest_key"]))
+
+
+def _upload_routes(client) -> Router:
+    """POST /uploads, POST /ingest, GET /ingest/{id}."""
+    router = Router()
+    settings_, store_ = _request_scope(router)
+
+    @router.post("/uploads", summary="A presigned POST for uploading a video under uploads/",
+              responses={201: {"description": "url and fields for a multipart/form-data POST to S3"}})
+    def create_upload(upload: Annotated[UploadRequest, Body()]):
+        settings = settings_()
+        key = upload_key(upload.file_name)
+        post = store_().s3.generate_presigned_post(  # the store's client signs with SigV4
+            Bucket=settings.bucket, Key=key, Fields={"Content-Type": upload.content_type},
+            Conditions=[["content-length-range", 1, settings.max_bytes], ["eq", "$Content-Type", upload.content_type]],
+            ExpiresIn=settings.upload_expiry_s)
+        return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
+                        body={"key": key, "url": post["url"], "fields": post["fields"],
+                              "expires_in": settings.upload_expiry_s, "max_bytes": settings.max_bytes})
+
+    @router.post("/ingest", summary="Fetch a video from an http(s) URL into uploads/ (which starts a job)",
+              responses={202: {"description": "queued: poll status_path"}})
+    def ingest_url(request: Annotated[IngestRequest, Body()]):
+        settings = settings_()
+        url = request.url.strip()
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - parsed on access: a port out of range raises here
+        except ValueError as err:  # "http://[::1/", "http://[zz]/", "http://host:99999/"
+            return _error(422, f"url: {err}")
+        if not parts.hostname:
+            return _error(422, "url: an http or https URL with a host")
+        fetch_id = uuid.uuid4().hex
+        key = upload_key(unquote(PurePosixPath(parts.path).name) or "video.mp4")
+        store_().put_fetch(fetch_id, url, key)
+        client("lambda").invoke(FunctionName=settings.fetch_function, InvocationType="Event",
+                             Payload=json.dumps({"fetch_id": fetch_id, "url": url, "key": key}).encode())
+        return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
+                        body={"fetch_id": fetch_id, "key": key, "status": Status.QUEUED, "status_path": f"/ingest/{fetch_id}"})
+
+    @router.get("/ingest/<fetch_id>", summary="How a URL fetch went", responses={200: {"description": "the fetch"}, **NOT_FOUND})
+    def ingest_status(fetch_id: Annotated[str, Path(pattern=HEX_ID)]):
+        record = store_().fetch_record(fetch_id)
+        if record is None:
+            return _error(404, f"fetch {fetch_id} not found")
+        return {k: v for k, v in record.items() if k not in ("PK", "SK", "ttl")}
+
+    return router
+
+
+def _search_routes() -> Router:
+    """GET /search."""
+    router = Router()
+    settings_, store_ = _request_scope(router)
+
+    @router.get("/search", summary="Transcript segments and entity ranges across all videos, best first")
+    def search_videos(
+            q: Annotated[str, Query(min_length=1, max_length=500, pattern=r"\S", description="what to look for")],
+            mode: Annotated[Literal[search.MODES], Query(description="keyword: the words; semantic: the meaning; "
+                                                                     "hybrid: both, blended")] = "keyword",
+            label: Annotated[str | None, Query(max_length=100, description="only this label's entity ranges")] = None,
+            job: Annotated[str | None, Query(pattern=HEX_ID, description="only this job")] = None,
+            limit: Annotated[int, Query(ge=1, le=100)] = 20):
+        store = store_()
+        try:
+            hits = search.search(store, q.strip(), mode, job=job, label=label, limit=limit)
+        except BadQuery as err:
+            return _error(422, f"q: {err}")
+        for hit in hits:  # an entity range's evidence frame, viewable as it is
+            if hit.get("evidence"):
+                hit["evidence_url"] = store.presigned_get(f"jobs/{hit['job_id']}/{hit['evidence']}", LINK_TTL_S)
+        return {"query": q.strip(), "mode": mode, "hits": hits, "links_expire_in": LINK_TTL_S}
+
+    return router
+
+
+def _job_routes(client) -> Router:
+    """GET /jobs, GET /jobs/{id}, POST /jobs/{id}/runs, the report page, GET /."""
+    router = Router()
+    settings_, store_ = _request_scope(router)
+
+    @router.get("/jobs", summary="Jobs, newest first")
+    def list_jobs(status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                  page: Annotated[str | None, Query(alias="next", max_length=2000,
+                                                    description="`next` of the previous page")] = None):
+        start = None
+        if page is not None:
+            try:
+                start = json.loads(base64.urlsafe_b64decode(page.encode()))
+            except (binascii.Error, ValueError):
+                pass
+            # A token is the index's last key, as _page_token wrote it: anything else is refused here,
+            # not by DynamoDB (which would make it a server error).
+            if not (isinstance(start, dict) and set(start) == PAGE_KEY and all(isinstance(v, str) for v in start.values())):
+                return _error(422, "next: not a page token from this API")
+        jobs, last = store_().list_jobs(limit, status=status, start=start)
+        return {"jobs": [{"job_id": job["job_id"], "status": job["status"], "file_name": job.get("source_file_name"),
+                          "created_at": job["created_at"], "finished_at": job.get("finished_at"),
+                          "duration_s": job.get("media", {}).get("duration_s"),
+                          "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None}
+                         for job in jobs], "next": _page_token(last)}
+
+    @router.post("/jobs/<job_id>/runs", summary="Run a finished job again (a new execution on the same upload)",
+              responses={202: {"description": "queued: follow GET /jobs/{id}"}, **NOT_FOUND,
+                         409: {"description": "the job is queued or running", "content": ERROR_BODY}})
+    def run_again(job_id: JobId):
+        try:
+            run = jobs.rerun(job_id, settings_(), client("stepfunctions"), store_())
+        except NotFound as err:
+            return _error(404, str(err))
+        except jobs.JobBusy as err:
+            return _error(409, str(err))
+        return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
+                        body={**run, "status_path": f"/jobs/{job_id}"})
+
+    def stage_prefix() -> str:
+        """"/v1" behind API Gateway, "" locally: what the page's own links and calls start with."""
+        full_path = router.current_event.request_context.path or router.current_event.path
+        return full_path[: len(full_path) - len(router.current_event.path)]
+
+    @router.get("/jobs/<job_id>/report", summary="A job's report page (HTML)",
+             responses={200: {"description": "the page", "content": {"text/html": {}}}, **NOT_FOUND})
+    def job_page(job_id: JobId):
+        found = report_and_links(store_(), job_id)
+        if isinstance(found, Response):
+            return found
+        return render_page(*found, api_base=stage_prefix(), job_id=job_id)
+
+    @router.get("/", summary="Where an analyst starts: a redirect to the newest report page",
+             responses={302: {"description": "to /jobs/{job_id}/report"}, **NOT_FOUND})
+    def home():
+        jobs, _ = store_().list_jobs(limit=50)
+        newest = next((job for job in jobs if "manifest_key" in job), None)
+        if newest is None:
+            return _error(404, "no report yet: upload a video under uploads/ (POST /uploads)")
+        return Response(status_code=302, content_type="text/plain", body="",
+                        headers={"Location": f"{stage_prefix()}/jobs/{newest['job_id']}/report"})
+
+    @router.get("/jobs/<job_id>", summary="A job: status, steps with timings, media facts, links to its artifacts",
+             responses={200: {"description": "the job"}, **NOT_FOUND})
+    def get_job(job_id: JobId):
+        store = store_()
+        job = store.job(job_id)
+        if job is None:
+            return _error(404, f"job {job_id} not found")
+        hidden = {"PK", "SK", "entity", "ttl"}
+        links = artifact_links(store, job_id, store.get_json(job["manifest_key"])) if "manifest_key" in job else {}
+        return {"job": {k: v for k, v in job.items() if k not in hidden},
+                "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
+                          for name, step in store.steps(job_id).items()},
+                "links": links, "links_expire_in": LINK_TTL_S}
+
+    return router
+
+
+def _share_routes() -> Router:
+    """Share links: POST and DELETE /jobs/{id}/shares, GET /s/{token} and its page."""
+    router = Router()
+    settings_, store_ = _request_scope(router)
+
+    @router.post("/jobs/<job_id>/shares", summary="A read-only share link to one job's report",
+              responses={201: {"description": "the token (shown once) and its path"}, **NOT_FOUND})
+    def create_share(job_id: JobId, request: Annotated[ShareRequest | None, Body()] = None):
+        settings, store = settings_(), store_()
+        if store.job(job_id) is None:
+            return _error(404, f"job {job_id} not found")
+        lifetime = request.expires_in_s if request and request.expires_in_s is not None else settings.share_default_s
+        if lifetime > settings.share_max_s:
+            return _error(422, f"expires_in_s: at most {settings.share_max_s}")
+        token = secrets.token_urlsafe(24)  # 192 bits, 32 characters
+        expires_at = int(time.time()) + lifetime
+        store.put_share(token_hash(token), job_id, expires_at)
+        return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
+                        body={"token": token, "path": f"/s/{token}", "job_id": job_id, "expires_at": expires_at})
+
+    @router.delete("/jobs/<job_id>/shares/<token>", summary="Revoke a share link",
+                responses={204: {"description": "revoked"}, **NOT_FOUND})
+    def revoke_share(job_id: JobId, token: str):
+        store = store_()
+        share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
+        if share is None or share["job_id"] != job_id:
+            return _error(404, "share link not found")
+        store.revoke_share(token_hash(token))
+        return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+    def shared(token: str) -> tuple[dict, dict] | Response:
+        store = store_()
+        share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
+        if share is None:
+            return _error(404, "share link not found")
+        if share["revoked"] or share["expires_at"] <= time.time():
+            return _error(410, "share link " + ("revoked" if share["revoked"] else "expired"))
+        return report_and_links(store, share["job_id"])
+
+    @router.get("/s/<token>", summary="A shared report and links to its files (no credentials: the token is one)",
+             responses={200: {"description": "the report"}, **NOT_FOUND, **GONE})
+    def shared_report(token: str):
+        found = shared(token)
+        if isinstance(found, Response):
+            return found
+        return {"report": found[0], "links": found[1], "links_expire_in": LINK_TTL_S}
+
+    @router.get("/s/<token>/report", summary="A shared report's page (HTML)",
+             responses={200: {"description": "the page", "content": {"text/html": {}}}, **NOT_FOUND, **GONE})
+    def shared_page(token: str):
+        found = shared(token)
+        return found if isinstance(found, Response) else render_page(*found, api_base=None)
+
+    return router
+
+
+def build_app() -> APIGatewayRestResolver:
+    """The resolver with every route. Each call builds its own routers: one resolver per Lambda
+    handler copy, none sharing another's (local mode loads several)."""
+    app = APIGatewayRestResolver(enable_validation=True)
+    client = functools.cache(boto3.client)  # made at first use: `reelscope openapi` needs no AWS region
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(err: RequestValidationError):
+        return _error(422, _field_errors(err.errors()))
+
+    @app.not_found
+    def unknown_route(_):
+        method, path = app.current_event.http_method.upper(), app.current_event.path
+        allowed = set().union(*(methods for pattern, methods in route_patterns(app) if pattern.match(path)))
+        if allowed:
+            return Response(status_code=405, content_type=content_types.APPLICATION_JSON,
+                            headers={"Allow": ", ".join(sorted(allowed))},
+                            body={"message": f"{method} {path[:200]}: this route takes {', '.join(sorted(allowed))}"})
+        return _error(404, f"{method} {path[:200]}: no such route")
+
+    @app.get("/openapi.json", summary="This API's OpenAPI document")
+    def openapi_document():
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi(app))
+
+    app.include_router(_upload_routes(client))
+    app.include_router(_search_routes())
+    app.include_router(_job_routes(client))
+    app.include_router(_share_routes())
+    return app
+
+
+def openapi(app: APIGatewayRestResolver) -> str:
+    """The OpenAPI document of the routes above, as the resolver derives it from their types. Our
+    422 body is {"message": ...} (invalid_request), not the resolver's default: the schema says so."""
+    document = json.loads(app.get_openapi_json_schema(
+        title="reelscope", version=__version__,
+        description="Video intelligence: uploads, jobs, search across videos, reports and share links. "
+                    "Behind API Gateway every route but /s/{token} needs IAM (SigV4) credentials. "
+                    "Errors are {\"message\": ...}: 404 unknown, 410 expired or revoked, 422 naming each bad field."))
+    schemas = document["components"]["schemas"]
+    schemas.pop("ValidationError", None)
+    schemas["HTTPValidationError"] = {
+        "title": "Error", "type": "object", "required": ["message"],
+        "properties": {"message": {"type": "string", "examples": ["q: Field required; mode: Input should be "
+                                                                   "'keyword', 'semantic' or 'hybrid'"]}}}
+    return json.dumps(document, indent=2)

@@ -1,0 +1,297 @@
+"""A job in the cloud: ingest an upload, run steps where the state machine puts them (Lambda,
+Batch, or local mode's stand-ins), index the results, record a failure.
+
+A step reads its inputs from S3 into a scratch folder, runs the same stage function as
+`reelscope analyze`, uploads what it published under jobs/{job_id}/ and records itself in
+DynamoDB. Only small JSON (ids, keys, a route, a status) goes back to the state machine.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote_plus
+
+from reelscope.analysis import pipeline
+from reelscope.artifacts import dumps, read_json, sha256_file
+from reelscope.cloud.fetch import Pace, open_video
+from reelscope.errors import FetchRefused, NotFound, ReelscopeError, error_message
+from reelscope.search import index as search
+from reelscope.settings import Settings
+from reelscope.status import FINISHED, UNFINISHED, Status
+from reelscope.store import Store, artifact_key, job_id_for, now, shared_store
+
+UPLOAD_PREFIX = "uploads/"
+
+
+def local_source(workdir: Path, key: str) -> Path:
+    """Where a step keeps the uploaded object: its own base name, never a path from the key."""
+    name = PurePosixPath(key).name
+    return workdir / "input" / (name if name not in ("", ".", "..") else "source")
+
+
+def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store: Store | None = None,
+              on_done: Callable[[Path, Path], None] | None = None) -> list[dict]:
+    """Run steps in order in one scratch folder (a Batch job may run two). Raises on the first failure,
+    after recording it: the state machine's Catch decides what happens next. `on_done(video, out)`
+    runs after the last step, while the scratch folder still exists."""
+    store = store or shared_store(settings.bucket, settings.table)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="reelscope-") as tmp:
+        work = Path(tmp)
+        out = work / "out"
+        out.mkdir()
+        video = local_source(work, key)
+        if any(name in pipeline.NEEDS_VIDEO for name in names):
+            store.download(key, video)
+        have: set[str] = set()
+        for name in names:
+            for relative in pipeline.STAGE_INPUTS[name]:
+                if relative not in have:
+                    store.download(artifact_key(job_id, relative), out / relative)
+            store.start_step(job_id, name)
+            started = time.perf_counter()
+            try:
+                published = pipeline.STAGES[name](video, out, settings)
+                outputs = [pipeline.describe_artifact(out, relative) for relative in published]
+                for output in outputs:
+                    store.upload(out / output["path"], artifact_key(job_id, output["path"]))
+            except Exception as err:
+                store.end_step(job_id, name, time.perf_counter() - started, error=error_message(err))
+                raise
+            store.end_step(job_id, name, time.perf_counter() - started, outputs=outputs)
+            have.update(published)
+            results.append({"step": name, "outputs": len(outputs)})
+        if on_done:
+            on_done(video, out)
+    return results
+
+
+def probe_job(job_id: str, key: str, settings: Settings) -> dict:
+    """Probe, then choose where renditions are made: Lambda for short/small media, Batch otherwise."""
+    store = shared_store(settings.bucket, settings.table)
+    facts: dict = {}
+
+    def record(video: Path, out: Path) -> None:
+        facts.update(read_json(out / "media.json"))
+        store.update_job(job_id, status=Status.RUNNING, media=facts, source_sha256=sha256_file(video),
+                         source_file_name=video.name)
+
+    run_steps(["probe"], job_id, key, settings, store, on_done=record)
+    fits_lambda = (facts["duration_s"] <= settings.lambda_downscale_max_s
+                   and facts["size_bytes"] <= settings.lambda_downscale_max_bytes)
+    return {"duration_s": facts["duration_s"], "size_bytes": facts["size_bytes"], "has_audio": facts["has_audio"],
+            "renditions_route": "lambda" if fits_lambda else "batch"}
+
+
+# ---------------------------------------------------------------- ingest
+
+def uploaded_objects(event: dict) -> list[dict]:
+    """Objects named by an S3 notification, direct or wrapped in SQS, each once: S3 may deliver an
+    event twice, and some S3 implementations announce a multipart upload twice (Put, then
+    CompleteMultipartUpload)."""
+    objects = []
+    for record in event.get("Records", []):
+        if "body" in record:  # SQS message carrying an S3 notification
+            objects += uploaded_objects(json.loads(record["body"]))
+        elif record.get("eventName", "").startswith("ObjectCreated"):
+            s3 = record["s3"]
+            obj = s3["object"]
+            etag = obj.get("eTag", "").strip('"')
+            objects.append({"bucket": s3["bucket"]["name"], "key": unquote_plus(obj["key"]), "size": obj.get("size", 0),
+                            "etag": etag, "version": obj.get("versionId") or etag})
+    unique = {(o["bucket"], o["key"], o["etag"]): o for o in objects}
+    return list(unique.values())
+
+
+RERUN_METADATA = "reelscope-rerun"  # S3 user metadata: a new value on an upload runs its job again
+
+
+
+class JobBusy(ReelscopeError):
+    """A job cannot be run again while it runs."""
+
+
+def execution_name(job_id: str, run: int) -> str:
+    """Executions are named by their job id, and `{job_id}-run{n}` from the second run on
+    (a name is never used twice in a state machine)."""
+    return job_id if run == 1 else f"{job_id}-run{run}"
+
+
+def job_of_execution(name: str) -> str:
+    return name.split("-", 1)[0]
+
+
+def _start_execution(sfn, settings: Settings, job_id: str, name: str, source: dict) -> None:
+    """Start the named execution; one of that name that exists already (running or ended) is left as it is."""
+    try:
+        sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=name,
+                            input=json.dumps({"job_id": job_id, "bucket": source["bucket"], "key": source["key"]}))
+    except sfn.exceptions.ExecutionAlreadyExists:
+        pass
+
+
+def rerun(job_id: str, settings: Settings, sfn, store: Store | None = None, token: str = "") -> dict:
+    """Run a finished job again: a new execution of the same definition on the same upload, its
+    step records cleared first. Its artifacts are replaced as the new run publishes them; until
+    then the earlier report stays readable. Refused (JobBusy) while the job is queued or running."""
+    store = store or shared_store(settings.bucket, settings.table)
+    job = store.job(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    run = int(job.get("run", 1)) + 1
+    name = execution_name(job_id, run)
+    # Conditional on a finished status: of two reruns asked at once, one wins, the other is refused.
+    if not store.update_job(job_id, only_if_status=FINISHED, remove=("error", "finished_at"), status=Status.QUEUED,
+                            run=run, execution_name=name, rerun_token=token):
+        raise JobBusy(f"job {job_id} is {store.job(job_id)['status']}: it can run again once it has finished")
+    store.delete_steps(job_id)
+    _start_execution(sfn, settings, job_id, name, job["source"])
+    return {"job_id": job_id, "run": run, "execution_name": name, "status": Status.QUEUED}
+
+
+def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
+    """Start one execution per new upload; say what happened to each object.
+
+    The job id comes from bucket, key and ETag (the content's hash), so the same bytes uploaded
+    again at the same key are the same job: `duplicate`, its result kept. An upload whose user
+    metadata `reelscope-rerun` carries a value the job has not seen runs a finished job again
+    (`rerun`). A job left QUEUED by a delivery that died before starting its execution is started."""
+    results = []
+    for obj in uploaded_objects(event):
+        if not obj["key"].startswith(UPLOAD_PREFIX):
+            results.append({**obj, "outcome": "ignored", "reason": f"outside {UPLOAD_PREFIX}"})
+            continue
+        if not obj["size"]:
+            results.append({**obj, "outcome": "ignored", "reason": "empty object (0 bytes)"})
+            continue
+        job_id = job_id_for(obj["bucket"], obj["key"], obj["etag"])
+        store = shared_store(obj["bucket"], settings.table)
+        source = {k: obj[k] for k in ("bucket", "key", "size", "version")}
+        if store.create_job(job_id, source, job_id):
+            _start_execution(sfn, settings, job_id, job_id, source)
+            results.append({**obj, "job_id": job_id, "outcome": "started"})
+            continue
+        job = store.job(job_id)
+        # The upload's metadata matters only to a finished job: no HEAD request for the others.
+        token = store.object_metadata(obj["key"]).get(RERUN_METADATA, "") if job["status"] in FINISHED else ""
+        if token and token != job.get("rerun_token"):
+            try:
+                results.append({**obj, **rerun(job_id, settings, sfn, store, token), "outcome": "rerun"})
+                continue
+            except JobBusy:  # another delivery of the same upload won the race
+                job = store.job(job_id)
+        elif job["status"] == Status.QUEUED:
+            _start_execution(sfn, settings, job_id, job.get("execution_name", job_id), source)
+        results.append({**obj, "job_id": job_id, "outcome": "duplicate", "status": job["status"]})
+    return results
+
+
+def fetch_url(fetch_id: str, url: str, key: str, settings: Settings) -> dict:
+    """Stream a URL's video into the bucket under uploads/ (the upload then starts a job).
+    The outcome is recorded on the fetch item: SUCCEEDED with the size, or FAILED with the reason."""
+    store = shared_store(settings.bucket, settings.table)
+    try:
+        pace = Pace(settings.fetch_deadline_s, settings.fetch_min_bytes_per_s, settings.fetch_rate_grace_s)
+        fetched = open_video(url, settings.max_bytes, allow_loopback=settings.fetch_allow_loopback, pace=pace)
+        size = store.upload_stream(fetched.chunks, key, fetched.content_type)
+        if size == 0:
+            store.s3.delete_object(Bucket=store.bucket, Key=key)
+            raise FetchRefused(f"{url[:200]}: empty body")
+    except FetchRefused as err:  # final: Lambda's retries of an asynchronous invoke would refetch in vain
+        store.end_fetch(fetch_id, error=str(err))
+        return {"fetch_id": fetch_id, "key": key, "error": str(err)}
+    except Exception as err:  # raised again: Lambda retries it (twice), the record follows the last try
+        store.end_fetch(fetch_id, error=error_message(err))
+        raise
+    store.end_fetch(fetch_id, size_bytes=size)
+    return {"fetch_id": fetch_id, "key": key, "size_bytes": size}
+
+
+# ---------------------------------------------------------------- index and failure
+
+def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
+    """Step statuses from their records (a branch that crashed before recording takes the branch
+    error), the manifest of every delivered artifact, the job summary. Returns the final status."""
+    store = shared_store(settings.bucket, settings.table)
+    job, records = store.job(job_id), store.steps(job_id)
+    steps = {"probe": {"status": Status.SUCCEEDED}}
+    for branch in branches:
+        failed_before = None
+        for name in pipeline.BRANCHES[branch["branch"]]:
+            record = records.get(name, {})
+            if failed_before:
+                steps[name] = {"status": Status.SKIPPED, "error": f"{failed_before} failed"}
+            elif record.get("status") == Status.SUCCEEDED:
+                steps[name] = {"status": Status.SUCCEEDED}
+            else:
+                error = record.get("error") if record.get("status") == Status.FAILED else None
+                steps[name] = {"status": Status.FAILED, "error": error or failure_reason(branch)}
+                failed_before = name
+    artifacts = [output for name, record in records.items() if steps.get(name, {}).get("status") == Status.SUCCEEDED
+                 for output in record.get("outputs", [])]
+    source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"]}
+    with tempfile.TemporaryDirectory(prefix="reelscope-index-") as tmp:
+        # The exports read the JSON artifacts and the evidence frames, never the renditions.
+        for output in artifacts:
+            if output["path"].endswith(".json") or output["path"].startswith("evidence/"):
+                store.download(artifact_key(job_id, output["path"]), Path(tmp) / output["path"])
+        for relative in pipeline.make_exports(Path(tmp), source, steps):
+            store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
+            artifacts.append(pipeline.describe_artifact(Path(tmp), relative))
+        indexed, vectors = search.index_documents(store, job_id, read_json(Path(tmp) / "report.json"), Path(tmp))
+        artifacts.append(pipeline.describe_artifact(Path(tmp), vectors))
+    manifest = pipeline.build_manifest(source, steps, artifacts)
+    store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
+    failed = [name for name, step in steps.items() if step["status"] == Status.FAILED]
+    store.update_job(job_id, manifest_key=artifact_key(job_id, "manifest.json"), failed_steps=failed, search_documents=indexed,
+                     steps_summary={name: step["status"] for name, step in steps.items()})
+    return {"status": manifest["status"], "failed_steps": failed}
+
+
+def failure_reason(error: dict) -> str:
+    """A readable sentence from a state machine error ({Error, Cause} or {error, cause})."""
+    name = error.get("Error") or error.get("error") or "error"
+    cause = error.get("Cause") or error.get("cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        return f"{name}: {cause}" if cause else name
+    if isinstance(parsed, dict):
+        if "errorMessage" in parsed:  # a Lambda function's error
+            return parsed["errorMessage"]
+        if "statusReason" in parsed:  # a Batch job's description
+            reason = parsed.get("container", {}).get("reason")
+            return f"Batch job {parsed['status'].lower()}: {parsed['statusReason']}" + (f" ({reason})" if reason else "")
+    return f"{name}: {cause}"
+
+
+def mark_failed(job_id: str, error: dict, settings: Settings) -> dict:
+    store = shared_store(settings.bucket, settings.table)
+    reason = failure_reason(error)
+    store.update_job(job_id, status=Status.FAILED, error=reason, finished_at=now())
+    return {"status": Status.FAILED, "error": reason}
+
+
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+def execution_ended(event: dict, settings: Settings) -> dict:
+    """An execution that FAILED, TIMED_OUT or was ABORTED (EventBridge's status change event, or
+    local mode's copy of it) where the definition could not mark its job: an error no Catch takes,
+    the execution's own timeout, an operator's StopExecution. The job becomes FAILED with the
+    execution's error; a job already finished (MarkFailed, Finalize) is left as it is."""
+    detail = event["detail"]
+    job_id = job_of_execution(detail["name"])
+    store = shared_store(settings.bucket, settings.table)
+    job = store.job(job_id)
+    if job is None or job.get("execution_name", job_id) != detail["name"]:  # an earlier run's execution
+        return {"job_id": job_id, "marked_failed": False}
+    reason = f"execution {detail['status'].lower().replace('_', ' ')}"
+    if detail.get("error") or detail.get("cause"):
+        reason += ": " + failure_reason({"Error": detail.get("error"), "Cause": detail.get("cause")})
+    changed = store.update_job(job_id, only_if_status=UNFINISHED, status=Status.FAILED, error=reason, finished_at=now())
+    return {"job_id": job_id, "marked_failed": changed, "error": reason}

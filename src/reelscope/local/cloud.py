@@ -1,0 +1,613 @@
+"""Local mode: the deployed architecture on one machine, offline.
+
+moto, serving on 127.0.0.1, plays S3, SQS, DynamoDB and Step Functions, and its interpreter
+executes statemachine/pipeline.asl.json, the file the CDK app deploys. The definition's Lambda
+and Batch tasks run this project's own handlers (functions/*/app.py) and Batch entrypoint
+(containers/gpu-batch/entrypoint.py) in this process: boto3 event hooks answer the
+interpreter's lambda:Invoke and batch:SubmitJob / DescribeJobs calls. Uploads reach the ingest
+handler through an S3 notification to an SQS queue (S3 -> Lambda in AWS; moto delivers the
+former). Objects and items are saved to a state folder and restored at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import copy
+import fcntl
+import hashlib
+import importlib.util
+import inspect
+import io
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
+
+from reelscope import definition
+from reelscope.analysis.pipeline import Progress
+from reelscope.artifacts import write_json
+from reelscope.cloud import jobs
+from reelscope.definition import BATCH_PLACEHOLDERS, LAMBDA_PLACEHOLDERS, TABLE_PLACEHOLDER
+from reelscope.errors import ReelscopeError, error_message
+from reelscope.local.servers import ApiServer, S3Gate
+from reelscope.status import UNFINISHED, Status
+from reelscope.store import Store, artifact_key, forget_shared_stores, shared_store
+
+REPO = Path(__file__).resolve().parents[3]
+FUNCTIONS = REPO / "functions"
+BATCH_ENTRYPOINT = REPO / "containers" / "gpu-batch" / "entrypoint.py"
+ACCOUNT, REGION = "123456789012", "us-east-1"
+SECRET = "local"  # local mode's AWS secret key: the S3 gate checks presigned POST policies with it
+BUCKET, TABLE, QUEUE, MACHINE = "reelscope-media", "reelscope-jobs", "reelscope-uploads", "reelscope-pipeline"
+
+# The definition's placeholders, answered with local names.
+BATCH_RESOURCES = {placeholder: f"job-{kind}/reelscope-{compute}" + (":1" if kind == "definition" else "")
+                   for placeholder, (compute, kind) in BATCH_PLACEHOLDERS.items()}
+BATCH_DEFINITIONS = {f"arn:aws:batch:{REGION}:{ACCOUNT}:{BATCH_RESOURCES[k]}" for k, (_, kind) in BATCH_PLACEHOLDERS.items()
+                     if kind == "definition"}
+
+
+def substitutions() -> dict[str, str]:
+    values = {TABLE_PLACEHOLDER: TABLE}
+    values.update({k: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{v}" for k, v in LAMBDA_PLACEHOLDERS.items()})
+    values.update({k: f"arn:aws:batch:{REGION}:{ACCOUNT}:{v}" for k, v in BATCH_RESOURCES.items()})
+    return values
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _camel(value, key: str = ""):
+    """boto3 names Batch parameters jobName/containerOverrides; the interpreter passes the ASL's
+    JobName/ContainerOverrides (moto 5.2 bug). User-defined maps (Parameters, Tags) are kept."""
+    if isinstance(value, dict):
+        if key in ("parameters", "tags"):
+            return value
+        return {k[:1].lower() + k[1:]: _camel(v, k[:1].lower() + k[1:]) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime hands a handler, as far as Powertools reads it."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 3008
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+class TaskRunner:
+    """Answers the interpreter's Lambda and Batch calls by running the project's code in-process."""
+
+    OPERATIONS = ("lambda.Invoke", "batch.SubmitJob", "batch.DescribeJobs")
+
+    def __init__(self):
+        self.idle_handlers: dict[str, list] = {}
+        self.batch_jobs: dict[str, dict] = {}
+        self.entrypoint = None
+        self.closing = False  # set on exit: no new task starts
+        self._lock = threading.Lock()
+        self._running = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def _task(self, what: str):
+        with self._idle:
+            if self.closing:
+                raise ReelscopeError(f"local mode is stopping: {what} not started")
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def close(self) -> None:
+        """Refuse new tasks (their executions fail fast), then wait until none runs. A branch still
+        running must not meet interpreter shutdown inside torch: its threads abort the process
+        ("terminate called without an active exception")."""
+        with self._idle:
+            self.closing = True
+            while self._running:
+                self._idle.wait(timeout=1.0)  # a timeout keeps the wait interruptible by Ctrl-C
+
+    def install(self) -> None:
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        events = boto3.DEFAULT_SESSION.events  # the interpreter's clients come from the default session
+        for operation in self.OPERATIONS:
+            events.register(f"before-parameter-build.{operation}", self._remember, unique_id=f"reelscope-p-{operation}")
+            events.register(f"before-call.{operation}", self._answer, unique_id=f"reelscope-c-{operation}")
+
+    def uninstall(self) -> None:
+        events = boto3.DEFAULT_SESSION.events
+        for operation in self.OPERATIONS:
+            events.unregister(f"before-parameter-build.{operation}", unique_id=f"reelscope-p-{operation}")
+            events.unregister(f"before-call.{operation}", unique_id=f"reelscope-c-{operation}")
+
+    @contextlib.contextmanager
+    def handler(self, name: str):
+        """A loaded copy of functions/{name}/app.py that serves this one event, as a Lambda
+        execution environment does: copies are reused, never shared by two events at once (the
+        API's resolver keeps the current request on itself). Each mode instance loads its own:
+        module-level clients follow its endpoint."""
+        path = FUNCTIONS / name / "app.py"
+        with self._lock:
+            idle = self.idle_handlers.setdefault(name, [])
+            handler = idle.pop() if idle else None
+        if handler is None:
+            if not path.is_file():
+                raise ReelscopeError(f"no local runner for Lambda function {name!r}: {path} not found")
+            handler = _load(path, f"reelscope_function_{name}").handler
+        try:
+            yield handler
+        finally:
+            with self._lock:
+                self.idle_handlers[name].append(handler)
+
+    def invoke(self, name: str, event: dict) -> tuple[dict | None, dict | None]:
+        """(result, None) or (None, the Lambda runtime's error payload)."""
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{name}"
+        try:
+            with self._task(f"Lambda function {name}"), self.handler(name) as handler:
+                return handler(event, LambdaContext(f"reelscope-{name}", arn)), None
+        except Exception as err:
+            return None, {"errorMessage": str(err), "errorType": type(err).__name__}
+
+    def _remember(self, params, model, context, **_):
+        if model.service_model.service_name == "batch":
+            normalized = _camel(params)
+            params.clear()
+            params.update(normalized)
+        context["reelscope_params"] = copy.deepcopy(params)
+
+    def _answer(self, model, context, **_):
+        params = context["reelscope_params"]
+        if model.name == "Invoke":
+            # An ARN from the state machine, or a plain name from the API's asynchronous invoke.
+            name = params["FunctionName"].rsplit(":", 1)[-1].removeprefix("reelscope-")
+            payload = json.loads(params.get("Payload") or b"{}")
+            if params.get("InvocationType") == "Event":  # asynchronous, as Lambda queues it: 202 at once
+                threading.Thread(target=self.invoke, args=(name, payload), daemon=True).start()
+                return AWSResponse("local", 202, {}, None), {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)}
+            result, error = self.invoke(name, payload)
+            body = json.dumps(result if error is None else error).encode()
+            parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": StreamingBody(io.BytesIO(body), len(body))}
+            if error is not None:
+                parsed["FunctionError"] = "Unhandled"
+            return AWSResponse("local", 200, {}, None), parsed
+        if model.name == "SubmitJob":
+            return AWSResponse("local", 200, {}, None), self._submit(params)
+        described = [self.batch_jobs[job_id] for job_id in params["jobs"] if job_id in self.batch_jobs]
+        return AWSResponse("local", 200, {}, None), {"jobs": described}
+
+    def _submit(self, params: dict) -> dict:
+        if params["jobDefinition"] not in BATCH_DEFINITIONS:
+            raise ReelscopeError(f"no local runner for Batch job definition {params['jobDefinition']!r}")
+        with self._lock:
+            if self.entrypoint is None:
+                self.entrypoint = _load(BATCH_ENTRYPOINT, "reelscope_batch_entrypoint")
+        command = params["containerOverrides"]["command"]
+        started = int(time.time() * 1000)
+        try:
+            with self._task(f"Batch job {params['jobName']}"):
+                exit_code = self.entrypoint.main(command)
+        except SystemExit as exit_:  # argparse refusing the command line
+            exit_code = exit_.code or 2
+        except ReelscopeError:  # local mode stopping: the job is marked interrupted when state is saved
+            exit_code = 1
+        job_id = str(uuid.uuid4())
+        self.batch_jobs[job_id] = {
+            "jobId": job_id, "jobName": params["jobName"], "jobQueue": params["jobQueue"],
+            "jobDefinition": params["jobDefinition"], "startedAt": started, "stoppedAt": int(time.time() * 1000),
+            "status": "SUCCEEDED" if exit_code == 0 else "FAILED",
+            "statusReason": "Essential container in task exited",
+            "container": {"command": command, "exitCode": exit_code},
+        }
+        # The interpreter reads the submission as "JobId" (moto 5.2 again): answer in both casings.
+        return {"jobId": job_id, "JobId": job_id, "jobName": params["jobName"],
+                "jobArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job_id}"}
+
+
+class _GatedMotoServer:
+    """moto's server as moto's ThreadedMotoServer builds it, with the S3 gate (servers.S3Gate)
+    in front of its application."""
+
+    def __init__(self, port: int, page_origins: set[str]):
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = S3Gate(DomainDispatcherApplication(create_backend_app), port, SECRET, page_origins)
+        self.httpd = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+        self.httpd.daemon_threads = True
+
+    def start(self) -> None:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+_candidates: contextvars.ContextVar = contextvars.ContextVar("reelscope_moto_query", default=None)
+
+
+def index_moto_queries() -> None:
+    """Make moto's DynamoDB Query look only at the items it can return. moto 5.2 answers every
+    Query by sorting *all* the table's items, then filtering them (models/table.py: `for item in
+    self.all_items()`), so each local read cost grew with the whole store: 0.25-0.5 s per Query on
+    a 100-job store whose search terms fill the table. A base-table Query now gets its hash key's
+    items (moto keeps them in a dict by hash key), an index Query the items whose index hash key
+    matches, unsorted: moto sorts the candidates itself and applies every condition as before."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table, "reelscope_indexed", False):
+        return
+    query, all_items = Table.query, Table.all_items
+    signature = inspect.signature(query)
+
+    def candidates_query(self, *args, **kwargs):
+        asked = signature.bind(self, *args, **kwargs).arguments
+        if asked.get("index_name") is None:
+            scope = ("base", asked["hash_key"]) if self.range_key_attr and asked["hash_key"] else None
+        else:
+            scope = ("index", tuple(asked.get("hash_key_conditions") or ()))
+        token = _candidates.set((self, scope) if scope and scope[1] else None)
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            _candidates.reset(token)
+
+    def candidate_items(self):
+        asked = _candidates.get()
+        if asked is None or asked[0] is not self:
+            return all_items(self)
+        kind, key = asked[1]
+        if kind == "base":
+            return list(self.items.get(key, {}).values())
+        parts = self.items.values() if not self.range_key_attr else (i for p in self.items.values() for i in p.values())
+        return [item for item in parts if all(name in item.attrs and item.attrs[name] == value for name, value in key)]
+
+    Table.query, Table.all_items, Table.reelscope_indexed = candidates_query, candidate_items, True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _check_port_free(port: int) -> None:
+    """moto's server thread only prints when its port is taken, and its start() then waits forever."""
+    with socket.socket() as sock:
+        # As the server itself binds: connections of a stopped server lingering in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise ReelscopeError(f"S3 endpoint port {port} on 127.0.0.1: {err.strerror}; "
+                                 "choose another with --port") from None
+
+
+INTERRUPTED = ("interrupted: local mode stopped while the job ran; run it again with "
+               "`reelscope process --force VIDEO` or POST /jobs/{job_id}/runs")
+
+
+def interrupted(item: dict) -> dict:
+    """A saved job or URL fetch item whose work died with its process: FAILED, and why (never left
+    RUNNING or QUEUED)."""
+    if item["SK"]["S"] == "JOB" and item["status"]["S"] in UNFINISHED:
+        item = {**item, "status": {"S": Status.FAILED},
+                "error": {"S": INTERRUPTED.format(job_id=item["job_id"]["S"])}}
+    if item["SK"]["S"] == "FETCH" and item["status"]["S"] == Status.QUEUED:
+        item = {**item, "status": {"S": Status.FAILED},
+                "error": {"S": "interrupted: local mode stopped while the URL was fetched; POST /ingest again"}}
+    return item
+
+
+class StateFolder:
+    """The state folder, owned by one process at a time: an exclusive lock (flock, released by
+    the kernel when the process dies, even by kill -9) on its `lock` file, which names the owner."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file = None
+
+    def acquire(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / "lock", "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise ReelscopeError(f"state folder {self.path} is in use by {owner}; stop it, or give this one "
+                                 "another --state-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({' '.join(['reelscope', *sys.argv[1:]])[:200]})\n")
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file:
+            self._file.close()  # closing drops the lock; the file stays (unlinking it would race)
+            self._file = None
+
+
+class LocalCloud:
+    """Start with `with LocalCloud(state_dir) as cloud:`; see the module doc."""
+
+    def __init__(self, state_dir: Path, port: int = 0):
+        self.state_dir = Path(state_dir)
+        self.port = port
+        self.runner = TaskRunner()
+        self.folder = StateFolder(self.state_dir)
+        self.server = None
+        self.page_origins: set[str] = set()  # the local API's origin while it serves: its pages may upload
+        self._saving = threading.Lock()  # serve's job threads save when their job ends
+
+    # ------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalCloud:
+        self.folder.acquire()
+        try:
+            if self.port:
+                _check_port_free(self.port)
+            self.port = self.port or _free_port()
+        except BaseException:
+            self.folder.release()
+            raise
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        # The hosted handlers see what Lambda would give them: credentials, region, resource names.
+        self._saved_env = dict(os.environ)
+        os.environ.update({
+            "MOTO_PORT": str(self.port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": SECRET,
+            "REELSCOPE_BUCKET": BUCKET, "REELSCOPE_TABLE": TABLE, "REELSCOPE_FETCH_FUNCTION": "reelscope-fetch",
+            "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
+        })
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")  # errors reach the user through job records
+        forget_shared_stores()  # clients made for another endpoint
+        for noisy in ("werkzeug", "moto"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+        index_moto_queries()
+        self.server = _GatedMotoServer(self.port, self.page_origins)
+        self.server.start()
+        config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False},
+                  "batch": {"use_docker": False}}
+        # moto's backends are global to the process: start from empty ones.
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"))
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/config", method="POST",
+                                                      data=json.dumps(config).encode()))
+        self.s3, self.sqs = boto3.client("s3"), boto3.client("sqs")
+        self.dynamodb, self.sfn = boto3.client("dynamodb"), boto3.client("stepfunctions")
+        self.runner.install()
+        self._create_resources()
+        self.store = shared_store(BUCKET, TABLE)
+        return self
+
+    def __exit__(self, *_) -> None:
+        try:
+            self.runner.close()
+            self.save(final=True)
+        finally:
+            self.runner.uninstall()
+            self.server.stop()
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+            forget_shared_stores()
+            self.folder.release()
+
+    def _create_resources(self) -> None:
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.dynamodb.create_table(**definition.create_table_request(TABLE))
+        self._restore()  # before the notification exists: restored uploads must not start jobs again
+        self.queue_url = self.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [{
+            "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]})
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name=MACHINE, definition=definition.render(substitutions()),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/reelscope-pipeline")["stateMachineArn"]
+        os.environ["REELSCOPE_STATE_MACHINE_ARN"] = self.state_machine_arn
+
+    # ------------------------------------------------------------ state folder
+    def save(self, final: bool = False) -> None:
+        """Mirror the bucket's objects and the table's items into the state folder, so that a kill
+        at any moment leaves the last complete save: object files are named by key and ETag and
+        written whole before the index that names them is replaced (rename), and files no index
+        names are deleted only after. `final`: this process is stopping, so a job still queued or
+        running is saved FAILED (interrupted) rather than as running forever."""
+        with self._saving:
+            self._save(final)
+
+    def _save(self, final: bool) -> None:
+        objects_dir = self.state_dir / "objects"
+        objects_dir.mkdir(parents=True, exist_ok=True)
+        index_path = self.state_dir / "objects.json"
+        old = json.loads(index_path.read_text()) if index_path.exists() else {}
+        index = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            for obj in page.get("Contents", []):
+                name = hashlib.sha256(f"{obj['Key']}\n{obj['ETag']}".encode()).hexdigest()
+                saved = old.get(obj["Key"], {})
+                if saved.get("file") == name and (objects_dir / name).exists():
+                    content_type = saved["content_type"]  # unchanged since the last save: no request
+                else:
+                    partial = objects_dir / f".{name}.partial"
+                    self.s3.download_file(BUCKET, obj["Key"], str(partial))
+                    os.replace(partial, objects_dir / name)
+                    content_type = self.s3.head_object(Bucket=BUCKET, Key=obj["Key"])["ContentType"]
+                index[obj["Key"]] = {"file": name, "etag": obj["ETag"], "content_type": content_type}
+        items = [item for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE) for item in page["Items"]]
+        write_json(self.state_dir / "items.json", [interrupted(item) for item in items] if final else items)
+        write_json(index_path, index)
+        for gone in {p.name for p in objects_dir.iterdir()} - {meta["file"] for meta in index.values()}:
+            (objects_dir / gone).unlink()
+
+    def _restore(self) -> None:
+        index_path = self.state_dir / "objects.json"
+        if index_path.exists():
+            for key, meta in json.loads(index_path.read_text()).items():
+                self.s3.upload_file(str(self.state_dir / "objects" / meta["file"]), BUCKET, key,
+                                    ExtraArgs={"ContentType": meta["content_type"]})
+        items_path = self.state_dir / "items.json"
+        for item in json.loads(items_path.read_text()) if items_path.exists() else []:
+            # A job saved while running lost its execution with the process that ran it (kill -9, a crash).
+            self.dynamodb.put_item(TableName=TABLE, Item=interrupted(item))
+
+    # ------------------------------------------------------------ jobs
+    def deliver_uploads(self, wait_s: int = 1) -> list[dict]:
+        """Hand queued S3 notifications to the ingest handler (as the S3 -> Lambda trigger does)."""
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                            WaitTimeSeconds=wait_s).get("Messages", [])
+        if not messages:
+            return []
+        event = {"Records": [{"eventSource": "aws:sqs", "body": message["Body"]} for message in messages]}
+        result, error = self.runner.invoke("ingest", event)
+        if error:
+            raise ReelscopeError(f"ingest failed: {error['errorMessage']}")
+        self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": message["ReceiptHandle"]} for i, message in enumerate(messages)])
+        if result["objects"]:
+            self.save()  # an upload and its new job survive a kill from here on
+        return result["objects"]
+
+    def upload(self, video: Path, key: str | None = None, rerun: bool = False) -> dict:
+        """Put a file under uploads/ (multipart above 8 MiB, as every S3 client does) and deliver
+        its notifications; returns ingest's outcome for it. `rerun`: a finished job of the same
+        bytes runs again (the rerun metadata, as any S3 client can send it)."""
+        key = key or f"uploads/{Path(video).name}"
+        extra = {"Metadata": {jobs.RERUN_METADATA: uuid.uuid4().hex}} if rerun else {}
+        self.s3.upload_file(str(video), BUCKET, key, ExtraArgs=extra)
+        etag = self.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+        for _ in range(50):
+            # One outcome per object (ingest merges repeated notifications of one upload).
+            if found := [r for r in self.deliver_uploads() if r["key"] == key and r["etag"] == etag]:
+                return found[0]
+        raise ReelscopeError(f"no notification arrived for {key}")
+
+    def wait(self, job_id: str, progress: Progress | None = None, timeout_s: float = 3600) -> dict:
+        """Block until the job's current execution ends; report each state as it is entered and left."""
+        progress = progress or Progress(enabled=False)
+        name = self.store.job(job_id).get("execution_name", job_id)
+        execution_arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+        seen, deadline = 0, time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
+            events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+            for event in events[seen:]:
+                details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+                if details and event["type"].endswith("StateEntered"):
+                    progress.say(f"  > {details['name']}")
+                elif details:
+                    progress.say(f"  < {details['name']}")
+            seen = len(events)
+            if status != "RUNNING":
+                if status in ("FAILED", "TIMED_OUT", "ABORTED"):
+                    self._execution_ended(execution_arn)
+                return self.store.job(job_id)
+            time.sleep(0.3)
+        raise ReelscopeError(f"job {job_id} still running after {timeout_s:.0f} s")
+
+    def _execution_ended(self, execution_arn: str) -> None:
+        """What EventBridge hands the mark_failed function in AWS when an execution fails (moto sends no events)."""
+        execution = self.sfn.describe_execution(executionArn=execution_arn)
+        detail = {k: execution.get(k) for k in ("executionArn", "stateMachineArn", "name", "status", "error", "cause")}
+        _, error = self.runner.invoke("mark_failed", {"source": "aws.states", "detail-type": jobs.EXECUTION_STATUS_CHANGE,
+                                                      "detail": detail})
+        if error:
+            raise ReelscopeError(f"marking {detail['name']} failed: {error['errorMessage']}")
+
+    def export(self, job_id: str, out_dir: Path) -> Path:
+        """Download the job's manifest and every artifact it lists into out_dir/{job_id}/ (files an
+        earlier run of the job left behind are not part of its result)."""
+        target = Path(out_dir) / job_id
+        manifest_key = artifact_key(job_id, "manifest.json")
+        listed = [artifact_key(job_id, a["path"]) for a in self.store.get_json(manifest_key)["artifacts"]]
+        for key in (*listed, manifest_key):
+            self.store.download(key, target / key.split("/", 2)[2])
+        return target
+
+    def serve(self, stop: threading.Event, say=print, api_port: int = 0) -> None:
+        """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
+        with ApiServer(self.runner, api_port) as api:
+            self.page_origins.add(api.url)
+            say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
+            say(f"  API and report pages: {api.url} (the newest report: {api.url}/, all jobs: {api.url}/jobs)")
+            say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
+                f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
+            followed: set[str] = set()
+            while not stop.is_set():
+                started = []
+                for result in self.deliver_uploads():
+                    say(describe_outcome(result))
+                    if result["outcome"] in ("started", "rerun"):
+                        started.append(result.get("execution_name", result["job_id"]))
+                # Every execution of this process is followed to its end (reported, then saved), whoever
+                # started it (an upload, a rerun asked through the API), and even if it ended already.
+                executions = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, maxResults=1000)
+                for name in [*started, *(e["name"] for e in executions["executions"])]:
+                    if name not in followed:
+                        followed.add(name)
+                        threading.Thread(target=self._report, args=(jobs.job_of_execution(name), say, api.url),
+                                         daemon=True).start()
+
+    def _report(self, job_id: str, say, api_url: str) -> None:
+        try:
+            job = self.wait(job_id)
+        except Exception as err:
+            if not self.runner.closing:  # when stopping, the saved state says what became of the job
+                say(f"job {job_id}: cannot follow its execution: {error_message(err)}")
+            return
+        detail = job.get("error") or f"report at {api_url}/jobs/{job_id}/report"
+        say(f"job {job_id}: {job['status']}: {detail}")
+        self.save()
+
+
+def describe_outcome(result: dict) -> str:
+    """One line for what ingest did with an upload."""
+    if result["outcome"] == "ignored":
+        return f"{result['key']}: ignored ({result['reason']})"
+    if result["outcome"] == "duplicate" and result["status"] in UNFINISHED:  # a repeated notification
+        return f"{result['key']}: job {result['job_id']} already {result['status'].lower()}"
+    if result["outcome"] == "duplicate":
+        return f"{result['key']}: processed before, job {result['job_id']} {result['status']} (upload it with " \
+               f"metadata {jobs.RERUN_METADATA}=<new value> to run it again)"
+    return f"{result['key']}: {result['outcome']} job {result['job_id']}"
+
+
+def job_timings(store: Store, job_id: str) -> dict[str, float]:
+    return {name: record.get("duration_s", 0.0) for name, record in store.steps(job_id).items()}

@@ -1,0 +1,1 @@
+"""Search across videos: the keyword index and the semantic side (embeddings)."""

@@ -1,0 +1,229 @@
+"""Search across every video: keyword (an inverted index in the jobs table), semantic (sentence
+embeddings, cosine) and hybrid (both blended).
+
+Documents are a job's transcript segments and entity ranges (an entity's text is its label, so
+"dog" finds dog ranges). Both modes index the same documents and return hits of the same shape.
+
+Keyword: text is normalized (lower case, accents folded, punctuation dropped, a small English
+stop list, plural "s" trimmed) the same way for documents and queries. Items: PK = TERM#{term},
+SK = {job_id}#{doc_id}, with the document's kind, times, snippet and the term's frequency;
+PK = SEARCH, SK = STATS counts documents for the idf. A query ranks documents by sum over its
+terms of idf(term) * tf / (tf + 1) (BM25 without length norm).
+
+Semantic: each document's all-MiniLM-L6-v2 vector (embed.py), stored per job in S3 as
+jobs/{job_id}/search/vectors.json; PK = VECTORS, SK = {job_id} lists the jobs that have one. A
+query is embedded and compared with every stored vector (exact cosine: fine to a few hundred
+thousand documents, see docs/BENCHMARKS.md). A job's vectors never change, so a warm process keeps
+them. Hybrid: 0.5 * keyword score / best keyword score + 0.5 * similarity.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import threading
+import unicodedata
+from collections import Counter, OrderedDict
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from boto3.dynamodb.conditions import Key
+
+from reelscope.artifacts import dumps
+from reelscope.errors import BadQuery, ReelscopeError
+from reelscope.search import embed
+from reelscope.store import Store, artifact_key
+
+if TYPE_CHECKING:
+    import numpy as np
+
+STOP_WORDS = frozenset("a an and are as at be but by for from has have in is it its of on or that the this to was "
+                       "were will with".split())
+SNIPPET_CHARS = 200
+MODES = ("keyword", "semantic", "hybrid")
+VECTORS_SCHEMA = "reelscope.vectors/1"
+VECTORS_PATH = "search/vectors.json"
+# Unrelated sentences score about -0.05..0.15 with this model, paraphrases 0.35 and up: below the
+# floor a semantic "match" is noise and is not returned.
+MIN_SIMILARITY = 0.2
+KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
+CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
+MAX_QUERY_TERMS = 32
+RANKING_FIELDS = ("SK", "tf", "job_id", "start", "label")  # what a keyword query reads of each posting
+
+
+def terms(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", folded)
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+            for w in words if w not in STOP_WORDS]
+
+
+def documents(report: dict) -> list[dict]:
+    """The searchable pieces of one job's report."""
+    docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], "start": s["start"], "end": s["end"]}
+            for s in report["transcript"]]
+    docs += [{"doc_id": f"ent-{e['id']}", "kind": "entity", "text": e["label"] + (" animal" if e["animal"] else ""),
+              "label": e["label"], "start": e["start"], "end": e["end"], "confidence": e["peak_confidence"],
+              "evidence": e["evidence"]["path"]} for e in report["entities"]]
+    return docs
+
+
+def _hit_fields(job_id: str, file_name: str, doc: dict) -> dict:
+    """What a hit says about its document, in both modes."""
+    return {"job_id": job_id, "file_name": file_name, **{k: v for k, v in doc.items() if k != "text"},
+            "snippet": doc["text"][:SNIPPET_CHARS]}
+
+
+def index_documents(store: Store, job_id: str, report: dict, folder: Path) -> tuple[int, str]:
+    """Write the job's term items and its vectors (the file under `folder`, then S3 and the
+    VECTORS item). Returns how many documents were indexed and the vectors' relative path."""
+    docs = documents(report)
+    file_name = report["source"]["file_name"]
+    items = []
+    for doc in docs:
+        for term, count in Counter(terms(doc["text"])).items():
+            item = {"PK": f"TERM#{term}", "SK": f"{job_id}#{doc['doc_id']}", "tf": count,
+                    **_hit_fields(job_id, file_name, doc)}
+            items.append({k: Decimal(str(v)) if isinstance(v, float) else v for k, v in item.items()})
+    store.table.write_batch(items)
+    path = Path(folder) / VECTORS_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps(vectors_document([_hit_fields(job_id, file_name, doc) for doc in docs],
+                                           embed.embed([doc["text"] for doc in docs]))), encoding="utf-8")
+    key = artifact_key(job_id, VECTORS_PATH)
+    store.upload(path, key)
+    before = store.table.put_item(Item={"PK": "VECTORS", "SK": job_id, "key": key, "documents": len(docs),
+                                        "model": embed.MODEL_NAME}, ReturnValues="ALL_OLD").get("Attributes", {})
+    # A job indexed again (a redriven execution) replaces its documents: count only the difference.
+    store.table.update_item(Key={"PK": "SEARCH", "SK": "STATS"}, UpdateExpression="ADD documents :n",
+                            ExpressionAttributeValues={":n": len(docs) - int(before.get("documents", 0))})
+    return len(docs), VECTORS_PATH
+
+
+def vectors_document(hit_fields: list[dict], vectors: np.ndarray) -> dict:
+    """A job's search/vectors.json: its documents as hits show them, and one vector per document."""
+    return {"schema": VECTORS_SCHEMA, "model": embed.MODEL_NAME, "dimensions": embed.DIMENSIONS,
+            "documents": hit_fields, "vectors": base64.b64encode(vectors.astype("<f4").tobytes()).decode()}
+
+
+def search(store: Store, query: str, mode: str = "keyword", job: str | None = None, label: str | None = None,
+           limit: int = 20) -> list[dict]:
+    """Hits across all videos (or one job), best first; `label` keeps only that label's entity
+    ranges. Raises ValueError, naming the problem, for a query with nothing to search for."""
+    if mode not in MODES:
+        raise BadQuery(f"mode must be one of {', '.join(MODES)}")
+    if mode == "keyword":
+        hits = _keyword_hits(store, query, job)
+    elif mode == "semantic":
+        hits = {sk: {**hit, "score": hit["similarity"]} for sk, hit in _semantic_hits(store, query, job).items()}
+    else:
+        hits = _hybrid_hits(store, query, job)
+    ranked = sorted((h for h in hits.values() if not label or h.get("label") == label),
+                    key=lambda h: (-h["score"], h["job_id"], h["start"]))[:limit]
+    _add_documents(store, ranked)
+    for hit in ranked:
+        hit["score"] = round(hit["score"], 4)
+        hit["link"] = f"/jobs/{hit['job_id']}/report#t={hit['start']:.2f}"
+    return ranked
+
+
+def _keyword_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
+    query_terms = sorted(set(terms(query)))
+    if not query_terms:
+        raise BadQuery("no searchable words (only stop words or punctuation)")
+    if len(query_terms) > MAX_QUERY_TERMS:  # one Query per term: a pasted page must not cost hundreds
+        raise BadQuery(f"{len(query_terms)} distinct searchable words; at most {MAX_QUERY_TERMS}")
+    stats = store.table.get_item(Key={"PK": "SEARCH", "SK": "STATS"}).get("Item", {})
+    total = max(int(stats.get("documents", 0)), 1)
+    scored: dict[str, dict] = {}
+    for term in query_terms:
+        condition = Key("PK").eq(f"TERM#{term}")
+        if job:
+            condition = condition & Key("SK").begins_with(f"{job}#")
+        items = store.table.query_all(condition, fields=RANKING_FIELDS)
+        idf = math.log(1 + (total - len(items) + 0.5) / (len(items) + 0.5))
+        for item in items:
+            hit = scored.setdefault(item["SK"], {"score": 0.0, "matched": [], "sk": item["SK"], **_plain(item)})
+            hit["score"] += idf * int(item["tf"]) / (int(item["tf"]) + 1)
+            hit["matched"].append(term)
+    return scored
+
+
+def _add_documents(store: Store, hits: list[dict]) -> None:
+    """Complete keyword hits (ranked on RANKING_FIELDS alone) with their documents' fields: one
+    batch read for the hits returned, not every posting's snippet for every match."""
+    keyword_only = {hit["sk"]: hit for hit in hits if "sk" in hit}
+    keys = [{"PK": f"TERM#{hit['matched'][0]}", "SK": sk} for sk, hit in keyword_only.items()]
+    for item in store.table.get_batch(keys):
+        keyword_only[item["SK"]].update(_plain(item))
+    for hit in keyword_only.values():
+        del hit["sk"]
+
+
+_vectors_lock = threading.Lock()
+_vectors_cache: OrderedDict[tuple[str, str], tuple[list[dict], np.ndarray, dict[str, int]]] = OrderedDict()
+
+
+def _job_vectors(store: Store, key: str) -> tuple[list[dict], np.ndarray, dict[str, int]]:
+    """(documents, matrix, row of each document's key) of one job, from S3 once per warm process."""
+    import numpy as np
+
+    with _vectors_lock:
+        cached = _vectors_cache.get((store.bucket, key))
+    if cached is None:
+        stored = store.get_json(key)
+        if stored.get("schema") != VECTORS_SCHEMA or stored.get("model") != embed.MODEL_NAME:
+            raise ReelscopeError(f"{key}: vectors of another schema or model ({stored.get('schema')}, {stored.get('model')})")
+        matrix = np.frombuffer(base64.b64decode(stored["vectors"]), dtype="<f4").reshape(-1, stored["dimensions"])
+        rows = {f"{doc['job_id']}#{doc['doc_id']}": row for row, doc in enumerate(stored["documents"])}
+        cached = (stored["documents"], matrix, rows)
+        with _vectors_lock:  # the API's request threads share the cache
+            _vectors_cache[(store.bucket, key)] = cached
+            while len(_vectors_cache) > CACHED_JOBS:
+                _vectors_cache.popitem(last=False)
+    return cached
+
+
+def _semantic_hits(store: Store, query: str, job: str | None, also: frozenset[str] = frozenset()) -> dict[str, dict]:
+    """Documents at or above the similarity floor, and those named in `also`, with their similarity."""
+    import numpy as np
+
+    if not query.strip():
+        raise BadQuery("nothing to search for")
+    condition = Key("PK").eq("VECTORS") & Key("SK").eq(job) if job else Key("PK").eq("VECTORS")
+    query_vector = embed.embed([query])[0]
+    hits = {}
+    for entry in store.table.query_all(condition):
+        documents_, matrix, rows = _job_vectors(store, entry["key"])
+        similarity = matrix @ query_vector
+        # Hit dicts only for what can be returned: building one per document would cost more than the product.
+        wanted = set(np.flatnonzero(similarity >= MIN_SIMILARITY).tolist()) | {rows[sk] for sk in also if sk in rows}
+        for row in wanted:
+            doc = documents_[row]
+            hits[f"{doc['job_id']}#{doc['doc_id']}"] = {**doc, "similarity": round(float(similarity[row]), 4)}
+    return hits
+
+
+def _hybrid_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
+    try:
+        keyword = _keyword_hits(store, query, job)
+    except BadQuery:  # only stop words: meaning alone decides
+        keyword = {}
+    best = max((hit["score"] for hit in keyword.values()), default=1.0)
+    blended = {}
+    for sk, hit in _semantic_hits(store, query, job, also=frozenset(keyword)).items():
+        matched = keyword.get(sk, {})
+        blended[sk] = {**hit, "matched": matched.get("matched", []),  # the vectors' copy has every field
+                       "score": KEYWORD_WEIGHT * matched.get("score", 0.0) / best
+                       + (1 - KEYWORD_WEIGHT) * max(hit["similarity"], 0.0)}
+    for sk, hit in keyword.items():  # a job without vectors (indexed before them) still has its words
+        blended.setdefault(sk, {**hit, "similarity": None, "score": KEYWORD_WEIGHT * hit["score"] / best})
+    return blended
+
+
+def _plain(item: dict) -> dict:
+    hidden = {"PK", "SK", "tf"}
+    return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in item.items() if k not in hidden}

@@ -1,0 +1,107 @@
+"""analyze: every stage in-process on the demo sample; manifest, summary, PARTIAL and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from reelscope import synth
+from reelscope.analysis import pipeline
+from reelscope.artifacts import read_json, sha256_file
+from reelscope.cli import main
+from reelscope.settings import Settings
+
+from .test_speech import MAX_WER, wer
+
+
+@pytest.fixture
+def env(monkeypatch, model_dir, fall_weights):
+    monkeypatch.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+    return monkeypatch
+
+
+def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
+    assert main(["analyze", str(sample), "--out", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""  # not a terminal: no progress lines
+    assert "status: SUCCEEDED" in printed.out and "sample.mp4: 16.0 s, 1280x720 h264, aac" in printed.out
+
+    out = tmp_path / "a"
+    manifest = read_json(out / "manifest.json")
+    assert manifest["status"] == "SUCCEEDED"
+    assert set(manifest["steps"]) == {"probe", "downscale", "transcribe", "subtitles", "detect", "entities"}
+    assert manifest["source"] == {"file_name": "sample.mp4", "size_bytes": sample.stat().st_size,
+                                  "sha256": sha256_file(sample)}
+    kinds = {a["kind"] for a in manifest["artifacts"]}
+    assert kinds == {"media", "renditions", "rendition", "poster", "thumbnail", "transcript", "subtitles",
+                     "detections", "entities", "evidence", "report", "table"}
+    for artifact in manifest["artifacts"]:
+        assert sha256_file(out / artifact["path"]) == artifact["sha256"]
+    assert not list(out.glob(".staging-*")) and not list(out.rglob("*.partial"))
+
+    transcript = read_json(out / "transcript.json")
+    assert transcript["language"] == "en"
+    assert wer(" ".join(synth.SAMPLE_SENTENCES[1:]), transcript["text"].split(".", 1)[1]) <= MAX_WER
+    people = [e for e in read_json(out / "entities.json")["entities"] if e["label"] == "Normal"]
+    assert [(round(e["start"]), round(e["end"])) for e in people] == [(5, 16)]  # zidane.jpg then bus.jpg
+
+    check_exports(out)
+
+    # Same input, same settings: the JSON, subtitle and export artifacts are byte-identical.
+    assert main(["analyze", str(sample), "--out", str(tmp_path / "b")]) == 0
+    for name in ("media.json", "transcript.json", "subtitles.srt", "subtitles.vtt", "detections.json",
+                 "entities.json", "report.json", "entities.csv", "transcript.csv", "report.pdf"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def check_exports(out):
+    """report.json, the CSVs and the PDF say what the artifacts say."""
+    import csv
+
+    from pypdf import PdfReader
+
+    report, entities = read_json(out / "report.json"), read_json(out / "entities.json")["entities"]
+    transcript = read_json(out / "transcript.json")
+    assert report["schema"] == "reelscope.report/1" and report["status"] == "SUCCEEDED"
+    assert report["entities"] == entities and report["language"] == "en"
+    assert [s["text"] for s in report["transcript"]] == [s["text"] for s in transcript["segments"]]
+    rows = list(csv.DictReader((out / "entities.csv").open(encoding="utf-8")))
+    assert [(r["label"], float(r["start"]), float(r["end"]), r["evidence_path"]) for r in rows] == \
+           [(e["label"], e["start"], e["end"], e["evidence"]["path"]) for e in entities]
+    rows = list(csv.DictReader((out / "transcript.csv").open(encoding="utf-8")))
+    assert [(float(r["start"]), r["text"]) for r in rows] == [(s["start"], s["text"]) for s in transcript["segments"]]
+    pdf = PdfReader(out / "report.pdf")
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert "reelscope report: sample.mp4" in text and "football players" in text
+    assert all(e["label"] in text for e in entities)
+    assert sum(len(page.images) for page in pdf.pages) == len(entities)  # one evidence frame per range
+
+
+def test_a_failed_branch_leaves_the_others_delivered(sample, tmp_path, env, capsys):
+    env.setenv("REELSCOPE_YOLO_WEIGHTS", str(tmp_path / "missing.pt"))
+    result = pipeline.analyze(sample, tmp_path, Settings.from_env(), pipeline.Progress(enabled=True))
+    manifest = result["manifest"]
+    assert manifest["status"] == "PARTIAL"
+    assert manifest["steps"]["detect"]["status"] == "FAILED"
+    assert "missing.pt' not found" in manifest["steps"]["detect"]["error"]
+    assert manifest["steps"]["entities"] == {"status": "SKIPPED", "error": "detect failed"}
+    for step in ("probe", "downscale", "transcribe", "subtitles"):
+        assert manifest["steps"][step]["status"] == "SUCCEEDED"
+    paths = {a["path"] for a in manifest["artifacts"]}
+    assert {"transcript.json", "subtitles.srt", "subtitles.vtt", "720p.mp4"} <= paths
+    assert "detections.json" not in paths and not (tmp_path / "detections.json").exists()
+    report = read_json(tmp_path / "report.json")  # the exports say what is missing and why
+    assert report["status"] == "PARTIAL" and report["entities"] == [] and report["steps"]["detect"]["status"] == "FAILED"
+    assert {"report.pdf", "entities.csv", "transcript.csv"} <= paths
+    progress = capsys.readouterr().err
+    assert "  detect failed in" in progress and "  transcribe succeeded in" in progress
+
+    assert main(["analyze", str(sample), "--out", str(tmp_path / "cli")]) == 1  # PARTIAL exit status
+
+
+def test_refused_input_writes_no_manifest(tmp_path, env, capsys):
+    text = tmp_path / "clip.mp4"
+    text.write_text("not a video")
+    assert main(["analyze", str(text), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith("reelscope: analyze: clip.mp4: not a readable media file")
+    assert not (tmp_path / "out" / "manifest.json").exists()

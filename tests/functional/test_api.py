@@ -1,0 +1,302 @@
+"""The API handler in local mode: a presigned POST really uploads and starts a job; job status; refusals."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+import pytest
+import requests
+
+from reelscope.local.cloud import LocalCloud
+
+
+def request(method: str, path: str, body: dict | None = None, resource: str | None = None, params: dict | None = None):
+    return {"httpMethod": method, "path": path, "resource": resource or path, "pathParameters": params,
+            "headers": {"Content-Type": "application/json"}, "queryStringParameters": None,
+            "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False,
+            "requestContext": {"stage": "v1", "httpMethod": method, "path": f"/v1{path}", "requestId": "test"}}
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    with LocalCloud(tmp_path_factory.mktemp("state")) as running:
+        yield running
+
+
+def call(cloud, event) -> tuple[int, dict]:
+    result, error = cloud.runner.invoke("api", event)
+    assert error is None, error
+    return result["statusCode"], json.loads(result["body"])
+
+
+def test_presigned_post_uploads_under_uploads_and_starts_a_job(cloud):
+    status, body = call(cloud, request("POST", "/uploads", {"file_name": "../../My Clip (1).mp4", "content_type": "video/mp4"}))
+    assert status == 201
+    assert body["key"].startswith("uploads/") and body["key"].endswith("/My_Clip_1_.mp4")
+    assert body["fields"]["key"] == body["key"] and body["expires_in"] == 300
+    response = requests.post(body["url"], data=body["fields"], files={"file": ("clip.mp4", b"not really a video")},
+                             timeout=30)
+    assert response.status_code in (200, 204), response.text
+    (result,) = [r for r in cloud.deliver_uploads() if r["key"] == body["key"]]
+    assert result["outcome"] == "started"
+    job = cloud.wait(result["job_id"], timeout_s=120)
+    assert job["status"] == "FAILED" and job["error"].startswith("My_Clip_1_.mp4: not a readable media file")
+
+    status, body = call(cloud, request("GET", f"/jobs/{result['job_id']}", resource="/jobs/{job_id}",
+                                       params={"job_id": result["job_id"]}))
+    assert status == 200
+    assert body["job"]["status"] == "FAILED" and body["steps"]["probe"]["status"] == "FAILED"
+    assert "PK" not in body["job"]
+
+
+def test_refusals_name_the_field(cloud):
+    status, body = call(cloud, request("POST", "/uploads", {"file_name": "notes.txt", "content_type": "text/plain"}))
+    assert (status, body["message"]) == (422, "content_type: String should match pattern '^video/[A-Za-z0-9.+-]+$'")
+    status, body = call(cloud, request("POST", "/uploads", {"content_type": "video/mp4"}))
+    assert (status, body["message"]) == (422, "file_name: Field required")
+    status, body = call(cloud, request("POST", "/uploads", {"file_name": "   ", "content_type": 7}))
+    assert status == 422 and body["message"].startswith("file_name: String should match pattern") \
+        and "; content_type: Input should be a valid string" in body["message"]
+    broken = {**request("POST", "/uploads"), "body": "{not json"}
+    assert call(cloud, broken) == (422, {"message": "body: JSON decode error"})
+    status, body = call(cloud, request("GET", "/jobs/" + "0" * 32, resource="/jobs/{job_id}", params={"job_id": "0" * 32}))
+    assert (status, body["message"]) == (404, f"job {'0' * 32} not found")
+    status, body = call(cloud, request("GET", "/jobs/nope", resource="/jobs/{job_id}", params={"job_id": "nope"}))
+    assert (status, body["message"]) == (422, "job_id: String should match pattern '^[0-9a-f]{32}$'")
+    assert get(cloud, "/") == (404, {"message": "no report yet: upload a video under uploads/ (POST /uploads)"})
+
+
+@pytest.fixture(scope="module")
+def people_job(cloud, people_video, model_dir, fall_weights):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+        env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+        result = cloud.upload(people_video, "uploads/people.mp4")
+        assert cloud.wait(result["job_id"], timeout_s=300)["status"] == "SUCCEEDED"
+    return result["job_id"]
+
+
+def get(cloud, path: str, resource: str | None = None, params: dict | None = None, query: dict | None = None):
+    return call(cloud, {**request("GET", path, resource=resource, params=params), "queryStringParameters": query})
+
+
+def test_jobs_list_and_detail(cloud, people_job, tmp_path):
+    import hashlib
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    result = cloud.upload(broken, "uploads/broken.mp4")
+    assert cloud.wait(result["job_id"], timeout_s=120)["status"] == "FAILED"
+
+    status, body = get(cloud, "/jobs")
+    listed = [job["job_id"] for job in body["jobs"]]
+    assert status == 200 and listed.index(result["job_id"]) < listed.index(people_job)  # newest first
+    assert [job["created_at"] for job in body["jobs"]] == sorted((job["created_at"] for job in body["jobs"]), reverse=True)
+    (people,) = [job for job in body["jobs"] if job["job_id"] == people_job]
+    assert (people["status"], people["file_name"], people["report_path"]) == \
+        ("SUCCEEDED", "people.mp4", f"/jobs/{people_job}/report")
+    assert people["duration_s"] == pytest.approx(6.0, abs=0.1)
+
+    pages, query = [], {"limit": "1"}
+    while True:  # one job a page, following `next` to the end
+        status, body = get(cloud, "/jobs", query=query)
+        pages += [job["job_id"] for job in body["jobs"]]
+        if not body["next"]:
+            break
+        query = {"limit": "1", "next": body["next"]}
+    assert pages == listed
+    assert {job["status"] for job in get(cloud, "/jobs", query={"status": "FAILED"})[1]["jobs"]} == {"FAILED"}
+    assert get(cloud, "/jobs", query={"status": "DONE"})[1]["message"].startswith("status: Input should be 'QUEUED'")
+    assert get(cloud, "/jobs", query={"next": "%%%"}) == (422, {"message": "next: not a page token from this API"})
+
+    home, error = cloud.runner.invoke("api", request("GET", "/"))  # the newest job with a report, behind stage v1
+    assert error is None and (home["statusCode"], home["multiValueHeaders"]["Location"]) == (
+        302, [f"/v1/jobs/{people_job}/report"])
+
+    status, body = get(cloud, f"/jobs/{people_job}", "/jobs/{job_id}", {"job_id": people_job})
+    assert body["job"]["media"]["duration_s"] == pytest.approx(6.0, abs=0.1) and body["job"]["media"]["has_audio"] is False
+    assert set(body["steps"]) == {"probe", "downscale", "transcribe", "subtitles", "detect", "entities"}
+    assert all(step["status"] == "SUCCEEDED" and step["duration_s"] > 0 for step in body["steps"].values())
+    manifest = cloud.store.get_json(f"jobs/{people_job}/manifest.json")
+    expected = {a["path"]: a["sha256"] for a in manifest["artifacts"] if a["kind"] not in ("thumbnail", "search-index")}
+    assert set(body["links"]) == set(expected) and "search/vectors.json" not in body["links"]
+    report_pdf = requests.get(body["links"]["report.pdf"], timeout=30).content
+    assert hashlib.sha256(report_pdf).hexdigest() == expected["report.pdf"]
+
+
+def test_openapi_document(cloud):
+    from pathlib import Path
+
+    status, document = get(cloud, "/openapi.json")
+    assert status == 200 and document["info"]["title"] == "reelscope"
+    assert set(document["paths"]) == {
+        "/", "/openapi.json", "/uploads", "/search", "/ingest", "/ingest/{fetch_id}", "/jobs", "/jobs/{job_id}",
+        "/jobs/{job_id}/report", "/jobs/{job_id}/runs", "/jobs/{job_id}/shares", "/jobs/{job_id}/shares/{token}", "/s/{token}",
+            "/s/{token}/report"}
+    mode = next(p for p in document["paths"]["/search"]["get"]["parameters"] if p["name"] == "mode")
+    assert mode["schema"]["enum"] == ["keyword", "semantic", "hybrid"]
+    committed = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
+    assert committed == document, "docs/openapi.json is stale: reelscope openapi > docs/openapi.json"
+
+
+def test_share_links(cloud, people_job):
+    import hashlib
+
+    from reelscope.cloud.api import token_hash
+
+    job_id = people_job
+    shares = f"/jobs/{job_id}/shares"
+
+    status, share = call(cloud, request("POST", shares, {"expires_in_s": 3600}, "/jobs/{job_id}/shares", {"job_id": job_id}))
+    assert status == 201 and len(share["token"]) == 32 and share["path"] == f"/s/{share['token']}"
+    item = cloud.store.share(token_hash(share["token"]))
+    assert item["job_id"] == job_id and share["token"] not in json.dumps(item)  # only the hash is stored
+
+    opened = request("GET", share["path"], resource="/s/{token}", params={"token": share["token"]})
+    status, body = call(cloud, opened)
+    assert status == 200 and body["report"]["source"]["file_name"] == "people.mp4"
+    manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
+    for artifact in manifest["artifacts"]:
+        if artifact["path"] in ("report.pdf", "720p.mp4"):
+            data = requests.get(body["links"][artifact["path"]], timeout=30).content
+            assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
+
+    # A token opens its own report only: another job's revocation route does not accept it.
+    other = "1" * 32
+    assert call(cloud, request("DELETE", f"/jobs/{other}/shares/{share['token']}", resource="/jobs/{job_id}/shares/{token}",
+                               params={"job_id": other, "token": share["token"]}))[0] == 404
+    assert call(cloud, request("GET", "/s/" + "A" * 32, resource="/s/{token}", params={"token": "A" * 32})) == \
+           (404, {"message": "share link not found"})
+
+    revoke = request("DELETE", f"{shares}/{share['token']}", resource="/jobs/{job_id}/shares/{token}",
+                     params={"job_id": job_id, "token": share["token"]})
+    result_, error = cloud.runner.invoke("api", revoke)
+    assert error is None and result_["statusCode"] == 204
+    assert call(cloud, opened) == (410, {"message": "share link revoked"})
+
+    cloud.store.put_share(token_hash("B" * 32), job_id, expires_at=1)  # expired long ago
+    assert call(cloud, request("GET", "/s/" + "B" * 32, resource="/s/{token}", params={"token": "B" * 32})) == \
+           (410, {"message": "share link expired"})
+    assert call(cloud, request("POST", shares, {"expires_in_s": 5}, "/jobs/{job_id}/shares", {"job_id": job_id}))[0] == 422
+    assert call(cloud, request("POST", f"/jobs/{other}/shares", {}, "/jobs/{job_id}/shares", {"job_id": other}))[0] == 404
+
+
+@pytest.fixture
+def video_server():
+    import http.server
+    import threading
+
+    class Serve(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/slow.mp4":  # 20 bytes/s, forever
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 100000\r\n\r\n")
+                with contextlib.suppress(OSError):
+                    while True:
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                return
+            body = b"fetched, but not really a video"
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def fetch_outcome(cloud, accepted: dict, timeout_s: float = 30) -> dict:
+    """The fetch record once the fetch (run asynchronously, as in AWS) has ended."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, record = call(cloud, request("GET", accepted["status_path"], resource="/ingest/{fetch_id}",
+                                             params={"fetch_id": accepted["fetch_id"]}))
+        assert status == 200
+        if record["status"] != "QUEUED" or time.monotonic() > deadline:
+            return record
+        time.sleep(0.2)
+
+
+def test_url_ingest(cloud, video_server, monkeypatch):
+    monkeypatch.setenv("REELSCOPE_FETCH_ALLOW_LOOPBACK", "true")  # the test server lives on loopback
+    status, body = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/clips/Harbor%20Cam.mp4"}))
+    assert status == 202 and body["key"].startswith("uploads/") and body["key"].endswith("/Harbor_Cam.mp4")
+    record = fetch_outcome(cloud, body)
+    assert (record["status"], record["size_bytes"]) == ("SUCCEEDED", 31)
+    (started,) = [r for r in cloud.deliver_uploads() if r["key"] == body["key"]]  # the upload starts a job
+    job = cloud.wait(started["job_id"], timeout_s=120)
+    assert job["status"] == "FAILED" and "not a readable media file" in job["error"]
+
+    monkeypatch.setenv("REELSCOPE_FETCH_ALLOW_LOOPBACK", "false")
+    status, body = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/clip.mp4"}))
+    assert status == 202  # accepted; the fetch itself refuses the address
+    record = fetch_outcome(cloud, body)
+    assert (record["status"], record["error"]) == ("FAILED", "127.0.0.1 is a loopback address")
+    assert "Contents" not in cloud.s3.list_objects_v2(Bucket="reelscope-media", Prefix=body["key"])
+
+    assert call(cloud, request("POST", "/ingest", {"url": "file:///etc/passwd"}))[0] == 422
+    assert call(cloud, request("POST", "/ingest", {}))[0] == 422
+    assert call(cloud, request("GET", "/ingest/" + "0" * 32, resource="/ingest/{fetch_id}",
+                               params={"fetch_id": "0" * 32}))[0] == 404
+
+
+def test_a_slow_server_answers_at_once_and_fails_the_fetch(cloud, video_server, monkeypatch):
+    """POST /ingest answers 202 before the fetch has read a byte; a peer sending 20 bytes/s fails
+    the fetch on the minimum rate, and nothing of it lands under uploads/."""
+    for name, value in [("FETCH_ALLOW_LOOPBACK", "true"), ("FETCH_MIN_BYTES_PER_S", "1000"), ("FETCH_RATE_GRACE_S", "1")]:
+        monkeypatch.setenv(f"REELSCOPE_{name}", value)
+    started = time.monotonic()
+    status, body = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/slow.mp4"}))
+    assert status == 202 and time.monotonic() - started < 1.0
+    record = fetch_outcome(cloud, body)
+    assert record["status"] == "FAILED" and record["error"].startswith("127.0.0.1: ") \
+        and ", under the minimum of 1000 (" in record["error"], record
+    assert "Contents" not in cloud.s3.list_objects_v2(Bucket="reelscope-media", Prefix="uploads/" + body["key"].split("/")[1])
+
+
+def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_dir, fall_weights):
+    """POST /jobs/{id}/runs: 202, a second execution of the same definition on the same upload; refused
+    (409) while it runs; the job ends with fresh step records and its artifacts."""
+    path = f"/jobs/{people_job}/runs"
+    before = cloud.store.steps(people_job)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+        env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+        status, body = call(cloud, request("POST", path, resource="/jobs/{job_id}/runs", params={"job_id": people_job}))
+        assert status == 202, body
+        assert body == {"job_id": people_job, "run": 2, "execution_name": f"{people_job}-run2", "status": "QUEUED",
+                        "status_path": f"/jobs/{people_job}"}
+        status, body = call(cloud, request("POST", path, resource="/jobs/{job_id}/runs", params={"job_id": people_job}))
+        assert status == 409 and body["message"].startswith(f"job {people_job} is ")
+        job = cloud.wait(people_job, timeout_s=300)
+    assert job["status"] == "SUCCEEDED" and job["run"] == 2 and "error" not in job
+    executions = {e["name"] for e in cloud.sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]}
+    assert {people_job, f"{people_job}-run2"} <= executions
+    after = cloud.store.steps(people_job)
+    assert set(after) == set(before) and all(after[n]["started_at"] > before[n]["ended_at"] for n in after)
+    unknown = "0" * 32
+    status, body = call(cloud, request("POST", f"/jobs/{unknown}/runs", resource="/jobs/{job_id}/runs",
+                                       params={"job_id": unknown}))
+    assert (status, body) == (404, {"message": f"job {unknown} not found"})
+
+
+def test_malformed_urls_and_page_tokens_are_the_client_s_error(cloud):
+    import base64
+
+    for url, reason in [("http://[::1/a.mp4", "Invalid IPv6 URL"), ("http://[zz]/a.mp4", "does not appear to be an IPv4 or IPv6"),
+                        ("http://example.org:99999/a.mp4", "Port out of range 0-65535")]:
+        status, body = call(cloud, request("POST", "/ingest", {"url": url}))
+        assert status == 422 and body["message"].startswith("url: ") and reason in body["message"], (url, body)
+    for shape in ([], "x", 7, None, {}, {"PK": "JOB#1"}, {"PK": 1, "SK": "JOB", "entity": "JOB", "created_at": "x"},
+                  {"PK": "a", "SK": "b", "entity": "JOB", "created_at": "x", "extra": "y"}, [{"PK": "a"}]):
+        token = base64.urlsafe_b64encode(json.dumps(shape).encode()).decode()
+        assert get(cloud, "/jobs", query={"next": token}) == (422, {"message": "next: not a page token from this API"}), shape

@@ -1,0 +1,221 @@
+"""Search across videos processed in local mode (keyword, semantic, hybrid): speech and labels we know."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import requests
+
+from reelscope import synth
+from reelscope.local.cloud import LocalCloud
+from reelscope.search.index import MIN_SIMILARITY, terms
+
+from ..conftest import SENTENCES
+from .test_api import call, request
+
+HARBOR = ["The harbor crane was repaired yesterday afternoon.", "Three cargo ships arrived before sunrise."]
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, speech_video, people_video, model_dir, fall_weights):
+    """Three jobs: the speech fixture, a second narration, and the people video (no speech)."""
+    env = pytest.MonkeyPatch()
+    env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+    env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+    folder = tmp_path_factory.mktemp("harbor")
+    spoken = synth.speech_track(HARBOR, folder / "harbor.wav", lead_s=0.5, gap_s=1.0)
+    harbor = synth.slideshow(folder / "harbor.mp4", [("color:navy", round(spoken[-1].end + 1, 1))], audio=folder / "harbor.wav")
+    with LocalCloud(tmp_path_factory.mktemp("state")) as cloud:
+        jobs = {}
+        for name, path in (("speech", speech_video[0]), ("harbor", harbor), ("people", people_video)):
+            result = cloud.upload(path, f"uploads/{name}.mp4")
+            assert cloud.wait(result["job_id"], timeout_s=600)["status"] == "SUCCEEDED"
+            jobs[name] = result["job_id"]
+        yield cloud, jobs, speech_video[1]
+    env.undo()
+
+
+def search(cloud, **params) -> tuple[int, dict]:
+    event = request("GET", "/search")
+    event["queryStringParameters"] = params
+    return call(cloud, event)
+
+
+def test_a_phrase_finds_its_segment_first(indexed):
+    cloud, jobs, spoken = indexed
+    status, body = search(cloud, q="kitchen window")
+    assert status == 200
+    best = body["hits"][0]
+    assert (best["job_id"], best["kind"]) == (jobs["speech"], "transcript")
+    assert best["snippet"] == SENTENCES[1] and sorted(best["matched"]) == ["kitchen", "window"]
+    assert best["start"] == pytest.approx(spoken[1].start, abs=0.5)
+    assert best["link"] == f"/jobs/{jobs['speech']}/report#t={best['start']:.2f}"
+
+    status, body = search(cloud, q="Cargo SHIPS!")
+    # The second sentence's segment (whatever Whisper made of "Three"), not the crane sentence.
+    assert body["hits"][0]["job_id"] == jobs["harbor"] and "cargo ship" in body["hits"][0]["snippet"].lower()
+    assert all(hit["job_id"] == jobs["harbor"] for hit in body["hits"])
+
+
+def test_labels_are_searchable_and_filters_apply(indexed):
+    cloud, jobs, _ = indexed
+    status, body = search(cloud, q="normal")
+    (hit,) = body["hits"]
+    assert (hit["job_id"], hit["kind"], hit["label"]) == (jobs["people"], "entity", "Normal")
+    assert hit["start"] == pytest.approx(2.0, abs=1.0) and hit["evidence"].startswith("evidence/")
+    evidence = requests.get(hit["evidence_url"], timeout=30).content  # the frame itself, presigned
+    (listed,) = [a for a in cloud.store.get_json(f"jobs/{jobs['people']}/manifest.json")["artifacts"]
+                 if a["path"] == hit["evidence"]]
+    assert hashlib.sha256(evidence).hexdigest() == listed["sha256"] and evidence[:2] == b"\xff\xd8"
+    assert search(cloud, q="normal", label="Fall")[1]["hits"] == []
+    assert search(cloud, q="window", job=jobs["harbor"])[1]["hits"] == []
+    assert search(cloud, q="window", job=jobs["speech"])[1]["hits"][0]["job_id"] == jobs["speech"]
+
+
+def test_bad_queries_name_the_field(indexed):
+    cloud, _, _ = indexed
+    assert search(cloud, q="") == (422, {"message": "q: String should have at least 1 character"})
+    assert search(cloud) == (422, {"message": "q: Field required"})
+    assert search(cloud, q="the of and") == (422, {"message": "q: no searchable words (only stop words or punctuation)"})
+    assert search(cloud, q="ship", mode="fuzzy", limit="0") == (422, {
+        "message": "mode: Input should be 'keyword', 'semantic' or 'hybrid'; limit: Input should be greater than or equal to 1"})
+    assert search(cloud, q="ship", job="x") == (422, {"message": "job: String should match pattern '^[0-9a-f]{32}$'"})
+    pasted = " ".join(f"word{n}" for n in range(40)) + " word1 word2"  # one DynamoDB query a term: bounded
+    assert search(cloud, q=pasted) == (422, {"message": "q: 40 distinct searchable words; at most 32"})
+    assert search(cloud, q=" ".join(f"word{n}" for n in range(32)))[0] == 200
+
+
+# Paraphrases sharing no searchable word with the sentence they should find.
+PARAPHRASES = {"a sibling purchased an automobile": ("speech", 2),
+               "it is freezing and blustery outside": ("speech", 0),
+               "vessels carrying freight reached port at dawn": ("harbor", 1)}
+
+
+def test_a_paraphrase_finds_its_segment_first(indexed):
+    cloud, jobs, spoken = indexed
+    for query, (video, sentence) in PARAPHRASES.items():
+        assert search(cloud, q=query)[1]["hits"] == [], query  # keyword search cannot find these
+        for mode in ("semantic", "hybrid"):
+            status, body = search(cloud, q=query, mode=mode)
+            assert status == 200 and body["mode"] == mode
+            best = body["hits"][0]
+            assert (best["job_id"], best["kind"]) == (jobs[video], "transcript"), (query, mode, best)
+            if video == "speech":
+                assert best["snippet"] == SENTENCES[sentence]
+                assert best["start"] == pytest.approx(spoken[sentence].start, abs=0.5)
+            else:
+                assert "cargo" in best["snippet"].lower()
+            assert best["similarity"] >= MIN_SIMILARITY and best["link"].startswith(f"/jobs/{jobs[video]}/report#t=")
+            assert all(h["score"] <= best["score"] for h in body["hits"])
+
+
+def test_semantic_and_hybrid_filters_and_blend(indexed):
+    cloud, jobs, _ = indexed
+    # Unrelated to everything indexed: under the similarity floor, so no hits rather than noise.
+    assert search(cloud, q="lattice quantum chromodynamics", mode="semantic")[1]["hits"] == []
+    only_speech = search(cloud, q="vessels carrying freight reached port at dawn", mode="semantic", job=jobs["speech"])[1]
+    assert all(hit["job_id"] == jobs["speech"] for hit in only_speech["hits"])
+    # Hybrid keeps what keywords find: the exact phrase first, its matched words listed.
+    best = search(cloud, q="kitchen window", mode="hybrid")[1]["hits"][0]
+    assert best["snippet"] == SENTENCES[1] and sorted(best["matched"]) == ["kitchen", "window"]
+    (entity,) = search(cloud, q="normal", mode="hybrid", label="Normal")[1]["hits"]
+    assert (entity["job_id"], entity["kind"]) == (jobs["people"], "entity")
+    assert search(cloud, q="normal", mode="semantic", label="Fall")[1]["hits"] == []
+
+
+def test_hybrid_keeps_words_of_a_job_without_vectors(indexed):
+    cloud, jobs, _ = indexed
+    pointer = {"PK": "VECTORS", "SK": jobs["harbor"]}
+    item = cloud.store.table.get_item(Key=pointer)["Item"]
+    cloud.store.table.delete_item(Key=pointer)  # as if indexed before semantic search existed
+    try:
+        best = search(cloud, q="cargo ships", mode="hybrid")[1]["hits"][0]
+        assert (best["job_id"], best["similarity"], best["matched"]) == (jobs["harbor"], None, ["cargo", "ship"])
+        semantic = search(cloud, q="vessels carrying freight reached port at dawn", mode="semantic")[1]["hits"]
+        assert all(hit["job_id"] != jobs["harbor"] for hit in semantic)
+    finally:
+        cloud.store.table.put_item(Item=item)
+
+
+def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):
+    from reelscope.search import index as search_module
+
+    cloud, jobs, _ = indexed
+    stats = {"PK": "SEARCH", "SK": "STATS"}
+    counted = cloud.store.table.get_item(Key=stats)["Item"]["documents"]
+    report = cloud.store.get_json(f"jobs/{jobs['speech']}/report.json")
+    assert search_module.index_documents(cloud.store, jobs["speech"], report, tmp_path) == (3, "search/vectors.json")
+    assert cloud.store.table.get_item(Key=stats)["Item"]["documents"] == counted  # a redrive counts nothing twice
+    assert search(cloud, q="kitchen window")[1]["hits"][0]["snippet"] == SENTENCES[1]
+
+
+def test_normalization():
+    # lower case, accents folded, punctuation and stop words dropped, plural s trimmed (not "ss")
+    assert terms("Ships, the CAFÉ's Glass: 3 dogs!") == ["ship", "cafe", "s", "glass", "3", "dog"]
+
+
+def test_report_page_in_a_browser(indexed):
+    """Headless Debian chromium through Playwright: click a timeline range and the player seeks
+    there; search, open a hit, and the page lands at that moment. A screenshot is kept."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from reelscope.local.servers import ApiServer
+
+    cloud, jobs, spoken = indexed
+    shots = Path(__file__).resolve().parents[2] / "test-output"
+    shots.mkdir(exist_ok=True)
+    current_time = "document.getElementById('player').currentTime"
+    with ApiServer(cloud.runner) as api, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        response = page.goto(f"{api.url}/")  # redirected to the newest report: the people video's
+        assert page.url == f"{api.url}/jobs/{jobs['people']}/report"
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        videos = page.locator("#videos a")
+        videos.first.wait_for()
+        assert sorted(videos.all_inner_texts()) == ["harbor.mp4 (succeeded)", "speech.mp4 (succeeded)"]
+        assert page.locator("#videos .current").inner_text() == "people.mp4 (succeeded)"
+        normal = page.locator(".range[data-label='Normal']")
+        assert normal.count() == 1
+        start = float(normal.get_attribute("data-start"))
+        normal.click()
+        assert page.evaluate(current_time) == pytest.approx(start, abs=0.05)
+        assert page.url.endswith(f"#t={start:.2f}")
+        assert page.locator("#gallery img").count() == 1
+
+        page.fill("#q", "normal")  # an entity hit shows its evidence frame
+        page.click("#search button")
+        page.wait_for_function("document.querySelector('#hits img.evidence')?.naturalWidth > 0")
+
+        page.fill("#q", "kitchen window")
+        page.click("#search button")
+        page.wait_for_function("document.querySelector('#hits a')?.textContent.includes('kitchen')")  # the new hits
+        first_hit = page.locator("#hits a").first
+        assert SENTENCES[1] in first_hit.inner_text()
+        first_hit.click()
+        page.wait_for_url(f"**/jobs/{jobs['speech']}/report#t=*")
+        page.wait_for_function(f"Math.abs({current_time} - {spoken[1].start}) < 0.6")
+        landed = page.evaluate(current_time)
+        assert page.locator(".segment").count() == len(SENTENCES)
+        page.screenshot(path=str(shots / "report-page.png"), full_page=True)
+        browser.close()
+    assert landed == pytest.approx(spoken[1].start, abs=0.6)
+    assert (shots / "report-page.png").stat().st_size > 10_000
+
+
+def test_share_page_is_read_only_and_escaped(indexed):
+    cloud, jobs, _ = indexed
+    from reelscope.cloud.api import render_page
+
+    response = render_page({"source": {"file_name": "</script><b>x"}, "media": {}}, {}, api_base=None)
+    assert "&lt;/script&gt;&lt;b&gt;x" in response.body and "<\\/script><b>x" in response.body
+    status, share = call(cloud, request("POST", f"/jobs/{jobs['people']}/shares", {}, "/jobs/{job_id}/shares",
+                                        {"job_id": jobs["people"]}))
+    result, error = cloud.runner.invoke("api", request("GET", f"/s/{share['token']}/report", resource="/s/{token}/report",
+                                                       params={"token": share["token"]}))
+    assert error is None and result["statusCode"] == 200 and '"api_base": null' in result["body"]

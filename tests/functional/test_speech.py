@@ -1,0 +1,239 @@
+"""transcribe + subtitles on real speech (espeak-ng reading sentences we chose), real Whisper weights."""
+
+from __future__ import annotations
+
+import shutil
+
+import jiwer
+import pytest
+import srt
+import webvtt
+
+from reelscope.analysis import media, pipeline, transcribe
+from reelscope.artifacts import read_json
+from reelscope.errors import ModelUnavailable
+from reelscope.settings import Settings
+
+from ..conftest import SENTENCES
+
+# espeak-ng's voice is synthetic but clear; the bundled base model transcribes it with 0 errors
+# here (measured). 10% leaves room for a different CPU's numerics flipping a word or two, while a
+# broken model, a wrong weight mapping or a wrong language would score far above it.
+MAX_WER = 0.10
+# Subtitles must appear within half a second of the voice (measured on the signal).
+TOLERANCE_S = 0.5
+
+_normalize = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
+                            jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return jiwer.wer(reference, hypothesis, reference_transform=_normalize, hypothesis_transform=_normalize)
+
+
+@pytest.fixture(scope="module", params=["ctranslate2", "openai-whisper"])
+def transcribed(request, speech_video, tmp_path_factory, model_dir, fall_weights):
+    """Both engines, held to the same truth."""
+    settings = Settings(model_dir=str(model_dir), yolo_weights=str(fall_weights), whisper_engine=request.param)
+    video, spoken = speech_video
+    out = tmp_path_factory.mktemp("speech-out")
+    pipeline.probe(video, out, settings)
+    pipeline.transcribe(video, out, settings)
+    pipeline.make_subtitles(out / "transcript.json", out, settings)
+    return out, spoken
+
+
+def test_transcript_words_and_language(transcribed):
+    out, _ = transcribed
+    transcript = read_json(out / "transcript.json")
+    assert transcript["engine"].split()[0] in ("ctranslate2", "openai-whisper")
+    assert transcript["model"] == "bundled:whisper-base"
+    assert transcript["language"] == "en"
+    assert transcript["language_probability"] > 0.5
+    assert wer(" ".join(SENTENCES), transcript["text"]) <= MAX_WER
+    words = [w for segment in transcript["segments"] for w in segment["words"]]
+    assert len(words) >= 20
+    assert all(w["start"] <= w["end"] for w in words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+
+
+def test_word_times_match_the_voice(transcribed):
+    """Each sentence's first word starts, and last word ends, where the signal says."""
+    out, spoken = transcribed
+    segments = read_json(out / "transcript.json")["segments"]
+    assert len(segments) == len(spoken)
+    for segment, truth in zip(segments, spoken):
+        assert wer(truth.text, segment["text"]) <= MAX_WER
+        assert segment["words"][0]["start"] == pytest.approx(truth.start, abs=TOLERANCE_S)
+        assert segment["words"][-1]["end"] == pytest.approx(truth.end, abs=TOLERANCE_S)
+
+
+def _seconds(stamp: str) -> float:
+    hours, minutes, seconds = stamp.split(":")
+    return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 3)
+
+
+def test_subtitles_parse_back_and_follow_the_voice(transcribed):
+    out, spoken = transcribed
+    srt_cues = list(srt.parse((out / "subtitles.srt").read_text(encoding="utf-8")))
+    vtt_cues = webvtt.read(str(out / "subtitles.vtt")).captions
+    assert len(srt_cues) == len(vtt_cues) >= len(spoken)
+    srt_times = [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in srt_cues]
+    vtt_times = [(_seconds(c.start), _seconds(c.end), c.text) for c in vtt_cues]
+    assert [(start, end) for start, end, _ in srt_times] == [(start, end) for start, end, _ in vtt_times]
+    assert [text for *_, text in srt_times] == [text for *_, text in vtt_times]
+    for truth in spoken:
+        near = " ".join(text.replace("\n", " ") for start, end, text in srt_times
+                        if truth.start - TOLERANCE_S <= start and end <= truth.end + TOLERANCE_S)
+        assert wer(truth.text, near) <= MAX_WER, f"cues around {truth.start}-{truth.end} s: {near!r}"
+
+
+def test_video_without_audio_gets_an_empty_transcript(people_video, tmp_path, settings):
+    pipeline.probe(people_video, tmp_path, settings)
+    pipeline.transcribe(people_video, tmp_path, settings)
+    transcript = read_json(tmp_path / "transcript.json")
+    assert transcript["segments"] == [] and transcript["skipped_reason"] == "no audio track"
+    pipeline.make_subtitles(tmp_path / "transcript.json", tmp_path, settings)
+    assert (tmp_path / "subtitles.vtt").read_text() == "WEBVTT\n\n"
+    assert list(srt.parse((tmp_path / "subtitles.srt").read_text())) == []
+
+
+def test_converted_weights_agree_with_ctranslate2(speech_video, tmp_path, model_dir):
+    """The same CTranslate2 weights through faster-whisper (CTranslate2 itself) and through our
+    conversion into openai-whisper give the same words; a CT2 folder given by path works too."""
+    from faster_whisper import WhisperModel
+
+    config_dir, parts = transcribe.bundled_model_parts()
+    folder = tmp_path / "ct2-base"
+    folder.mkdir()
+    with open(folder / "model.bin", "wb") as joined:
+        for part in parts:
+            joined.write(part.read_bytes())
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(config_dir / name, folder / name)
+
+    video, _ = speech_video
+    audio = transcribe.decode_audio(video)
+    reference, info = WhisperModel(str(folder), device="cpu", compute_type="float32").transcribe(
+        audio, language="en", beam_size=1, condition_on_previous_text=False)
+    reference_text = " ".join(segment.text.strip() for segment in reference)
+
+    model = transcribe.load_model(str(folder), str(model_dir))
+    ours = model.transcribe(audio, language="en", fp16=False, condition_on_previous_text=False, temperature=0.0)
+    assert wer(reference_text, ours["text"]) == 0.0
+    assert wer(" ".join(SENTENCES), reference_text) <= MAX_WER
+
+
+def test_converted_checkpoint_is_cached(model_dir):
+    transcribe.load_model("", str(model_dir))
+    cached = list(model_dir.glob("whisper-ct2-*.pt"))
+    assert len(cached) == 1 and cached[0].stat().st_size > 50_000_000
+
+
+def test_unknown_model_spec_says_what_is_accepted(tmp_path):
+    with pytest.raises(ModelUnavailable, match="neither a Whisper model name .* a .pt file nor a CTranslate2 folder"):
+        transcribe.load_model("no-such-model", str(tmp_path))
+
+
+def test_quantized_ctranslate2_weights_are_refused_clearly(tmp_path):
+    # A minimal model.bin header: version 6, WhisperSpec, one int8 matrix with its scale.
+    import struct
+
+    def string(text):
+        return struct.pack("H", len(text) + 1) + text.encode() + b"\0"
+
+    data = struct.pack("I", 6) + string("WhisperSpec") + struct.pack("I", 3) + struct.pack("I", 1)
+    data += string("encoder/conv1/weight") + struct.pack("B", 2) + struct.pack("II", 2, 2) + struct.pack("B", 1)
+    data += struct.pack("I", 4) + bytes(4) + struct.pack("I", 0)
+    from reelscope.analysis.whisper_ct2 import read_model_bin
+
+    with pytest.raises(ModelUnavailable, match="quantized weights .* --quantization float16"):
+        read_model_bin(data, "int8-model")
+
+
+def test_two_models_transcribing_at_once_give_their_solo_results(speech_video, model_dir, monkeypatch):
+    """openai-whisper's word alignment switches a class attribute off and on: two transcriptions at
+    once, even on two model objects, could crash ("'NoneType' object is not subscriptable"), so
+    they take turns: never two in whisper's transcribe at once, each with its solo result."""
+    import threading
+
+    from whisper.model import Whisper
+
+    video, _ = speech_video
+    one = Settings(model_dir=str(model_dir), whisper_engine="openai-whisper")
+    two = Settings(model_dir=str(model_dir) + "/", whisper_engine="openai-whisper")  # a second model object
+    facts = media.probe(video, one)
+    alone = transcribe.transcribe(video, facts, one)
+    inside, most, count_lock = [0], [0], threading.Lock()
+    original = Whisper.transcribe
+
+    def counted(self, *args, **kwargs):
+        with count_lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            with count_lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(Whisper, "transcribe", counted)
+    results: list = [None, None]
+
+    def run(index: int, settings: Settings) -> None:
+        results[index] = transcribe.transcribe(video, facts, settings)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate((one, two))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [alone, alone] and most[0] == 1
+
+
+def test_ctranslate2_batched_decoding_gives_the_sequential_transcript(speech_video, model_dir):
+    """The GPU's batched path (VAD chunks decoded side by side), run here on CPU: same words, and
+    each sentence's first word where the voice starts (its segments are longer: one per chunk)."""
+    video, spoken = speech_video
+    facts = media.probe(video, Settings())
+    sequential = transcribe.transcribe(video, facts, Settings(model_dir=str(model_dir), whisper_engine="ctranslate2"))
+    batched = transcribe.transcribe(video, facts, Settings(model_dir=str(model_dir), whisper_engine="ctranslate2",
+                                                           whisper_batch_size=4))
+    assert wer(" ".join(SENTENCES), batched["text"]) <= MAX_WER
+    assert wer(sequential["text"], batched["text"]) <= MAX_WER
+    assert batched["engine"] == sequential["engine"] == "ctranslate2 int8 on cpu"
+    words = [word for segment in batched["segments"] for word in segment["words"]]
+    for truth in spoken:
+        first = truth.text.split()[0].strip(".,").lower()
+        starts = [word["start"] for word in words if word["word"].strip(".,").lower() == first]
+        assert min(abs(start - truth.start) for start in starts) <= TOLERANCE_S, (truth, starts)
+
+
+def test_ctranslate2_skips_music_and_silence(tmp_path, model_dir):
+    """The VAD finds no speech in a chord and silence: nothing is decoded, nothing transcribed."""
+    import subprocess
+
+    clip = tmp_path / "music.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=12",
+                    "-f", "lavfi", "-i", "sine=frequency=554:duration=12", "-f", "lavfi", "-i", "anullsrc=d=8",
+                    "-filter_complex", "[0][1]amix=inputs=2[chord];[chord][2]concat=n=2:v=0:a=1", "-c:a", "aac",
+                    str(clip)], check=True)
+    result = transcribe.transcribe(clip, {"has_audio": True}, Settings(model_dir=str(model_dir),
+                                                                        whisper_engine="ctranslate2"))
+    assert result["segments"] == [] and result["text"] == ""
+
+
+def test_the_bundled_model_is_joined_once_and_folders_are_checked(tmp_path, model_dir):
+    first = transcribe.ct2_folder("", str(tmp_path))
+    joined = (first / "model.bin").stat()
+    assert transcribe.ct2_folder("", str(tmp_path)) == first and (first / "model.bin").stat().st_mtime == joined.st_mtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]  # no partial folder left behind
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "model.bin").write_bytes(b"x")
+    with pytest.raises(ModelUnavailable, match="the folder has no tokenizer.json"):
+        transcribe.ct2_folder(str(bare), str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="choose one of auto, ctranslate2, openai-whisper"):
+        transcribe.engine_for(Settings(whisper_engine="fast"))
+    assert transcribe.engine_for(Settings()) == "ctranslate2"
+    assert transcribe.engine_for(Settings(whisper_model=str(tmp_path / "x.pt"))) == "openai-whisper"
