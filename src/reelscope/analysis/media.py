@@ -62,7 +62,7 @@ def probe(path: Path, settings: Settings) -> dict:
     """Media facts of a video file, or InvalidMedia naming the file and the reason."""
     path = Path(path)
     if not path.is_file():
-        raise InvalidMedia(path, "no such file")
+        raise InvalidMedia(path, "a folder, not a video file" if path.is_dir() else "no such file")
     size = path.stat().st_size
     if size == 0:
         raise InvalidMedia(path, "file is empty (0 bytes)")
