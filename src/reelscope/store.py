@@ -189,6 +189,7 @@ class Store:
     def create_job(self, job_id: str, source: dict, execution_name: str) -> bool:
         """Conditional put: False when the job already exists (a duplicate delivery)."""
         item = {"PK": f"JOB#{job_id}", "SK": "JOB", "entity": "JOB", "job_id": job_id, "status": Status.QUEUED, "source": source,
+                "source_file_name": PurePosixPath(source["key"]).name,  # named in lists even if probe refuses it
                 "execution_name": execution_name, "created_at": now(),
                 "ttl": int(time.time()) + JOB_TTL_DAYS * 86400}
         try:

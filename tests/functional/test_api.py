@@ -43,6 +43,8 @@ def test_presigned_post_uploads_under_uploads_and_starts_a_job(cloud):
     assert result["outcome"] == "started"
     job = cloud.wait(result["job_id"], timeout_s=120)
     assert job["status"] == "FAILED" and job["error"].startswith("My_Clip_1_.mp4: not a readable media file")
+    listed = [j for j in get(cloud, "/jobs")[1]["jobs"] if j["job_id"] == result["job_id"]]
+    assert [j["file_name"] for j in listed] == ["My_Clip_1_.mp4"]  # a job refused at probe is still named
 
     status, body = call(cloud, request("GET", f"/jobs/{result['job_id']}", resource="/jobs/{job_id}",
                                        params={"job_id": result["job_id"]}))
