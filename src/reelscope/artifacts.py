@@ -69,6 +69,24 @@ def staging(out_dir: Path) -> Iterator[Staging]:
         shutil.rmtree(stage.dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def building(target: Path) -> Iterator[Path]:
+    """Yield an empty folder to build `target` in; on success it becomes `target` in one rename
+    (a concurrent builder that got there first wins and this copy is dropped), on error nothing
+    is left. For caches several processes may fill at once (joined or exported model weights)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+    try:
+        yield work
+        try:
+            os.rename(work, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def sha256_file(*paths: Path) -> str:
     """sha256 of the file, or of several files read one after the other (a model split in parts)."""
     digest = hashlib.sha256()

@@ -17,12 +17,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from reelscope import models
 from reelscope.analysis import media
-from reelscope.artifacts import sha256_file
+from reelscope.artifacts import building, sha256_file
 from reelscope.errors import ModelUnavailable
 from reelscope.settings import Settings
 
@@ -68,29 +67,20 @@ def exported(path: Path, engine: str, model_dir: str) -> Path:
     loadable = target / "model.onnx" if fmt == "onnx" else target
     if target.is_dir():
         return loadable
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
-    try:
-        shutil.copy(path, staging / "model.pt")  # ultralytics writes the export beside the checkpoint
+    with building(target) as folder:
+        checkpoint = folder / "model.pt"  # ultralytics writes the export beside the checkpoint
+        shutil.copy(path, checkpoint)
         try:
             # simplify would need onnxslim, which ultralytics installs on the fly: never at run time.
             options = {"simplify": False} if fmt == "onnx" else {}
-            written = Path(YOLO(str(staging / "model.pt")).export(format=fmt, dynamic=True, verbose=False, **options))
+            written = Path(YOLO(str(checkpoint)).export(format=fmt, dynamic=True, verbose=False, **options))
         except Exception as err:  # ultralytics raises many types
             raise ModelUnavailable(f"YOLO weights {str(path)!r} could not be exported for {engine}: {err}") from None
-        result = staging / "export"
-        if written.is_dir():
-            written.rename(result)
-        else:
-            result.mkdir()
-            written.rename(result / written.name)
-        try:
-            os.rename(result, target)  # whole or not at all; a concurrent exporter may have won
-        except OSError:
-            if not target.is_dir():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        checkpoint.unlink()
+        if written.is_dir():  # OpenVINO writes a folder: its files become the target's
+            for entry in written.iterdir():
+                entry.rename(folder / entry.name)
+            written.rmdir()
     return loadable
 
 

@@ -32,7 +32,7 @@ import ffmpeg
 
 from reelscope import models
 from reelscope.analysis.media import GLOBAL_ARGS, diagnostic, file_url
-from reelscope.artifacts import sha256_file
+from reelscope.artifacts import building, sha256_file
 from reelscope.errors import ModelUnavailable, ReelscopeError, StageFailed
 from reelscope.packaged import package_file
 from reelscope.settings import Settings
@@ -110,23 +110,14 @@ def ct2_folder(spec: str, model_dir: str) -> Path:
     config_dir, parts = bundled_model_parts()
     target = Path(model_dir) / f"whisper-ct2-{sha256_file(*parts)[:20]}"
     if not (target / "model.bin").is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
-        try:
-            with open(staging / "model.bin", "wb") as joined:
+        with building(target) as folder:
+            with open(folder / "model.bin", "wb") as joined:
                 for part in parts:
                     with open(part, "rb") as piece:
                         shutil.copyfileobj(piece, joined, 1 << 24)
             for name in CT2_FILES:
                 if (config_dir / name).is_file():
-                    shutil.copy(config_dir / name, staging / name)
-            try:
-                os.rename(staging, target)  # whole or not at all; a concurrent joiner may have won
-            except OSError:
-                if not (target / "model.bin").is_file():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+                    shutil.copy(config_dir / name, folder / name)
     return target
 
 

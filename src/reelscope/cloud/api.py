@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reelscope import __version__
 from reelscope.cloud import jobs
+from reelscope.definition import BY_CREATED_KEY, TABLE_KEY
 from reelscope.errors import BadQuery, NotFound
 from reelscope.search import index as search
 from reelscope.settings import Settings
@@ -64,7 +65,7 @@ from reelscope.store import Store, shared_store
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 LINK_TTL_S = 3600  # presigned links handed out by GET /jobs/{id}, search hits and shares
 HEX_ID = r"^[0-9a-f]{32}$"
-PAGE_KEY = {"PK", "SK", "entity", "created_at"}  # the ByCreated index's last key: what a `next` token holds
+PAGE_KEY = {*TABLE_KEY, *BY_CREATED_KEY}  # the ByCreated index's last key: what a `next` token holds
 JobId = Annotated[str, Path(pattern=HEX_ID, description="a job id: 32 lowercase hexadecimal characters")]
 ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}
 NOT_FOUND = {404: {"description": "not found", "content": ERROR_BODY}}
@@ -261,7 +262,7 @@ def _upload_routes(client) -> Router:
 def _search_routes() -> Router:
     """GET /search."""
     router = Router()
-    settings_, store_ = _request_scope(router)
+    _, store_ = _request_scope(router)
 
     @router.get("/search", summary="Transcript segments and entity ranges across all videos, best first")
     def search_videos(

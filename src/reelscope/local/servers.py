@@ -215,7 +215,7 @@ class S3Gate:
         upload = files.get("file")
         if upload is None:
             return _s3_error(start_response, 400, "InvalidArgument", "a POST upload needs a file field")
-        size = len(upload.read())
+        size = upload.stream.seek(0, io.SEEK_END)  # its length, without a second copy of the bytes
         try:
             check_post_policy(bucket, dict(form.items()), size, self.secret)
         except PolicyRefused as refused:
