@@ -244,6 +244,12 @@ def test_url_ingest(cloud, video_server, monkeypatch):
     record = fetch_outcome(cloud, body)
     assert (record["status"], record["error"]) == ("FAILED", "127.0.0.1 is a loopback address")
     assert "Contents" not in cloud.s3.list_objects_v2(Bucket="reelscope-media", Prefix=body["key"])
+    # A refusal is final: the fetch function returns it (Lambda retries a raised error, fetching again in vain).
+    from reelscope.cloud import jobs
+    from reelscope.settings import Settings
+
+    outcome = jobs.fetch_url("f" * 32, f"{video_server}/clip.mp4", "uploads/f/clip.mp4", Settings.from_env())
+    assert outcome == {"fetch_id": "f" * 32, "key": "uploads/f/clip.mp4", "error": "127.0.0.1 is a loopback address"}
 
     assert call(cloud, request("POST", "/ingest", {"url": "file:///etc/passwd"}))[0] == 422
     assert call(cloud, request("POST", "/ingest", {}))[0] == 422
