@@ -143,6 +143,16 @@ def test_framing_errors_and_oversized_bodies_are_4xx(served):
     assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n") and answer.endswith(b'{"message": "body: not UTF-8 text"}')
 
 
+def test_the_s3_endpoint_refuses_bad_framing(served):
+    cloud, _ = served
+    for length in (b"abc", b"-5"):
+        answer = raw(cloud.port, b"POST /reelscope-media HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+                                 b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: %s\r\n\r\n--x--\r\n"
+                                 % (cloud.port, length))
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"<Code>InvalidArgument</Code>" in answer \
+            and b"is not a byte count" in answer, answer[:300]
+
+
 def test_idle_and_half_open_connections_hold_no_worker(served):
     """waitress reads each request whole before a worker thread sees it: 40 clients that send half a
     request and wait (more than its 8 workers) leave the API answering at once."""

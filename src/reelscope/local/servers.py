@@ -202,13 +202,15 @@ class S3Gate:
         origin = environ.get("HTTP_ORIGIN")
         if origin is not None and origin not in self.allowed_origins:
             return _s3_error(start_response, 403, "AccessDenied", f"requests from web pages on {origin[:100]} are refused")
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit():  # werkzeug passes it on unchecked: moto would answer 500
+            return _s3_error(start_response, 400, "InvalidArgument", f"Content-Length {length[:40]!r} is not a byte count")
         if environ["REQUEST_METHOD"] == "POST" and environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
             return self._post_upload(environ, start_response)
         return self.app(environ, start_response)
 
     def _post_upload(self, environ, start_response):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length)
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))  # checked in __call__
         bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
         copy = {**environ, "wsgi.input": io.BytesIO(raw)}
         _, form, files = parse_form_data(copy)
