@@ -145,9 +145,22 @@ def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):
     stats = {"PK": "SEARCH", "SK": "STATS"}
     counted = cloud.store.table.get_item(Key=stats)["Item"]["documents"]
     report = cloud.store.get_json(f"jobs/{jobs['speech']}/report.json")
-    assert search_module.index_documents(cloud.store, jobs["speech"], report, tmp_path) == (3, "search/vectors.json")
+    changed = {**report, "transcript": [{**report["transcript"][0], "text": "Zeppelins hover above the orchard."}]}
+    try:  # a rerun that heard something else: its old words and documents are gone, the new ones found
+        assert search_module.index_documents(cloud.store, jobs["speech"], changed, tmp_path / "changed")[0] == 1
+        assert search(cloud, q="kitchen window")[1]["hits"] == []
+        (hit,) = search(cloud, q="zeppelin orchard")[1]["hits"]
+        assert (hit["job_id"], hit["snippet"]) == (jobs["speech"], "Zeppelins hover above the orchard.")
+        assert cloud.store.table.get_item(Key=stats)["Item"]["documents"] == counted - 2
+        airships = {"q": "airships floating over fruit trees", "mode": "semantic", "job": jobs["speech"]}
+        assert search(cloud, **airships)[1]["hits"][0]["snippet"] == "Zeppelins hover above the orchard."
+    finally:
+        assert search_module.index_documents(cloud.store, jobs["speech"], report, tmp_path) == (3, "search/vectors.json")
     assert cloud.store.table.get_item(Key=stats)["Item"]["documents"] == counted  # a redrive counts nothing twice
     assert search(cloud, q="kitchen window")[1]["hits"][0]["snippet"] == SENTENCES[1]
+    assert search(cloud, q="zeppelin orchard")[1]["hits"] == []
+    # The warm process's vectors of the job were replaced too.
+    assert all("Zeppelin" not in hit["snippet"] for hit in search(cloud, **airships)[1]["hits"])
 
 
 def test_normalization():

@@ -6,15 +6,17 @@ Documents are a job's transcript segments and entity ranges (an entity's text is
 
 Keyword: text is normalized (lower case, accents folded, punctuation dropped, a small English
 stop list, plural "s" trimmed) the same way for documents and queries. Items: PK = TERM#{term},
-SK = {job_id}#{doc_id}, with the document's kind, times, snippet and the term's frequency;
-PK = SEARCH, SK = STATS counts documents for the idf. A query ranks documents by sum over its
-terms of idf(term) * tf / (tf + 1) (BM25 without length norm).
+SK = {job_id}: the term's postings in that job, packed in one string (a line per document: id,
+term frequency, start, label), so a query reads one small item per job a term occurs in rather
+than one per document; PK = DOC#{job_id}, SK = {doc_id}: what a hit shows of the document, read
+only for the hits returned; PK = SEARCH, SK = STATS counts documents for the idf. A query ranks
+documents by sum over its terms of idf(term) * tf / (tf + 1) (BM25 without length norm).
 
 Semantic: each document's all-MiniLM-L6-v2 vector (embed.py), stored per job in S3 as
 jobs/{job_id}/search/vectors.json; PK = VECTORS, SK = {job_id} lists the jobs that have one. A
 query is embedded and compared with every stored vector (exact cosine: fine to a few hundred
-thousand documents, see docs/BENCHMARKS.md). A job's vectors never change, so a warm process keeps
-them. Hybrid: 0.5 * keyword score / best keyword score + 0.5 * similarity.
+thousand documents, see docs/BENCHMARKS.md). A warm process keeps a job's vectors until the job
+is indexed again. Hybrid: 0.5 * keyword score / best keyword score + 0.5 * similarity.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from boto3.dynamodb.conditions import Key
 from reelscope.artifacts import dumps
 from reelscope.errors import BadQuery, ReelscopeError
 from reelscope.search import embed
-from reelscope.store import Store, artifact_key
+from reelscope.store import Store, artifact_key, now, to_dynamo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,7 +53,6 @@ MIN_SIMILARITY = 0.2
 KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
 CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
 MAX_QUERY_TERMS = 32
-RANKING_FIELDS = ("SK", "tf", "job_id", "start", "label")  # what a keyword query reads of each posting
 
 
 def terms(text: str) -> list[str]:
@@ -77,27 +78,49 @@ def _hit_fields(job_id: str, file_name: str, doc: dict) -> dict:
             "snippet": doc["text"][:SNIPPET_CHARS]}
 
 
-def index_documents(store: Store, job_id: str, report: dict, folder: Path) -> tuple[int, str]:
-    """Write the job's term items and its vectors (the file under `folder`, then S3 and the
-    VECTORS item). Returns how many documents were indexed and the vectors' relative path."""
-    docs = documents(report)
-    file_name = report["source"]["file_name"]
-    items = []
+def _postings(docs: list[dict]) -> dict[str, str]:
+    """Each term of the job's documents -> its postings: a line per document, "doc_id TAB tf TAB
+    start TAB label" (label empty for transcript segments)."""
+    lines: dict[str, list[str]] = {}
     for doc in docs:
         for term, count in Counter(terms(doc["text"])).items():
-            item = {"PK": f"TERM#{term}", "SK": f"{job_id}#{doc['doc_id']}", "tf": count,
-                    **_hit_fields(job_id, file_name, doc)}
-            items.append({k: Decimal(str(v)) if isinstance(v, float) else v for k, v in item.items()})
-    store.table.write_batch(items)
+            label = " ".join(doc.get("label", "").split())  # a label of custom weights could hold a tab
+            lines.setdefault(term, []).append(f"{doc['doc_id']}\t{count}\t{doc['start']!r}\t{label}")
+    return {term: "\n".join(found) for term, found in lines.items()}
+
+
+def _read_postings(job_id: str, packed: str) -> list[dict]:
+    fields = (line.split("\t") for line in packed.split("\n"))
+    return [{"sk": f"{job_id}#{doc_id}", "job_id": job_id, "tf": int(tf), "start": float(start),
+             **({"label": label} if label else {})} for doc_id, tf, start, label in fields]
+
+
+def index_documents(store: Store, job_id: str, report: dict, folder: Path) -> tuple[int, str]:
+    """Write the job's term and document items and its vectors (the file under `folder`, then S3
+    and the VECTORS item); a job indexed before loses the terms and documents it no longer has.
+    Returns how many documents were indexed and the vectors' relative path."""
+    docs = documents(report)
+    file_name = report["source"]["file_name"]
+    postings = _postings(docs)
+    shown = [_hit_fields(job_id, file_name, doc) for doc in docs]
+    old_docs = {item["SK"] for item in store.table.query_all(Key("PK").eq(f"DOC#{job_id}"), fields=("SK",))}
+    store.table.write_batch(
+        [{"PK": f"TERM#{term}", "SK": job_id, "postings": packed} for term, packed in sorted(postings.items())]
+        + [to_dynamo({"PK": f"DOC#{job_id}", "SK": doc["doc_id"], **fields}) for doc, fields in zip(docs, shown)])
     path = Path(folder) / VECTORS_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(vectors_document([_hit_fields(job_id, file_name, doc) for doc in docs],
-                                           embed.embed([doc["text"] for doc in docs]))), encoding="utf-8")
+    path.write_text(dumps(vectors_document(shown, embed.embed([doc["text"] for doc in docs]))), encoding="utf-8")
     key = artifact_key(job_id, VECTORS_PATH)
     store.upload(path, key)
     before = store.table.put_item(Item={"PK": "VECTORS", "SK": job_id, "key": key, "documents": len(docs),
-                                        "model": embed.MODEL_NAME}, ReturnValues="ALL_OLD").get("Attributes", {})
-    # A job indexed again (a redriven execution) replaces its documents: count only the difference.
+                                        "model": embed.MODEL_NAME, "indexed_at": now(), "terms": sorted(postings)},
+                                  ReturnValues="ALL_OLD").get("Attributes", {})
+    # A job indexed again (a redriven execution, a rerun) replaces its documents: what it no longer
+    # has is deleted, and the count changes by the difference only.
+    gone_terms = set(before.get("terms", ())) - set(postings)
+    gone_docs = old_docs - {doc["doc_id"] for doc in docs}
+    store.table.write_batch(deletes=[{"PK": f"TERM#{term}", "SK": job_id} for term in sorted(gone_terms)]
+                            + [{"PK": f"DOC#{job_id}", "SK": doc_id} for doc_id in sorted(gone_docs)])
     store.table.update_item(Key={"PK": "SEARCH", "SK": "STATS"}, UpdateExpression="ADD documents :n",
                             ExpressionAttributeValues={":n": len(docs) - int(before.get("documents", 0))})
     return len(docs), VECTORS_PATH
@@ -142,37 +165,42 @@ def _keyword_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
     for term in query_terms:
         condition = Key("PK").eq(f"TERM#{term}")
         if job:
-            condition = condition & Key("SK").begins_with(f"{job}#")
-        items = store.table.query_all(condition, fields=RANKING_FIELDS)
-        idf = math.log(1 + (total - len(items) + 0.5) / (len(items) + 0.5))
-        for item in items:
-            hit = scored.setdefault(item["SK"], {"score": 0.0, "matched": [], "sk": item["SK"], **_plain(item)})
-            hit["score"] += idf * int(item["tf"]) / (int(item["tf"]) + 1)
+            condition = condition & Key("SK").eq(job)
+        postings = [posting for item in store.table.query_all(condition, fields=("SK", "postings"))
+                    for posting in _read_postings(item["SK"], item["postings"])]
+        idf = math.log(1 + (total - len(postings) + 0.5) / (len(postings) + 0.5))
+        for posting in postings:
+            tf = posting.pop("tf")
+            hit = scored.setdefault(posting["sk"], {"score": 0.0, "matched": [], **posting})
+            hit["score"] += idf * tf / (tf + 1)
             hit["matched"].append(term)
     return scored
 
 
 def _add_documents(store: Store, hits: list[dict]) -> None:
-    """Complete keyword hits (ranked on RANKING_FIELDS alone) with their documents' fields: one
-    batch read for the hits returned, not every posting's snippet for every match."""
+    """Complete keyword hits (ranked on their postings alone) with their documents' fields: one
+    batch read for the hits returned, not every document of every match."""
     keyword_only = {hit["sk"]: hit for hit in hits if "sk" in hit}
-    keys = [{"PK": f"TERM#{hit['matched'][0]}", "SK": sk} for sk, hit in keyword_only.items()]
+    keys = [{"PK": f"DOC#{job_id}", "SK": doc_id} for job_id, doc_id in (sk.split("#", 1) for sk in keyword_only)]
     for item in store.table.get_batch(keys):
-        keyword_only[item["SK"]].update(_plain(item))
+        keyword_only[f"{item['job_id']}#{item['SK']}"].update(_plain(item))
     for hit in keyword_only.values():
         del hit["sk"]
 
 
 _vectors_lock = threading.Lock()
-_vectors_cache: OrderedDict[tuple[str, str], tuple[list[dict], np.ndarray, dict[str, int]]] = OrderedDict()
+_vectors_cache: OrderedDict[tuple[str, str, str], tuple[list[dict], np.ndarray, dict[str, int]]] = OrderedDict()
 
 
-def _job_vectors(store: Store, key: str) -> tuple[list[dict], np.ndarray, dict[str, int]]:
-    """(documents, matrix, row of each document's key) of one job, from S3 once per warm process."""
+def _job_vectors(store: Store, entry: dict) -> tuple[list[dict], np.ndarray, dict[str, int]]:
+    """(documents, matrix, row of each document's key) of one job's VECTORS entry, from S3 once per
+    warm process and indexing of the job."""
     import numpy as np
 
+    key = entry["key"]
+    cache_key = (store.bucket, key, entry.get("indexed_at", ""))
     with _vectors_lock:
-        cached = _vectors_cache.get((store.bucket, key))
+        cached = _vectors_cache.get(cache_key)
     if cached is None:
         stored = store.get_json(key)
         if stored.get("schema") != VECTORS_SCHEMA or stored.get("model") != embed.MODEL_NAME:
@@ -181,7 +209,7 @@ def _job_vectors(store: Store, key: str) -> tuple[list[dict], np.ndarray, dict[s
         rows = {f"{doc['job_id']}#{doc['doc_id']}": row for row, doc in enumerate(stored["documents"])}
         cached = (stored["documents"], matrix, rows)
         with _vectors_lock:  # the API's request threads share the cache
-            _vectors_cache[(store.bucket, key)] = cached
+            _vectors_cache[cache_key] = cached
             while len(_vectors_cache) > CACHED_JOBS:
                 _vectors_cache.popitem(last=False)
     return cached
@@ -196,8 +224,8 @@ def _semantic_hits(store: Store, query: str, job: str | None, also: frozenset[st
     condition = Key("PK").eq("VECTORS") & Key("SK").eq(job) if job else Key("PK").eq("VECTORS")
     query_vector = embed.embed([query])[0]
     hits = {}
-    for entry in store.table.query_all(condition):
-        documents_, matrix, rows = _job_vectors(store, entry["key"])
+    for entry in store.table.query_all(condition, fields=("key", "indexed_at")):
+        documents_, matrix, rows = _job_vectors(store, entry)
         similarity = matrix @ query_vector
         # Hit dicts only for what can be returned: building one per document would cost more than the product.
         wanted = set(np.flatnonzero(similarity >= MIN_SIMILARITY).tolist()) | {rows[sk] for sk in also if sk in rows}
@@ -225,5 +253,5 @@ def _hybrid_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
 
 
 def _plain(item: dict) -> dict:
-    hidden = {"PK", "SK", "tf"}
-    return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in item.items() if k not in hidden}
+    """A document item's fields as a hit shows them (its numbers are all times and confidences)."""
+    return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in item.items() if k not in ("PK", "SK")}
