@@ -22,6 +22,7 @@ import hmac
 import http
 import io
 import json
+import logging
 import threading
 import urllib.parse
 import uuid
@@ -72,6 +73,9 @@ class ApiServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.hosts = own_hosts(self.port)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
+        # "Task queue depth is N" for every request that waits for one of the 8 threads: a busy
+        # moment, not a fault, and it would bury what serve prints.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     def _app(self, environ, start_response):
         host = environ.get("HTTP_HOST", "")
