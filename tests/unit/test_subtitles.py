@@ -41,6 +41,25 @@ def test_long_segment_is_split_on_word_times():
     assert [c.start_ms for c in cues] == [round(starts[w] * 1000) for w in first_words]
 
 
+def test_a_cues_two_lines_are_balanced():
+    """Greedy filling at 42 characters gives "Seven bright kites drifted over the green" and
+    "meadow."; balanced, each line holds about half."""
+    settings = Settings()
+    text = "Seven bright kites drifted over the green meadow."
+    (cue,) = subtitles.build_cues({"segments": [{"start": 0.0, "end": 3.0, "text": text, "words": _words(text, 0, 0.3)}]},
+                                  settings)
+    _check_readable([cue], settings)
+    assert cue.lines == ("Seven bright kites drifted", "over the green meadow.")
+    three = "Each line of a cue holds about as many characters as the others, so no reader meets a lone last word."
+    settings = Settings(subtitle_max_lines=3, subtitle_max_cue_s=30)
+    (cue,) = subtitles.build_cues({"segments": [{"start": 0.0, "end": 9.0, "text": three, "words": _words(three, 0, 0.3)}]},
+                                  settings)
+    _check_readable([cue], settings)
+    assert cue.lines == ("Each line of a cue holds about as", "many characters as the others, so",
+                         "no reader meets a lone last word.")  # greedy: 38, 38 and 23 characters
+    assert " ".join(cue.lines) == three
+
+
 def test_overlapping_segments_give_monotonic_cues():
     segments = [{"start": 0.0, "end": 2.0, "text": "first part", "words": _words("first part", 0.0, 1.0)},
                 {"start": 1.5, "end": 3.0, "text": "second part", "words": _words("second part", 1.5, 0.75)},

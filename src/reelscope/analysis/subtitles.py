@@ -6,7 +6,8 @@ Rules, applied in this order:
      `subtitle_max_lines` lines of at most `subtitle_max_chars` characters and the cue lasts at
      most `subtitle_max_cue_s`; the next word opens a new cue. Word timings give cue times; a
      segment without word timings spreads its time over its words by character count.
-     A single word longer than a line is cut into line-sized pieces.
+     A single word longer than a line is cut into line-sized pieces. A cue's lines are balanced:
+     as many as greedy wrapping needs, as even in length as they can be.
   3. Times are whole milliseconds; each cue starts no earlier than the previous one ends (no
      overlap, monotonic), lasts at least 1 ms, and a short cue is held up to
      `subtitle_min_cue_s` when that does not run into the next cue.
@@ -48,6 +49,19 @@ def _wrap(words: list[str], max_chars: int) -> list[str]:
     return textwrap.wrap(" ".join(words), max_chars, break_long_words=True, break_on_hyphens=False)
 
 
+def _balanced(words: list[str], max_chars: int) -> list[str]:
+    """The cue's text in as many lines as greedy wrapping needs, but the lines as even as they can
+    be: the narrowest width that needs no more lines (greedy filling leaves "meadow." alone on a
+    second line)."""
+    greedy = _wrap(words, max_chars)
+    if len(greedy) < 2:
+        return greedy
+    text_chars = len(" ".join(words))
+    narrowest = max(max(map(len, words)), -(-text_chars // len(greedy)))
+    return next((lines for width in range(narrowest, max_chars) if len(lines := _wrap(words, width)) <= len(greedy)),
+                greedy)
+
+
 def build_cues(transcript: dict, settings: Settings) -> list[Cue]:
     max_chars, max_lines, max_s = settings.subtitle_max_chars, settings.subtitle_max_lines, settings.subtitle_max_cue_s
     raw: list[tuple[float, float, list[str]]] = []
@@ -57,11 +71,11 @@ def build_cues(transcript: dict, settings: Settings) -> list[Cue]:
             candidate = current + [word]
             too_long = len(_wrap([w[0] for w in candidate], max_chars)) > max_lines
             if current and (too_long or word[2] - current[0][1] > max_s):
-                raw.append((current[0][1], current[-1][2], _wrap([w[0] for w in current], max_chars)))
+                raw.append((current[0][1], current[-1][2], _balanced([w[0] for w in current], max_chars)))
                 candidate = [word]
             current = candidate
         if current:
-            raw.append((current[0][1], current[-1][2], _wrap([w[0] for w in current], max_chars)))
+            raw.append((current[0][1], current[-1][2], _balanced([w[0] for w in current], max_chars)))
     raw.sort(key=lambda cue: cue[0])
 
     starts = [max(0, round(start * 1000)) for start, _, _ in raw]
