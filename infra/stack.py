@@ -382,7 +382,7 @@ class ApiFront(Construct):
                     response_length=True, status=True, user=True)))
         validator = self.rest_api.add_request_validator("Validator", validate_request_body=True,
                                                         validate_request_parameters=True)
-        self.rest_api.root.add_method("GET", request_validator=validator)  # to the newest report page
+        self.rest_api.root.add_method("GET", request_validator=validator)  # the library page
         uploads = self.rest_api.root.add_resource("uploads")
         uploads.add_method("POST", request_validator=validator)
         self.rest_api.root.add_resource("search").add_method("GET", request_validator=validator, request_parameters={
@@ -406,7 +406,7 @@ class ApiFront(Construct):
         # A share link is opened by someone without AWS credentials: the 192-bit token is the credential,
         # and the route can only read the one report it names.
         shared = self.rest_api.root.add_resource("s").add_resource("{token}")
-        for resource in (shared, shared.add_resource("report")):  # the report's JSON, and its page
+        for resource in (shared, shared.add_resource("report.json")):  # the report's page, and its JSON
             resource.add_method("GET", authorization_type=apigw.AuthorizationType.NONE, request_validator=validator,
                                 request_parameters={"method.request.path.token": True})
 
@@ -469,7 +469,7 @@ def _suppressions(stack: ReelscopeStack) -> None:
         (stack.api.rest_api, "AwsSolutions::AwsSolutions-APIG3", "IAM-authorized API for the account's own principals; "
          "attach a WAF web ACL before exposing it publicly (README)."),
         (stack.api.rest_api, "AwsSolutions::AwsSolutions-COG4", "Authorization is IAM (SigV4), not a Cognito user pool."),
-        (stack.api.rest_api, "AwsSolutions::AwsSolutions-APIG4", "Only GET /s/{token}(/report) is open: share links are opened "
+        (stack.api.rest_api, "AwsSolutions::AwsSolutions-APIG4", "Only GET /s/{token}(/report.json) is open: share links are opened "
          "without AWS credentials; the random 192-bit token is the credential and reads one report only."),
         (stack.dlq, "AwsSolutions::AwsSolutions-SQS3", "This queue is the dead-letter queue of the ingest function and of the execution-ended rule."),
     ]

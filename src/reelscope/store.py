@@ -26,7 +26,8 @@ from reelscope.definition import BY_CREATED
 from reelscope.status import Status
 
 JOB_TTL_DAYS = 365
-LISTED = ("job_id", "status", "source_file_name", "created_at", "finished_at", "media.duration_s", "manifest_key")
+LISTED = ("job_id", "status", "source_file_name", "created_at", "finished_at", "media.duration_s", "manifest_key",
+          "poster_key")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json",
                  ".srt": "application/x-subrip", ".vtt": "text/vtt", ".csv": "text/csv", ".pdf": "application/pdf"}
 

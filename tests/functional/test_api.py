@@ -67,7 +67,6 @@ def test_refusals_name_the_field(cloud):
     assert (status, body["message"]) == (404, f"job {'0' * 32} not found")
     status, body = call(cloud, request("GET", "/jobs/nope", resource="/jobs/{job_id}", params={"job_id": "nope"}))
     assert (status, body["message"]) == (422, "job_id: String should match pattern '^[0-9a-f]{32}$'")
-    assert get(cloud, "/") == (404, {"message": "no report yet: upload a video under uploads/ (POST /uploads)"})
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +91,8 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     result = cloud.upload(broken, "uploads/broken.mp4")
     assert cloud.wait(result["job_id"], timeout_s=120)["status"] == "FAILED"
 
-    status, body = get(cloud, "/jobs")
+    status, first_page = get(cloud, "/jobs")
+    body = first_page
     listed = [job["job_id"] for job in body["jobs"]]
     assert status == 200 and listed.index(result["job_id"]) < listed.index(people_job)  # newest first
     assert [job["created_at"] for job in body["jobs"]] == sorted((job["created_at"] for job in body["jobs"]), reverse=True)
@@ -113,9 +113,11 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     assert get(cloud, "/jobs", query={"status": "DONE"})[1]["message"].startswith("status: Input should be 'QUEUED'")
     assert get(cloud, "/jobs", query={"next": "%%%"}) == (422, {"message": "next: not a page token from this API"})
 
-    home, error = cloud.runner.invoke("api", request("GET", "/"))  # the newest job with a report, behind stage v1
-    assert error is None and (home["statusCode"], home["multiValueHeaders"]["Location"]) == (
-        302, [f"/v1/jobs/{people_job}/report"])
+    home, error = cloud.runner.invoke("api", request("GET", "/"))  # the library page, behind stage v1
+    assert error is None and home["statusCode"] == 200 and '"api_base": "/v1"' in home["body"]
+    assert people["poster_url"] and requests.get(people["poster_url"], timeout=30).content[:2] == b"\xff\xd8"
+    (broken_job,) = [job for job in first_page["jobs"] if job["job_id"] == result["job_id"]]
+    assert broken_job["poster_url"] is None and broken_job["file_name"] == "broken.mp4"
 
     status, body = get(cloud, f"/jobs/{people_job}", "/jobs/{job_id}", {"job_id": people_job})
     assert body["job"]["media"]["duration_s"] == pytest.approx(6.0, abs=0.1) and body["job"]["media"]["has_audio"] is False
@@ -136,7 +138,7 @@ def test_openapi_document(cloud):
     assert set(document["paths"]) == {
         "/", "/openapi.json", "/uploads", "/search", "/ingest", "/ingest/{fetch_id}", "/jobs", "/jobs/{job_id}",
         "/jobs/{job_id}/report", "/jobs/{job_id}/runs", "/jobs/{job_id}/shares", "/jobs/{job_id}/shares/{token}", "/s/{token}",
-            "/s/{token}/report"}
+        "/s/{token}/report.json"}
     mode = next(p for p in document["paths"]["/search"]["get"]["parameters"] if p["name"] == "mode")
     assert mode["schema"]["enum"] == ["keyword", "semantic", "hybrid"]
     committed = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
@@ -156,7 +158,8 @@ def test_share_links(cloud, people_job):
     item = cloud.store.share(token_hash(share["token"]))
     assert item["job_id"] == job_id and share["token"] not in json.dumps(item)  # only the hash is stored
 
-    opened = request("GET", share["path"], resource="/s/{token}", params={"token": share["token"]})
+    page = request("GET", share["path"], resource="/s/{token}", params={"token": share["token"]})
+    opened = request("GET", f"{share['path']}/report.json", resource="/s/{token}/report.json", params={"token": share["token"]})
     status, body = call(cloud, opened)
     assert status == 200 and body["report"]["source"]["file_name"] == "people.mp4"
     manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
@@ -169,18 +172,21 @@ def test_share_links(cloud, people_job):
     other = "1" * 32
     assert call(cloud, request("DELETE", f"/jobs/{other}/shares/{share['token']}", resource="/jobs/{job_id}/shares/{token}",
                                params={"job_id": other, "token": share["token"]}))[0] == 404
-    assert call(cloud, request("GET", "/s/" + "A" * 32, resource="/s/{token}", params={"token": "A" * 32})) == \
-           (404, {"message": "share link not found"})
+    assert call(cloud, request("GET", f"/s/{'A' * 32}/report.json", resource="/s/{token}/report.json",
+                               params={"token": "A" * 32})) == (404, {"message": "share link not found"})
 
     revoke = request("DELETE", f"{shares}/{share['token']}", resource="/jobs/{job_id}/shares/{token}",
                      params={"job_id": job_id, "token": share["token"]})
     result_, error = cloud.runner.invoke("api", revoke)
     assert error is None and result_["statusCode"] == 204
     assert call(cloud, opened) == (410, {"message": "share link revoked"})
+    answer, _ = cloud.runner.invoke("api", page)  # a browser opening the link gets a page that says so
+    assert answer["statusCode"] == 410 and answer["multiValueHeaders"]["Content-Type"] == ["text/html; charset=utf-8"]
+    assert '"message": "share link revoked"' in answer["body"] and "<h1" in answer["body"]
 
     cloud.store.put_share(token_hash("B" * 32), job_id, expires_at=1)  # expired long ago
-    assert call(cloud, request("GET", "/s/" + "B" * 32, resource="/s/{token}", params={"token": "B" * 32})) == \
-           (410, {"message": "share link expired"})
+    assert call(cloud, request("GET", f"/s/{'B' * 32}/report.json", resource="/s/{token}/report.json",
+                               params={"token": "B" * 32})) == (410, {"message": "share link expired"})
     assert call(cloud, request("POST", shares, {"expires_in_s": 5}, "/jobs/{job_id}/shares", {"job_id": job_id}))[0] == 422
     assert call(cloud, request("POST", f"/jobs/{other}/shares", {}, "/jobs/{job_id}/shares", {"job_id": other}))[0] == 404
 

@@ -168,9 +168,16 @@ def test_normalization():
     assert terms("Ships, the CAFÉ's Glass: 3 dogs!") == ["ship", "cafe", "s", "glass", "3", "dog"]
 
 
-def test_report_page_on_a_phone(indexed):
+# What sticks out on the right: the elements to blame when a page is wider than the screen.
+WIDER_THAN_THE_SCREEN = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > 391 && !e.closest('.scroll')).slice(0, 5)
+  .map(e => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
+
+
+def test_report_and_library_pages_on_a_phone(indexed):
     """390x844: one column, the player the page's width (it was a 19x11 px box), nothing wider than
-    the screen, the timeline's ranges tall enough to tap. A screenshot is kept."""
+    the screen, the timeline's ranges tall enough to tap; the library two cards a row. Screenshots
+    are kept."""
     from pathlib import Path
 
     from playwright.sync_api import sync_playwright
@@ -184,18 +191,28 @@ def test_report_page_on_a_phone(indexed):
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         page.goto(f"{api.url}/jobs/{jobs['people']}/report")
-        page.locator("#videos a").first.wait_for()
+        page.locator(".range").first.wait_for()
         player = page.locator("#player").bounding_box()
         assert player["width"] >= 360 and player["height"] >= 150, player
-        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, page.evaluate(WIDER_THAN_THE_SCREEN)
         assert page.locator(".range").first.bounding_box()["height"] >= 30
         page.screenshot(path=str(shots / "report-phone.png"), full_page=True)
+
+        page.goto(f"{api.url}/")
+        page.wait_for_function("document.querySelectorAll('#videos .card img').length === 3")
+        cards = [page.locator("#videos .card").nth(i).bounding_box() for i in range(3)]
+        assert cards[0]["y"] == cards[1]["y"] < cards[2]["y"]  # two a row
+        assert not page.locator("#more").is_visible()  # three videos: nothing more to show
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, page.evaluate(WIDER_THAN_THE_SCREEN)
+        page.screenshot(path=str(shots / "library-phone.png"), full_page=True)
         browser.close()
 
 
-def test_report_page_in_a_browser(indexed):
-    """Headless Debian chromium through Playwright: click a timeline range and the player seeks
-    there; search, open a hit, and the page lands at that moment. A screenshot is kept."""
+def test_library_and_report_pages_in_a_browser(indexed):
+    """Headless Debian chromium through Playwright, 1366x900. The library lists every video with
+    its poster and duration; a search hit shows its moment's picture and opens the report there.
+    The report page plays the job's own subtitles, draws a time axis, a speech lane and a lane per
+    label, zooms, and seeks where a range, a transcript line or a hit of its own search is clicked."""
     from pathlib import Path
 
     from playwright.sync_api import sync_playwright
@@ -210,50 +227,68 @@ def test_report_page_in_a_browser(indexed):
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        response = page.goto(f"{api.url}/")  # redirected to the newest report: the people video's
-        assert page.url == f"{api.url}/jobs/{jobs['people']}/report"
-        assert response.headers["content-type"] == "text/html; charset=utf-8"
-        videos = page.locator("#videos a")
-        videos.first.wait_for()
-        assert sorted(videos.all_inner_texts()) == ["harbor.mp4 (succeeded)", "speech.mp4 (succeeded)"]
-        assert page.locator("#videos .current").inner_text() == "people.mp4 (succeeded)"
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        response = page.goto(f"{api.url}/")
+        assert response.status == 200 and response.headers["content-type"] == "text/html; charset=utf-8"
+        page.wait_for_function("[...document.querySelectorAll('#videos .card img')].filter(i => i.naturalWidth > 0).length === 3")
+        names = page.locator("#videos .name").all_inner_texts()
+        assert names == ["people.mp4", "harbor.mp4", "speech.mp4"]  # newest first
+        assert page.locator("#videos .card .at").first.inner_text() == "00:06"  # the people video's 6 s
+        assert page.locator("#videos .status").all_inner_texts() == ["succeeded"] * 3
+        page.screenshot(path=str(shots / "library.png"), full_page=True)
+
+        page.fill("#q", "kitchen window")
+        page.click("#search button")
+        first_hit = page.locator("#hits .card").first
+        first_hit.wait_for()
+        assert SENTENCES[1] in first_hit.inner_text()
+        page.wait_for_function("document.querySelector('#hits .card img')?.naturalWidth > 0")  # the moment's thumbnail
+        first_hit.click()
+        page.wait_for_url(f"**/jobs/{jobs['speech']}/report#t=*")
+        page.wait_for_function(f"Math.abs({current_time} - {spoken[1].start}) < 0.6")
+
+        # Subtitles: the job's own cues, on the player.
+        page.wait_for_function("document.getElementById('player').textTracks[0]?.cues?.length > 0")
+        cues = page.evaluate("[...document.getElementById('player').textTracks[0].cues].map(c => c.text).join(' ')")
+        assert all(sentence in cues for sentence in SENTENCES) and page.locator("a[download='subtitles.vtt']").count() == 1
+        # The timeline: an axis, one speech range per segment, zoom that widens every lane together.
+        assert page.locator(".range.speech").count() == page.locator(".segment").count() == len(SENTENCES)
+        assert page.locator(".tick").count() >= 3
+        assert page.evaluate("document.getElementById('scroll').scrollWidth <= document.getElementById('scroll').clientWidth + 1")
+        page.click("#zoom-in")
+        assert page.evaluate("document.getElementById('scroll').scrollWidth") == pytest.approx(
+            2 * page.evaluate("document.getElementById('scroll').clientWidth"), abs=2)
+        page.locator(".segment").nth(2).click()
+        assert page.evaluate(current_time) == pytest.approx(spoken[2].start, abs=0.6)
+        page.fill("#q", "kitchen")  # search within this video: the hit seeks here
+        page.click("#search button")
+        page.locator("#hits button").first.wait_for()
+        page.locator("#hits button").first.click()
+        assert page.evaluate(current_time) == pytest.approx(spoken[1].start, abs=0.6)
+        page.screenshot(path=str(shots / "report-page.png"), full_page=True)
+
+        page.goto(f"{api.url}/jobs/{jobs['people']}/report")
         normal = page.locator(".range[data-label='Normal']")
-        assert normal.count() == 1
+        normal.wait_for()
         start = float(normal.get_attribute("data-start"))
         normal.click()
         assert page.evaluate(current_time) == pytest.approx(start, abs=0.05)
         assert page.url.endswith(f"#t={start:.2f}")
-        assert page.locator("#gallery img").count() == 1
-
-        page.fill("#q", "normal")  # an entity hit shows its evidence frame
-        page.click("#search button")
-        page.wait_for_function("document.querySelector('#hits img.evidence')?.naturalWidth > 0")
-
-        page.fill("#q", "kitchen window")
-        page.click("#search button")
-        page.wait_for_function("document.querySelector('#hits a')?.textContent.includes('kitchen')")  # the new hits
-        first_hit = page.locator("#hits a").first
-        assert SENTENCES[1] in first_hit.inner_text()
-        first_hit.click()
-        page.wait_for_url(f"**/jobs/{jobs['speech']}/report#t=*")
-        page.wait_for_function(f"Math.abs({current_time} - {spoken[1].start}) < 0.6")
-        landed = page.evaluate(current_time)
-        assert page.locator(".segment").count() == len(SENTENCES)
-        page.screenshot(path=str(shots / "report-page.png"), full_page=True)
+        assert page.locator("#gallery figcaption b").all_inner_texts() == ["Normal"]
         browser.close()
-    assert landed == pytest.approx(spoken[1].start, abs=0.6)
-    assert (shots / "report-page.png").stat().st_size > 10_000
 
 
 def test_share_page_is_read_only_and_escaped(indexed):
     cloud, jobs, _ = indexed
-    from reelscope.cloud.api import render_page
+    from reelscope.cloud.api import html_page
 
-    response = render_page({"source": {"file_name": "</script><b>x"}, "media": {}}, {}, api_base=None)
-    assert "&lt;/script&gt;&lt;b&gt;x" in response.body and "<\\/script><b>x" in response.body
+    response = html_page("report.html", "</script><b>x __DATA__", {"name": "</script><b>x __TITLE__"})
+    assert "<title>reelscope: &lt;/script&gt;&lt;b&gt;x __DATA__</title>" in response.body  # placeholders stay text
+    assert '{"name": "<\\/script><b>x __TITLE__"}' in response.body
     status, share = call(cloud, request("POST", f"/jobs/{jobs['people']}/shares", {}, "/jobs/{job_id}/shares",
                                         {"job_id": jobs["people"]}))
-    result, error = cloud.runner.invoke("api", request("GET", f"/s/{share['token']}/report", resource="/s/{token}/report",
-                                                       params={"token": share["token"]}))
+    page = request("GET", f"/s/{share['token']}", resource="/s/{token}", params={"token": share["token"]})
+    result, error = cloud.runner.invoke("api", page)
     assert error is None and result["statusCode"] == 200 and '"api_base": null' in result["body"]
+    assert result["multiValueHeaders"]["Content-Type"] == ["text/html; charset=utf-8"]
+    assert "WEBVTT" in result["body"]  # the subtitles, inlined for the player's track

@@ -45,6 +45,7 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
         "timeline_rules": (entities or {}).get("rules"),
         "renditions": (renditions or {}).get("renditions", []),
         "poster": (renditions or {}).get("poster"),
+        "thumbnails": (renditions or {}).get("thumbnails", []),
     }
 
 

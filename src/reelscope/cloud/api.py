@@ -8,15 +8,15 @@ POST /ingest {url}                fetch a video from a URL into uploads/ (checke
 GET  /ingest/{id}                 QUEUED, SUCCEEDED (the upload then starts a job) or FAILED with the reason
 GET  /jobs                        jobs, newest first, paged; ?status= keeps one status
 GET  /jobs/{id}                   status, steps with timings, media facts, presigned links to the artifacts
-GET  /jobs/{id}/report            the report page (HTML): player, timeline lanes, transcript, evidence, search
+GET  /jobs/{id}/report            the report page (HTML): player with subtitles, timeline lanes, transcript, evidence
 GET  /search?q=&mode=keyword|semantic|hybrid&label=&job=   hits across all videos (search.py)
 POST /jobs/{id}/runs              run a finished job again: a new execution on the same upload (409 while it runs)
 POST /jobs/{id}/shares            a read-only link: a random token (192 bits) with an expiry
 DELETE /jobs/{id}/shares/{token}  revokes it
-GET  /s/{token}                   that one job's report and presigned links to its files, read-only;
-                                  404 for an unknown token, 410 for an expired or revoked one
-GET  /s/{token}/report            the same page, read-only, without search
-GET  /                            a redirect to the newest report page
+GET  /s/{token}                   that one job's report page, read-only (no search, no other videos);
+                                  404 for an unknown token, 410 for an expired or revoked one, as a page
+GET  /s/{token}/report.json       the same report and presigned links to its files, as JSON
+GET  /                            the library page: every video with its poster, search across them
 Errors are JSON: {"message": ...}: 404 for an unknown job or route, 405 for a method a route does
 not take, 422 naming each bad field. Requests that change anything take application/json only
 (415), and not from a page on another origin (403): a browser cannot be made to drive the API.
@@ -163,7 +163,8 @@ def upload_key(file_name: str) -> str:
     return f"uploads/{uuid.uuid4().hex}/{safe or 'video'}"
 
 
-PAGE = FilePath(__file__).parents[1] / "web" / "report.html"
+WEB = FilePath(__file__).parents[1] / "web"
+HTML = "text/html; charset=utf-8"
 
 
 def artifact_links(store: Store, job_id: str, manifest: dict) -> dict[str, str]:
@@ -171,13 +172,29 @@ def artifact_links(store: Store, job_id: str, manifest: dict) -> dict[str, str]:
             for a in manifest["artifacts"] if a["kind"] not in ("thumbnail", "search-index")}
 
 
-def render_page(report: dict, links: dict[str, str], api_base: str | None, job_id: str | None = None) -> Response:
-    """The report page: one HTML file, its data inlined (no front-end build, no request for the report).
-    api_base None hides search and the list of videos (share links reach one report only)."""
-    data = json.dumps({"report": report, "links": links, "api_base": api_base, "job_id": job_id}, sort_keys=True)
-    page = (PAGE.read_text(encoding="utf-8").replace("__TITLE__", html.escape(report["source"]["file_name"]))
-            .replace("__DATA__", data.replace("</", "<\\/")))  # no "</script>" can end the data block
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
+def html_page(template: str, title: str, data: dict, status: int = 200) -> Response:
+    """One of web/'s pages in the shell they share, its data inlined (no front-end build, no request
+    for what the server knows). One pass: a title or data holding a placeholder's name stays text."""
+    values = {"PAGE": (WEB / template).read_text(encoding="utf-8"), "TITLE": html.escape(title),
+              "DATA": json.dumps(data, sort_keys=True).replace("</", "<\\/")}  # no "</script>" can end the data block
+    page = re.sub(r"__(PAGE|TITLE|DATA)__", lambda found: values[found[1]], (WEB / "shell.html").read_text(encoding="utf-8"))
+    return Response(status_code=status, content_type=HTML, body=page)
+
+
+def error_page(status: int, message: str) -> Response:
+    """What a browser opening a dead link sees: a page, not a JSON body."""
+    return html_page("message.html", message, {"message": message, "status": status}, status)
+
+
+def report_page(store: Store, job_id: str, report: dict, links: dict[str, str], api_base: str | None) -> Response:
+    """The report page. Its subtitles are inlined: a <track> from another origin (S3) needs CORS on
+    the bucket and on the video, a track made from inlined text needs nothing. api_base None: a
+    share link's page, which reaches this report only (no search, no other videos)."""
+    subtitles = None
+    if "subtitles.vtt" in links:
+        subtitles = store.s3.get_object(Bucket=store.bucket, Key=f"jobs/{job_id}/subtitles.vtt")["Body"].read().decode()
+    return html_page("report.html", report["source"]["file_name"],
+                     {"report": report, "links": links, "api_base": api_base, "job_id": job_id, "subtitles": subtitles})
 
 
 def _field_errors(errors) -> str:
@@ -204,10 +221,10 @@ def _request_scope(router: Router):
     return settings_, store_
 
 
-def report_and_links(store: Store, job_id: str) -> tuple[dict, dict] | Response:
+def report_and_links(store: Store, job_id: str) -> tuple[dict, dict] | None:
     job = store.job(job_id)
     if job is None or "manifest_key" not in job:
-        return _error(404, f"job {job_id} has no report")
+        return None
     return store.get_json(f"jobs/{job_id}/report.json"), artifact_links(store, job_id, store.get_json(job["manifest_key"]))
 
 
@@ -277,9 +294,10 @@ def _search_routes() -> Router:
             hits = search.search(store, q.strip(), mode, job=job, label=label, limit=limit)
         except BadQuery as err:
             return _error(422, f"q: {err}")
-        for hit in hits:  # an entity range's evidence frame, viewable as it is
-            if hit.get("evidence"):
-                hit["evidence_url"] = store.presigned_get(f"jobs/{hit['job_id']}/{hit['evidence']}", LINK_TTL_S)
+        for hit in hits:  # a picture of the moment: an entity range's evidence frame, a segment's thumbnail
+            for field in ("evidence", "thumbnail"):
+                if hit.get(field):
+                    hit[f"{field}_url"] = store.presigned_get(f"jobs/{hit['job_id']}/{hit[field]}", LINK_TTL_S)
         return {"query": q.strip(), "mode": mode, "hits": hits, "links_expire_in": LINK_TTL_S}
 
     return router
@@ -305,12 +323,14 @@ def _job_routes(client) -> Router:
             # not by DynamoDB (which would make it a server error).
             if not (isinstance(start, dict) and set(start) == PAGE_KEY and all(isinstance(v, str) for v in start.values())):
                 return _error(422, "next: not a page token from this API")
-        jobs, last = store_().list_jobs(limit, status=status, start=start)
+        store = store_()
+        jobs, last = store.list_jobs(limit, status=status, start=start)
         return {"jobs": [{"job_id": job["job_id"], "status": job["status"], "file_name": job.get("source_file_name"),
                           "created_at": job["created_at"], "finished_at": job.get("finished_at"),
                           "duration_s": job.get("media", {}).get("duration_s"),
-                          "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None}
-                         for job in jobs], "next": _page_token(last)}
+                          "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None,
+                          "poster_url": store.presigned_get(job["poster_key"], LINK_TTL_S) if "poster_key" in job else None}
+                         for job in jobs], "next": _page_token(last), "links_expire_in": LINK_TTL_S}
 
     @router.post("/jobs/<job_id>/runs", summary="Run a finished job again (a new execution on the same upload)",
               responses={202: {"description": "queued: follow GET /jobs/{id}"}, **NOT_FOUND,
@@ -333,20 +353,16 @@ def _job_routes(client) -> Router:
     @router.get("/jobs/<job_id>/report", summary="A job's report page (HTML)",
              responses={200: {"description": "the page", "content": {"text/html": {}}}, **NOT_FOUND})
     def job_page(job_id: JobId):
-        found = report_and_links(store_(), job_id)
-        if isinstance(found, Response):
-            return found
-        return render_page(*found, api_base=stage_prefix(), job_id=job_id)
+        store = store_()
+        found = report_and_links(store, job_id)
+        if found is None:
+            return error_page(404, f"job {job_id} has no report")
+        return report_page(store, job_id, *found, api_base=stage_prefix())
 
-    @router.get("/", summary="Where an analyst starts: a redirect to the newest report page",
-             responses={302: {"description": "to /jobs/{job_id}/report"}, **NOT_FOUND})
-    def home():
-        jobs, _ = store_().list_jobs(limit=50)
-        newest = next((job for job in jobs if "manifest_key" in job), None)
-        if newest is None:
-            return _error(404, "no report yet: upload a video under uploads/ (POST /uploads)")
-        return Response(status_code=302, content_type="text/plain", body="",
-                        headers={"Location": f"{stage_prefix()}/jobs/{newest['job_id']}/report"})
+    @router.get("/", summary="Where an analyst starts: the library page, every video and search across them",
+             responses={200: {"description": "the page", "content": {"text/html": {}}}})
+    def library():
+        return html_page("library.html", "library", {"api_base": stage_prefix()})
 
     @router.get("/jobs/<job_id>", summary="A job: status, steps with timings, media facts, links to its artifacts",
              responses={200: {"description": "the job"}, **NOT_FOUND})
@@ -395,28 +411,34 @@ def _share_routes() -> Router:
         store.revoke_share(token_hash(token))
         return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
-    def shared(token: str) -> tuple[dict, dict] | Response:
+    def shared(token: str) -> tuple[str, dict, dict] | tuple[int, str]:
+        """(job id, report, links) of a live link, or (status, why not)."""
         store = store_()
         share = store.share(token_hash(token)) if TOKEN.fullmatch(token) else None
         if share is None:
-            return _error(404, "share link not found")
+            return 404, "share link not found"
         if share["revoked"] or share["expires_at"] <= time.time():
-            return _error(410, "share link " + ("revoked" if share["revoked"] else "expired"))
-        return report_and_links(store, share["job_id"])
+            return 410, "share link " + ("revoked" if share["revoked"] else "expired")
+        found = report_and_links(store, share["job_id"])
+        return (share["job_id"], *found) if found else (404, f"job {share['job_id']} has no report")
 
-    @router.get("/s/<token>", summary="A shared report and links to its files (no credentials: the token is one)",
+    @router.get("/s/<token>", summary="A shared report's page (HTML; no credentials: the token is one)",
+             responses={200: {"description": "the page", "content": {"text/html": {}}},
+                        404: {"description": "not found (a page)", "content": {"text/html": {}}},
+                        410: {"description": "the link expired or was revoked (a page)", "content": {"text/html": {}}}})
+    def shared_page(token: str):
+        found = shared(token)
+        if len(found) == 2:
+            return error_page(*found)
+        return report_page(store_(), *found, api_base=None)
+
+    @router.get("/s/<token>/report.json", summary="A shared report and links to its files",
              responses={200: {"description": "the report"}, **NOT_FOUND, **GONE})
     def shared_report(token: str):
         found = shared(token)
-        if isinstance(found, Response):
-            return found
-        return {"report": found[0], "links": found[1], "links_expire_in": LINK_TTL_S}
-
-    @router.get("/s/<token>/report", summary="A shared report's page (HTML)",
-             responses={200: {"description": "the page", "content": {"text/html": {}}}, **NOT_FOUND, **GONE})
-    def shared_page(token: str):
-        found = shared(token)
-        return found if isinstance(found, Response) else render_page(*found, api_base=None)
+        if len(found) == 2:
+            return _error(*found)
+        return {"report": found[1], "links": found[2], "links_expire_in": LINK_TTL_S}
 
     return router
 

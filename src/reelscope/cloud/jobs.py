@@ -247,8 +247,10 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
     manifest = pipeline.build_manifest(source, steps, artifacts)
     store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
     failed = [name for name, step in steps.items() if step["status"] == Status.FAILED]
+    poster = next((artifact_key(job_id, a["path"]) for a in artifacts if a["kind"] == "poster"), None)
     store.update_job(job_id, manifest_key=artifact_key(job_id, "manifest.json"), failed_steps=failed, search_documents=indexed,
-                     steps_summary={name: step["status"] for name, step in steps.items()})
+                     steps_summary={name: step["status"] for name, step in steps.items()},
+                     **({"poster_key": poster} if poster else {}), remove=() if poster else ("poster_key",))
     return {"status": manifest["status"], "failed_steps": failed}
 
 

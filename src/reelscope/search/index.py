@@ -22,6 +22,7 @@ is indexed again. Hybrid: 0.5 * keyword score / best keyword score + 0.5 * simil
 from __future__ import annotations
 
 import base64
+import bisect
 import math
 import re
 import threading
@@ -63,12 +64,20 @@ def terms(text: str) -> list[str]:
 
 
 def documents(report: dict) -> list[dict]:
-    """The searchable pieces of one job's report."""
-    docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], "start": s["start"], "end": s["end"]}
-            for s in report["transcript"]]
+    """The searchable pieces of one job's report, each with a picture of its moment: an entity
+    range its evidence frame, a transcript segment the last thumbnail at or before its start."""
+    thumbnails = report.get("thumbnails") or []
+    starts = [thumbnail["t"] for thumbnail in thumbnails]
+
+    def thumbnail_at(t: float) -> dict:
+        before = bisect.bisect_right(starts, t) - 1
+        return {"thumbnail": thumbnails[max(before, 0)]["path"]} if thumbnails else {}
+
+    docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], "start": s["start"], "end": s["end"],
+             **thumbnail_at(s["start"])} for s in report["transcript"]]
     docs += [{"doc_id": f"ent-{e['id']}", "kind": "entity", "text": e["label"] + (" animal" if e["animal"] else ""),
               "label": e["label"], "start": e["start"], "end": e["end"], "confidence": e["peak_confidence"],
-              "evidence": e["evidence"]["path"]} for e in report["entities"]]
+              "evidence": e["evidence"]["path"], "thumbnail": e["evidence"]["path"]} for e in report["entities"]]
     return docs
 
 
