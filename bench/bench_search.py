@@ -12,6 +12,12 @@ Rows, all measured in this run:
 S3 and DynamoDB are moto in this process (mock_aws): no network, so the cold column shows the
 decoding and bookkeeping, not S3's latency. Stored vectors are random unit vectors: the cost of a
 query does not depend on what the vectors mean.
+
+Then the similarity floors (search.MIN_SIMILARITY), per document kind: how many related queries
+reach their document and how many unrelated ones reach any, with the lowest related and the
+highest unrelated similarity. Entities: the 80 COCO labels as the Index step writes them ("dog
+animal"), related queries naming or paraphrasing one, unrelated single words. Transcripts: the
+sentences above and paraphrases sharing no word with them, unrelated sentences.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import boto3
 import numpy as np
@@ -102,6 +109,47 @@ def query_rows(sizes: list[int]) -> list[tuple[str, float, float | None]]:
     return rows
 
 
+ANIMALS = {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
+RELATED = {"entity": {"a dog": "dog", "puppy": "dog", "canine": "dog", "a car": "car", "automobile": "car", "vehicle": "car",
+                      "a cat": "cat", "kitten": "cat", "a bird": "bird", "a ship": "boat", "people": "person",
+                      "pedestrians": "person", "a man": "person", "a bus": "bus", "public transport": "bus",
+                      "striped horse": "zebra", "a laptop computer": "laptop", "mobile phone": "cell phone"},
+           "transcript": {"vessels carrying freight reached port at dawn": 1, "the lifting machine at the dock was fixed": 2,
+                          "gusts tonight mean dinghies must remain in the marina": 3, "welcome to the port news": 0,
+                          "another bulletin comes at midday": 4}}
+UNRELATED = {"entity": ("justice theory river mountain idea pencil salary forest kingdom silence engine harvest poetry brick "
+                        "friendship ocean thunder ladder velvet honest quickly purple garden museum doctor winter volcano "
+                        "island piano language memory history courage nation science village blanket wisdom shadow comet "
+                        "lemon sugar copper marble anchor fabric tunnel rumor voyage planet meadow circus glacier orchid "
+                        "theater senate lawyer crystal galaxy jungle dance whisper candle budget contract invoice policy "
+                        "strategy election protest climate vaccine virus software network database algorithm").split(),
+             "transcript": ["we discussed the budget for next year", "the election results were announced",
+                            "she plays the piano every evening", "a new vaccine was approved", "the museum opens at nine",
+                            "lattice quantum chromodynamics", "my favourite recipe needs three eggs",
+                            "the software update failed overnight"]}
+
+
+def floor_rows() -> list[tuple]:
+    """(kind, floor, related reaching their document, unrelated reaching any, lowest related, highest unrelated)."""
+    import yaml
+    from ultralytics import cfg
+
+    coco = yaml.safe_load((Path(cfg.__file__).parent / "datasets" / "coco.yaml").read_text())["names"].values()
+    documents = {"entity": {name: f"{name} animal" if name in ANIMALS else name for name in coco},
+                 "transcript": dict(enumerate(SENTENCES))}
+    rows = []
+    for kind, texts in documents.items():
+        keys = list(texts)
+        matrix = embed.embed([texts[k] for k in keys])
+        floor = search.MIN_SIMILARITY[kind]
+        related = [float(row[keys.index(target)]) for row, target in
+                   zip(embed.embed(list(RELATED[kind])) @ matrix.T, RELATED[kind].values())]
+        unrelated = (embed.embed(UNRELATED[kind]) @ matrix.T).max(axis=1)
+        rows.append((kind, floor, f"{sum(r >= floor for r in related)}/{len(related)}",
+                     f"{int((unrelated >= floor).sum())}/{len(unrelated)}", min(related), float(unrelated.max())))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -122,6 +170,10 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, warm, cold in queries:
         print(f"| {name} | {warm * 1000:.1f} | {warm / floor:.1f} | {'' if cold is None else f'{cold * 1000:.0f}'} |")
+    print("\n| kind | floor | related reaching their document | unrelated reaching any | lowest related | highest unrelated |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, floor, related, unrelated, lowest, highest in floor_rows():
+        print(f"| {kind} | {floor} | {related} | {unrelated} | {lowest:.3f} | {highest:.3f} |")
 
 
 if __name__ == "__main__":

@@ -48,9 +48,13 @@ SNIPPET_CHARS = 200
 MODES = ("keyword", "semantic", "hybrid")
 VECTORS_SCHEMA = "reelscope.vectors/1"
 VECTORS_PATH = "search/vectors.json"
-# Unrelated sentences score about -0.05..0.15 with this model, paraphrases 0.35 and up: below the
-# floor a semantic "match" is noise and is not returned.
-MIN_SIMILARITY = 0.2
+# Below its kind's floor a semantic "match" is noise and is not returned; bench/bench_search.py
+# measures both kinds on known related and unrelated queries. A transcript segment is a sentence:
+# unrelated sentences reach 0.28 against the nearest one, paraphrases 0.44 and up. An entity's text
+# is one or two words, and short texts crowd together: an unrelated word scores 0.43 against its
+# nearest COCO label at the median and 0.67 at most ("purple" and "orange"), while "a dog",
+# "canine", "puppy" or "vehicle" score 0.70-0.91 against theirs.
+MIN_SIMILARITY = {"transcript": 0.3, "entity": 0.6}
 KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
 CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
 MAX_QUERY_TERMS = 32
@@ -198,12 +202,12 @@ def _add_documents(store: Store, hits: list[dict]) -> None:
 
 
 _vectors_lock = threading.Lock()
-_vectors_cache: OrderedDict[tuple[str, str, str], tuple[list[dict], np.ndarray, dict[str, int]]] = OrderedDict()
+_vectors_cache: OrderedDict[tuple[str, str, str], tuple[list[dict], np.ndarray, dict[str, int], np.ndarray]] = OrderedDict()
 
 
-def _job_vectors(store: Store, entry: dict) -> tuple[list[dict], np.ndarray, dict[str, int]]:
-    """(documents, matrix, row of each document's key) of one job's VECTORS entry, from S3 once per
-    warm process and indexing of the job."""
+def _job_vectors(store: Store, entry: dict) -> tuple[list[dict], np.ndarray, dict[str, int], np.ndarray]:
+    """(documents, matrix, row of each document's key, each document's similarity floor) of one
+    job's VECTORS entry, from S3 once per warm process and indexing of the job."""
     import numpy as np
 
     key = entry["key"]
@@ -216,7 +220,8 @@ def _job_vectors(store: Store, entry: dict) -> tuple[list[dict], np.ndarray, dic
             raise ReelscopeError(f"{key}: vectors of another schema or model ({stored.get('schema')}, {stored.get('model')})")
         matrix = np.frombuffer(base64.b64decode(stored["vectors"]), dtype="<f4").reshape(-1, stored["dimensions"])
         rows = {f"{doc['job_id']}#{doc['doc_id']}": row for row, doc in enumerate(stored["documents"])}
-        cached = (stored["documents"], matrix, rows)
+        floors = np.array([MIN_SIMILARITY[doc["kind"]] for doc in stored["documents"]], dtype="<f4")
+        cached = (stored["documents"], matrix, rows, floors)
         with _vectors_lock:  # the API's request threads share the cache
             _vectors_cache[cache_key] = cached
             while len(_vectors_cache) > CACHED_JOBS:
@@ -234,10 +239,10 @@ def _semantic_hits(store: Store, query: str, job: str | None, also: frozenset[st
     query_vector = embed.embed([query])[0]
     hits = {}
     for entry in store.table.query_all(condition, fields=("key", "indexed_at")):
-        documents_, matrix, rows = _job_vectors(store, entry)
+        documents_, matrix, rows, floors = _job_vectors(store, entry)
         similarity = matrix @ query_vector
         # Hit dicts only for what can be returned: building one per document would cost more than the product.
-        wanted = set(np.flatnonzero(similarity >= MIN_SIMILARITY).tolist()) | {rows[sk] for sk in also if sk in rows}
+        wanted = set(np.flatnonzero(similarity >= floors).tolist()) | {rows[sk] for sk in also if sk in rows}
         for row in wanted:
             doc = documents_[row]
             hits[f"{doc['job_id']}#{doc['doc_id']}"] = {**doc, "similarity": round(float(similarity[row]), 4)}
