@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 
 import pytest
@@ -99,7 +100,9 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     (people,) = [job for job in body["jobs"] if job["job_id"] == people_job]
     assert (people["status"], people["file_name"], people["report_path"]) == \
         ("SUCCEEDED", "people.mp4", f"/jobs/{people_job}/report")
-    assert people["duration_s"] == pytest.approx(6.0, abs=0.1)
+    assert people["duration_s"] == pytest.approx(6.0, abs=0.1) and isinstance(people["duration_s"], float)
+    millisecond_utc = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")  # one format, whoever wrote it
+    assert millisecond_utc.match(people["created_at"]) and millisecond_utc.match(people["finished_at"]), people
 
     pages, query = [], {"limit": "1"}
     while True:  # one job a page, following `next` to the end
@@ -123,6 +126,9 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     assert body["job"]["media"]["duration_s"] == pytest.approx(6.0, abs=0.1) and body["job"]["media"]["has_audio"] is False
     assert set(body["steps"]) == {"probe", "downscale", "transcribe", "subtitles", "detect", "entities"}
     assert all(step["status"] == "SUCCEEDED" and step["duration_s"] > 0 for step in body["steps"].values())
+    steps = body["steps"].values()
+    assert all(isinstance(step["duration_s"], float) and millisecond_utc.match(step["ended_at"]) for step in steps)
+    assert millisecond_utc.match(body["job"]["finished_at"]) and isinstance(body["job"]["media"]["duration_s"], float)
     manifest = cloud.store.get_json(f"jobs/{people_job}/manifest.json")
     expected = {a["path"]: a["sha256"] for a in manifest["artifacts"] if a["kind"] not in ("thumbnail", "search-index")}
     assert set(body["links"]) == set(expected) and "search/vectors.json" not in body["links"]

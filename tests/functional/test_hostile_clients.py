@@ -55,6 +55,8 @@ def test_unknown_routes_and_methods_answer_in_the_api_s_shape(served):
         (405, "TRACE /jobs: this route takes GET", "GET")
     response = requests.delete(f"{api.url}/jobs/{JOB}", timeout=10)
     assert (response.status_code, message(response)) == (405, f"DELETE /jobs/{JOB}: this route takes GET")
+    response = requests.get(f"{api.url}/jobs/%C2%84", timeout=10)  # the right method, an id no route takes
+    assert (response.status_code, message(response)) == (404, "GET /jobs/\x84: no such resource")
     response = requests.get(f"{api.url}/nowhere/../etc", timeout=10)
     assert (response.status_code, message(response)) == (404, "GET /etc: no such route")
     response = requests.options(f"{api.url}/uploads", headers={"Origin": "https://elsewhere.example",
@@ -140,7 +142,7 @@ def test_framing_errors_and_oversized_bodies_are_4xx(served):
     assert answer.startswith(b"HTTP/1.0 431 Request Header Fields Too Large\r\n")  # the request line unread
     answer = raw(api.port, b"POST /uploads HTTP/1.1\r\n" + host + b"Content-Type: application/json\r\n"
                            b"Connection: close\r\nContent-Length: 3\r\n\r\n\xff\xfe\xfd")
-    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n") and answer.endswith(b'{"message": "body: not UTF-8 text"}')
+    assert answer.startswith(b"HTTP/1.1 422 Unprocessable Entity\r\n") and answer.endswith(b'{"message": "body: not UTF-8 text"}')
 
 
 def test_the_s3_endpoint_refuses_bad_framing(served):
@@ -227,13 +229,16 @@ def test_an_expired_policy_is_refused():
         check_post_policy("other", fields, 5, "local", now=dt.datetime(2025, 12, 31, tzinfo=dt.timezone.utc))
 
 
-def test_a_schema_driven_fuzzer_finds_no_server_error(served, capfd, tmp_path):
+def test_a_schema_driven_fuzzer_finds_no_server_error_and_no_undocumented_answer(served, capfd, tmp_path):
     """schemathesis, from the served OpenAPI document, against every route on loopback: bounded
-    examples per route, a fixed seed; no 5xx, and nothing logged as a traceback."""
+    examples per route, a fixed seed; no 5xx, every answer's status code, content type and body as
+    the document declares them, and nothing logged as a traceback."""
     _, api = served
-    command = [str(Path(sys.executable).with_name("st")), "run", f"{api.url}/openapi.json", "--checks", "not_a_server_error",
+    checks = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
+    command = [str(Path(sys.executable).with_name("st")), "run", f"{api.url}/openapi.json", "--checks", checks,
                "--max-examples", "15", "--seed", "1", "--request-timeout", "30", "--no-color"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache stays there
+    (tmp_path / "st.out").write_text(done.stdout)
     assert done.returncode == 0, done.stdout[-3000:]
     generated = int(done.stdout.split(" generated, ")[0].rsplit("\n", 1)[-1].strip())
     assert generated >= 200 and f"{generated} generated, {generated} passed" in done.stdout

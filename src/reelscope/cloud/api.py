@@ -51,10 +51,25 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from reelscope import __version__
 from reelscope.cloud import jobs
+from reelscope.cloud.schemas import (
+    FetchQueued,
+    FetchRecord,
+    IngestRequest,
+    JobDetail,
+    JobsPage,
+    RunQueued,
+    SearchAnswer,
+    ShareCreated,
+    SharedReport,
+    ShareRequest,
+    UploadForm,
+    UploadRequest,
+    answer,
+)
 from reelscope.definition import BY_CREATED_KEY, TABLE_KEY
 from reelscope.errors import BadQuery, NotFound
 from reelscope.search import index as search
@@ -70,30 +85,16 @@ JobId = Annotated[str, Path(pattern=HEX_ID, description="a job id: 32 lowercase 
 ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}
 NOT_FOUND = {404: {"description": "not found", "content": ERROR_BODY}}
 GONE = {410: {"description": "the link expired or was revoked", "content": ERROR_BODY}}
+# A page route's 404: a page saying so, or {"message"} for a path whose parameter no route takes.
+PAGE_NOT_FOUND = {404: {"description": "not found", "content": {"text/html": {}, **ERROR_BODY}}}
+
+
+def ok(description: str, model: type[BaseModel]) -> dict:
+    """A success answer of this model, for the OpenAPI document."""
+    return {"description": description, "content": {"application/json": {"model": model}}}
 
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
-
-
-class UploadRequest(Strict):
-    file_name: str = Field(min_length=1, max_length=1024, pattern=r"\S",
-                           description="the file's name; the server makes it safe and chooses the folder")
-    content_type: str = Field("video/mp4", pattern=r"^video/[A-Za-z0-9.+-]+$", max_length=100,
-                              description="the upload must be sent with this Content-Type")
-
-
-class IngestRequest(Strict):
-    url: str = Field(max_length=2048, pattern=r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]+",
-                     description="an http or https URL of a video; private and metadata addresses are refused")
-
-
-class ShareRequest(Strict):
-    expires_in_s: int | None = Field(None, ge=60, description="the link's life in seconds, at most "
-                                     "REELSCOPE_SHARE_MAX_S (30 days by default); default REELSCOPE_SHARE_DEFAULT_S")
 
 
 def _error(status: int, message: str) -> Response:
@@ -234,7 +235,7 @@ def _upload_routes(client) -> Router:
     settings_, store_ = _request_scope(router)
 
     @router.post("/uploads", summary="A presigned POST for uploading a video under uploads/",
-              responses={201: {"description": "url and fields for a multipart/form-data POST to S3"}})
+              responses={201: ok("url and fields for a multipart/form-data POST to S3", UploadForm)})
     def create_upload(upload: Annotated[UploadRequest, Body()]):
         settings = settings_()
         key = upload_key(upload.file_name)
@@ -243,11 +244,11 @@ def _upload_routes(client) -> Router:
             Conditions=[["content-length-range", 1, settings.max_bytes], ["eq", "$Content-Type", upload.content_type]],
             ExpiresIn=settings.upload_expiry_s)
         return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
-                        body={"key": key, "url": post["url"], "fields": post["fields"],
-                              "expires_in": settings.upload_expiry_s, "max_bytes": settings.max_bytes})
+                        body=answer(UploadForm, {"key": key, "url": post["url"], "fields": post["fields"],
+                                                 "expires_in": settings.upload_expiry_s, "max_bytes": settings.max_bytes}))
 
     @router.post("/ingest", summary="Fetch a video from an http(s) URL into uploads/ (which starts a job)",
-              responses={202: {"description": "queued: poll status_path"}})
+              responses={202: ok("queued: poll status_path", FetchQueued)})
     def ingest_url(request: Annotated[IngestRequest, Body()]):
         settings = settings_()
         url = request.url.strip()
@@ -263,15 +264,15 @@ def _upload_routes(client) -> Router:
         store_().put_fetch(fetch_id, url, key)
         client("lambda").invoke(FunctionName=settings.fetch_function, InvocationType="Event",
                              Payload=json.dumps({"fetch_id": fetch_id, "url": url, "key": key}).encode())
-        return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
-                        body={"fetch_id": fetch_id, "key": key, "status": Status.QUEUED, "status_path": f"/ingest/{fetch_id}"})
+        return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer(FetchQueued, {
+            "fetch_id": fetch_id, "key": key, "status": Status.QUEUED, "status_path": f"/ingest/{fetch_id}"}))
 
-    @router.get("/ingest/<fetch_id>", summary="How a URL fetch went", responses={200: {"description": "the fetch"}, **NOT_FOUND})
+    @router.get("/ingest/<fetch_id>", summary="How a URL fetch went", responses={200: ok("the fetch", FetchRecord), **NOT_FOUND})
     def ingest_status(fetch_id: Annotated[str, Path(pattern=HEX_ID)]):
         record = store_().fetch_record(fetch_id)
         if record is None:
             return _error(404, f"fetch {fetch_id} not found")
-        return {k: v for k, v in record.items() if k not in ("PK", "SK", "ttl")}
+        return answer(FetchRecord, {k: v for k, v in record.items() if k not in ("PK", "SK", "ttl")})
 
     return router
 
@@ -281,7 +282,8 @@ def _search_routes() -> Router:
     router = Router()
     _, store_ = _request_scope(router)
 
-    @router.get("/search", summary="Transcript segments and entity ranges across all videos, best first")
+    @router.get("/search", summary="Transcript segments and entity ranges across all videos, best first",
+                responses={200: ok("the hits, best first", SearchAnswer)})
     def search_videos(
             q: Annotated[str, Query(min_length=1, max_length=500, pattern=r"\S", description="what to look for")],
             mode: Annotated[Literal[search.MODES], Query(description="keyword: the words; semantic: the meaning; "
@@ -298,7 +300,7 @@ def _search_routes() -> Router:
             for field in ("evidence", "thumbnail"):
                 if hit.get(field):
                     hit[f"{field}_url"] = store.presigned_get(f"jobs/{hit['job_id']}/{hit[field]}", LINK_TTL_S)
-        return {"query": q.strip(), "mode": mode, "hits": hits, "links_expire_in": LINK_TTL_S}
+        return answer(SearchAnswer, {"query": q.strip(), "mode": mode, "hits": hits, "links_expire_in": LINK_TTL_S})
 
     return router
 
@@ -308,7 +310,7 @@ def _job_routes(client) -> Router:
     router = Router()
     settings_, store_ = _request_scope(router)
 
-    @router.get("/jobs", summary="Jobs, newest first")
+    @router.get("/jobs", summary="Jobs, newest first", responses={200: ok("one page of jobs", JobsPage)})
     def list_jobs(status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,
                   limit: Annotated[int, Query(ge=1, le=100)] = 20,
                   page: Annotated[str | None, Query(alias="next", max_length=2000,
@@ -325,15 +327,16 @@ def _job_routes(client) -> Router:
                 return _error(422, "next: not a page token from this API")
         store = store_()
         jobs, last = store.list_jobs(limit, status=status, start=start)
-        return {"jobs": [{"job_id": job["job_id"], "status": job["status"], "file_name": job.get("source_file_name"),
-                          "created_at": job["created_at"], "finished_at": job.get("finished_at"),
-                          "duration_s": job.get("media", {}).get("duration_s"),
-                          "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None,
-                          "poster_url": store.presigned_get(job["poster_key"], LINK_TTL_S) if "poster_key" in job else None}
-                         for job in jobs], "next": _page_token(last), "links_expire_in": LINK_TTL_S}
+        listed = [{"job_id": job["job_id"], "status": job["status"], "file_name": job.get("source_file_name"),
+                   "created_at": job["created_at"], "finished_at": job.get("finished_at"),
+                   "duration_s": job.get("media", {}).get("duration_s"),
+                   "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None,
+                   "poster_url": store.presigned_get(job["poster_key"], LINK_TTL_S) if "poster_key" in job else None}
+                  for job in jobs]
+        return answer(JobsPage, {"jobs": listed, "next": _page_token(last), "links_expire_in": LINK_TTL_S})
 
     @router.post("/jobs/<job_id>/runs", summary="Run a finished job again (a new execution on the same upload)",
-              responses={202: {"description": "queued: follow GET /jobs/{id}"}, **NOT_FOUND,
+              responses={202: ok("queued: follow GET /jobs/{id}", RunQueued), **NOT_FOUND,
                          409: {"description": "the job is queued or running", "content": ERROR_BODY}})
     def run_again(job_id: JobId):
         try:
@@ -343,7 +346,7 @@ def _job_routes(client) -> Router:
         except jobs.JobBusy as err:
             return _error(409, str(err))
         return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
-                        body={**run, "status_path": f"/jobs/{job_id}"})
+                        body=answer(RunQueued, {**run, "status_path": f"/jobs/{job_id}"}))
 
     def stage_prefix() -> str:
         """"/v1" behind API Gateway, "" locally: what the page's own links and calls start with."""
@@ -351,7 +354,7 @@ def _job_routes(client) -> Router:
         return full_path[: len(full_path) - len(router.current_event.path)]
 
     @router.get("/jobs/<job_id>/report", summary="A job's report page (HTML)",
-             responses={200: {"description": "the page", "content": {"text/html": {}}}, **NOT_FOUND})
+             responses={200: {"description": "the page", "content": {"text/html": {}}}, **PAGE_NOT_FOUND})
     def job_page(job_id: JobId):
         store = store_()
         found = report_and_links(store, job_id)
@@ -365,7 +368,7 @@ def _job_routes(client) -> Router:
         return html_page("library.html", "library", {"api_base": stage_prefix()})
 
     @router.get("/jobs/<job_id>", summary="A job: status, steps with timings, media facts, links to its artifacts",
-             responses={200: {"description": "the job"}, **NOT_FOUND})
+             responses={200: ok("the job", JobDetail), **NOT_FOUND})
     def get_job(job_id: JobId):
         store = store_()
         job = store.job(job_id)
@@ -373,10 +376,10 @@ def _job_routes(client) -> Router:
             return _error(404, f"job {job_id} not found")
         hidden = {"PK", "SK", "entity", "ttl"}
         links = artifact_links(store, job_id, store.get_json(job["manifest_key"])) if "manifest_key" in job else {}
-        return {"job": {k: v for k, v in job.items() if k not in hidden},
-                "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
-                          for name, step in store.steps(job_id).items()},
-                "links": links, "links_expire_in": LINK_TTL_S}
+        return answer(JobDetail, {"job": {k: v for k, v in job.items() if k not in hidden},
+                                  "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
+                                            for name, step in store.steps(job_id).items()},
+                                  "links": links, "links_expire_in": LINK_TTL_S})
 
     return router
 
@@ -387,7 +390,7 @@ def _share_routes() -> Router:
     settings_, store_ = _request_scope(router)
 
     @router.post("/jobs/<job_id>/shares", summary="A read-only share link to one job's report",
-              responses={201: {"description": "the token (shown once) and its path"}, **NOT_FOUND})
+              responses={201: ok("the token (shown once) and its path", ShareCreated), **NOT_FOUND})
     def create_share(job_id: JobId, request: Annotated[ShareRequest | None, Body()] = None):
         settings, store = settings_(), store_()
         if store.job(job_id) is None:
@@ -399,7 +402,8 @@ def _share_routes() -> Router:
         expires_at = int(time.time()) + lifetime
         store.put_share(token_hash(token), job_id, expires_at)
         return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
-                        body={"token": token, "path": f"/s/{token}", "job_id": job_id, "expires_at": expires_at})
+                        body=answer(ShareCreated, {"token": token, "path": f"/s/{token}", "job_id": job_id,
+                                                   "expires_at": expires_at}))
 
     @router.delete("/jobs/<job_id>/shares/<token>", summary="Revoke a share link",
                 responses={204: {"description": "revoked"}, **NOT_FOUND})
@@ -423,8 +427,7 @@ def _share_routes() -> Router:
         return (share["job_id"], *found) if found else (404, f"job {share['job_id']} has no report")
 
     @router.get("/s/<token>", summary="A shared report's page (HTML; no credentials: the token is one)",
-             responses={200: {"description": "the page", "content": {"text/html": {}}},
-                        404: {"description": "not found (a page)", "content": {"text/html": {}}},
+             responses={200: {"description": "the page", "content": {"text/html": {}}}, **PAGE_NOT_FOUND,
                         410: {"description": "the link expired or was revoked (a page)", "content": {"text/html": {}}}})
     def shared_page(token: str):
         found = shared(token)
@@ -433,12 +436,12 @@ def _share_routes() -> Router:
         return report_page(store_(), *found, api_base=None)
 
     @router.get("/s/<token>/report.json", summary="A shared report and links to its files",
-             responses={200: {"description": "the report"}, **NOT_FOUND, **GONE})
+             responses={200: ok("the report", SharedReport), **NOT_FOUND, **GONE})
     def shared_report(token: str):
         found = shared(token)
         if len(found) == 2:
             return _error(*found)
-        return {"report": found[1], "links": found[2], "links_expire_in": LINK_TTL_S}
+        return answer(SharedReport, {"report": found[1], "links": found[2], "links_expire_in": LINK_TTL_S})
 
     return router
 
@@ -457,6 +460,8 @@ def build_app() -> APIGatewayRestResolver:
     def unknown_route(_):
         method, path = app.current_event.http_method.upper(), app.current_event.path
         allowed = set().union(*(methods for pattern, methods in route_patterns(app) if pattern.match(path)))
+        if method in allowed:  # a documented route whose parameter no route takes ("/jobs/%C2%84")
+            return _error(404, f"{method} {path[:200]}: no such resource")
         if allowed:
             return Response(status_code=405, content_type=content_types.APPLICATION_JSON,
                             headers={"Allow": ", ".join(sorted(allowed))},
@@ -482,6 +487,8 @@ def openapi(app: APIGatewayRestResolver) -> str:
         description="Video intelligence: uploads, jobs, search across videos, reports and share links. "
                     "Behind API Gateway every route but /s/{token} needs IAM (SigV4) credentials. "
                     "Errors are {\"message\": ...}: 404 unknown, 410 expired or revoked, 422 naming each bad field."))
+    for operation in (op for methods in document["paths"].values() for op in methods.values()):
+        operation["responses"].get("204", {}).pop("content", None)  # "no content": no body to describe
     schemas = document["components"]["schemas"]
     schemas.pop("ValidationError", None)
     schemas["HTTPValidationError"] = {

@@ -86,7 +86,7 @@ class ApiServer:
         try:
             body = raw.decode("utf-8") if raw else None
         except UnicodeDecodeError:
-            return _json(start_response, 400, "body: not UTF-8 text")
+            return _json(start_response, 422, "body: not UTF-8 text")  # as the API answers any body it cannot read
         # WSGI hands the path over as latin-1 characters of the percent-decoded bytes.
         path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace") or "/"
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).items()} or None

@@ -1,0 +1,202 @@
+"""The API's bodies, both ways, as pydantic models: requests are validated against them (a misspelt
+field is a 422, not ignored); answers are passed through them, so that what a client gets is what
+docs/openapi.json says (times as floats, timestamps in one format) whatever DynamoDB made of a
+number or Step Functions of a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from reelscope.status import Status
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+
+def _utc_milliseconds(value: Any) -> Any:
+    """ISO 8601 in UTC to the millisecond, as the store writes it: Step Functions' $$.State.EnteredTime
+    (the job's finished_at) comes with microseconds or a "Z"."""
+    if not isinstance(value, str):
+        return value
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+Timestamp = Annotated[str, BeforeValidator(_utc_milliseconds),
+                      Field(description="ISO 8601, UTC, milliseconds", examples=["2026-11-30T06:01:02.123+00:00"])]
+
+
+# ------------------------------------------------------------------ requests
+class UploadRequest(Strict):
+    file_name: str = Field(min_length=1, max_length=1024, pattern=r"\S",
+                           description="the file's name; the server makes it safe and chooses the folder")
+    content_type: str = Field("video/mp4", pattern=r"^video/[A-Za-z0-9.+-]+$", max_length=100,
+                              description="the upload must be sent with this Content-Type")
+
+
+class IngestRequest(Strict):
+    url: str = Field(max_length=2048, pattern=r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]+",
+                     description="an http or https URL of a video; private and metadata addresses are refused")
+
+
+class ShareRequest(Strict):
+    expires_in_s: int | None = Field(None, ge=60, description="the link's life in seconds, at most "
+                                     "REELSCOPE_SHARE_MAX_S (30 days by default); default REELSCOPE_SHARE_DEFAULT_S")
+
+
+# ------------------------------------------------------------------ answers
+class UploadForm(BaseModel):
+    key: str = Field(description="where the upload lands under uploads/")
+    url: str = Field(description="POST the form here")
+    fields: dict[str, str] = Field(description="form fields to send before the file, as they are")
+    expires_in: int = Field(description="seconds the form stays valid")
+    max_bytes: int
+
+
+class FetchQueued(BaseModel):
+    fetch_id: str
+    key: str
+    status: Status
+    status_path: str
+
+
+class FetchRecord(BaseModel):
+    url: str
+    key: str
+    status: Status
+    created_at: Timestamp
+    ended_at: Timestamp | None = None
+    error: str | None = Field(None, description="why the fetch failed; empty when it did not")
+    size_bytes: int | None = None
+
+
+class ListedJob(BaseModel):
+    job_id: str
+    status: Status
+    file_name: str | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
+    duration_s: float | None
+    report_path: str | None = Field(description="the report page, once the job has one")
+    poster_url: str | None = Field(description="the poster frame, presigned, once the job has one")
+
+
+class JobsPage(BaseModel):
+    jobs: list[ListedJob]
+    next: str | None = Field(description="pass as ?next= for the following page; null on the last")
+    links_expire_in: int
+
+
+class Output(BaseModel):
+    path: str
+    kind: str
+    sha256: str
+    size_bytes: int
+
+
+class StepRecord(BaseModel):
+    step: str
+    status: Status
+    started_at: Timestamp
+    ended_at: Timestamp | None = None
+    duration_s: float | None = None
+    outputs: list[Output] = []
+    error: str | None = None
+
+
+class VideoFacts(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    codec: str
+    width: int
+    height: int
+    display_width: int
+    display_height: int
+    fps: float
+
+
+class MediaFacts(BaseModel):
+    """What probe found (media.json)."""
+    model_config = ConfigDict(extra="allow")
+    file_name: str
+    size_bytes: int
+    duration_s: float
+    has_audio: bool
+    video: VideoFacts
+    audio: dict[str, Any] | None = None
+
+
+class JobRecord(BaseModel):
+    """The job item; media facts and the summary are shown as the steps wrote them."""
+    model_config = ConfigDict(extra="allow")
+    job_id: str
+    status: Status
+    source: dict[str, Any] = Field(description="bucket, key, size and version of the upload")
+    source_file_name: str
+    created_at: Timestamp
+    finished_at: Timestamp | None = None
+    error: str | None = None
+    media: MediaFacts | None = None
+
+
+class JobDetail(BaseModel):
+    job: JobRecord
+    steps: dict[str, StepRecord]
+    links: dict[str, str] = Field(description="artifact path -> presigned URL")
+    links_expire_in: int
+
+
+class RunQueued(BaseModel):
+    job_id: str
+    run: int
+    execution_name: str
+    status: Status
+    status_path: str
+
+
+class Hit(BaseModel):
+    job_id: str
+    file_name: str
+    doc_id: str
+    kind: str = Field(description="transcript or entity")
+    start: float
+    end: float
+    snippet: str
+    score: float
+    link: str = Field(description="the report page at this moment")
+    matched: list[str] | None = Field(None, description="the query's terms the document holds (keyword and hybrid)")
+    similarity: float | None = Field(None, description="cosine similarity to the query (semantic and hybrid)")
+    label: str | None = None
+    confidence: float | None = None
+    evidence: str | None = None
+    evidence_url: str | None = None
+    thumbnail: str | None = None
+    thumbnail_url: str | None = Field(None, description="a picture of the moment, presigned")
+
+
+class SearchAnswer(BaseModel):
+    query: str
+    mode: str
+    hits: list[Hit]
+    links_expire_in: int
+
+
+class ShareCreated(BaseModel):
+    token: str = Field(description="shown once: the table keeps its hash only")
+    path: str
+    job_id: str
+    expires_at: int = Field(description="epoch seconds")
+
+
+class SharedReport(BaseModel):
+    report: dict[str, Any] = Field(description="the job's report.json")
+    links: dict[str, str]
+    links_expire_in: int
+
+
+def answer(model: type[BaseModel], value: dict) -> dict:
+    """`value` as `model` says it is: numbers and times in their declared form, absent fields absent."""
+    return model.model_validate(value).model_dump(mode="json", exclude_unset=True)
