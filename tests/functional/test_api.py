@@ -121,6 +121,7 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     assert people["poster_url"] and requests.get(people["poster_url"], timeout=30).content[:2] == b"\xff\xd8"
     (broken_job,) = [job for job in first_page["jobs"] if job["job_id"] == result["job_id"]]
     assert broken_job["poster_url"] is None and broken_job["file_name"] == "broken.mp4"
+    assert broken_job["error"].startswith("broken.mp4: not a readable media file") and people["error"] is None
 
     status, body = get(cloud, f"/jobs/{people_job}", "/jobs/{job_id}", {"job_id": people_job})
     assert body["job"]["media"]["duration_s"] == pytest.approx(6.0, abs=0.1) and body["job"]["media"]["has_audio"] is False

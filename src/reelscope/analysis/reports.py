@@ -83,25 +83,48 @@ def _clock(seconds: float) -> str:
 
 def report_pdf(report: dict, out_dir: Path) -> bytes:
     """Title, media facts, entity table, a timeline (one lane per label, shaded by peak
-    confidence), evidence frames, transcript."""
+    confidence), evidence frames, transcript. Every page names the file and the job and says
+    which page of how many it is; no heading ends a page and no page holds a transcript's lone
+    last line. The same report gives the same bytes (a fixed creation date)."""
     from fpdf import FPDF
+    from fpdf.enums import MethodReturnValue
     from fpdf.fonts import FontFace
 
-    pdf = FPDF(format="A4")
-    pdf.set_creation_date(FIXED_DATE)
-    pdf.set_producer("reelscope")
-    pdf.set_auto_page_break(auto=True, margin=15)
     font = _font()
-    if font:
-        pdf.add_font("body", fname=str(font))
-        family = "body"
-    else:
-        family = "helvetica"
+    family = "body" if font else "helvetica"
+    source = report["source"]
 
     def text(value: str) -> str:  # the core font only knows latin-1
         return value if font else value.encode("latin-1", "replace").decode("latin-1")
 
-    def heading(title: str) -> None:
+    about = text(f"{source['file_name']} \u00b7 " + (f"job {source['job_id']}" if source.get("job_id")
+                                                      else f"sha256 {source['sha256'][:16]}"))
+
+    class Report(FPDF):
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font(family, size=8)
+            self.set_text_color(110)
+            self.cell(w=self.epw * 0.8, h=5, text=about)
+            self.cell(w=0, h=5, text=f"page {self.page_no()} of {{nb}}", align="R")
+            self.set_text_color(0)
+
+    pdf = Report(format="A4")
+    pdf.set_creation_date(FIXED_DATE)
+    pdf.set_producer("reelscope")
+    pdf.set_title(text(f"reelscope report: {source['file_name']}"))
+    pdf.set_subject(about)
+    pdf.set_author("reelscope")
+    pdf.set_auto_page_break(auto=True, margin=18)
+    if font:
+        pdf.add_font("body", fname=str(font))
+
+    def room_for(height: float) -> None:
+        if pdf.get_y() + height > pdf.page_break_trigger:
+            pdf.add_page()
+
+    def heading(title: str, keep: float = 15) -> None:
+        room_for(4 + 7 + keep)  # a heading stays with what it heads: three lines, or `keep` mm of it
         pdf.ln(4)
         pdf.set_font(family, size=13)
         pdf.cell(text=text(title), new_x="LMARGIN", new_y="NEXT")
@@ -110,13 +133,13 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
     media, video = report["media"], report["media"]["video"]
     pdf.add_page()
     pdf.set_font(family, size=18)
-    pdf.cell(text=text(f"reelscope report: {report['source']['file_name']}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(text=text(f"reelscope report: {source['file_name']}"), new_x="LMARGIN", new_y="NEXT")
     heading("Media")
     audio = f"{media['audio']['codec']} {media['audio']['sample_rate']} Hz" if media["has_audio"] else "none"
     facts = [("Status", report["status"]), ("Duration", f"{media['duration_s']:.1f} s"),
              ("Video", f"{video['display_width']}x{video['display_height']} {video['codec']} {video['fps']:g} fps"),
              ("Audio", audio), ("Language", report["language"] or "-"), ("Size", f"{media['size_bytes']} bytes"),
-             ("SHA-256", report["source"]["sha256"])]
+             ("SHA-256", source["sha256"])] + ([("Job", source["job_id"])] if source.get("job_id") else [])
     for name, value in facts + [(f"Step {k}", v["status"] + (f": {v['error']}" if v.get("error") else ""))
                                 for k, v in report["steps"].items() if v["status"] != Status.SUCCEEDED]:
         pdf.cell(w=30, h=5, text=text(name))
@@ -130,15 +153,14 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
             table.row([text(e["label"]) + (" (animal)" if e["animal"] else ""), _clock(e["start"]), _clock(e["end"]),
                        f"{e['peak_confidence']:.2f}", f"{e['mean_confidence']:.2f}", str(e["frame_count"])])
 
-    heading("Timeline")
-    _timeline(pdf, report, family, text)
+    heading("Timeline", keep=len({e["label"] for e in report["entities"]}) * 6 + 10)
+    _timeline(pdf, report, text)
 
     if report["entities"]:
         heading("Evidence frames")
         for e in report["entities"]:
             frame = Path(out_dir) / e["evidence"]["path"]
-            if pdf.get_y() > 200:
-                pdf.add_page()
+            room_for(5 + (110 * 9 / 16 if frame.exists() else 0) + 2)
             pdf.cell(text=text(f"{e['label']} at {_clock(e['evidence']['t'])} (confidence {e['evidence']['confidence']:.2f})"),
                      new_x="LMARGIN", new_y="NEXT")
             if frame.exists():
@@ -146,15 +168,18 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
             pdf.ln(2)
 
     heading("Transcript")
-    for segment in report["transcript"]:
-        pdf.multi_cell(w=0, h=5, text=text(f"[{_clock(segment['start'])}-{_clock(segment['end'])}] {segment['text']}"),
-                       new_x="LMARGIN", new_y="NEXT")
-    if not report["transcript"]:
+    lines = [text(f"[{_clock(s['start'])}-{_clock(s['end'])}] {s['text']}") for s in report["transcript"]]
+    heights = [pdf.multi_cell(w=0, h=5, text=line, dry_run=True, output=MethodReturnValue.HEIGHT) for line in lines]
+    for i, line in enumerate(lines):
+        # A segment is not split across pages, and the last two travel together: no lone last line.
+        room_for(sum(heights[i:]) if i == len(lines) - 2 else heights[i])
+        pdf.multi_cell(w=0, h=5, text=line, new_x="LMARGIN", new_y="NEXT")
+    if not lines:
         pdf.cell(text="(no speech)", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
-def _timeline(pdf, report: dict, family: str, text) -> None:
+def _timeline(pdf, report: dict, text) -> None:
     labels = sorted({e["label"] for e in report["entities"]})
     duration = max(report["media"]["duration_s"], 0.001)
     left, width, lane = pdf.l_margin + 35, pdf.epw - 35, 6
@@ -172,11 +197,12 @@ def _timeline(pdf, report: dict, family: str, text) -> None:
                      lane - 1, style="F")
     axis = top + len(labels) * lane + 1
     step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600) if duration / s <= 10)
+    label_w = 12
     for tick in range(0, int(duration) + 1, step):
         x = left + width * tick / duration
         pdf.line(x, axis, x, axis + 1.5)
-        pdf.set_xy(x - 6, axis + 1.5)
-        pdf.cell(w=12, h=4, text=_clock(tick), align="C")
+        pdf.set_xy(min(max(x - label_w / 2, left), left + width - label_w), axis + 1.5)  # within the track's width
+        pdf.cell(w=label_w, h=4, text=_clock(tick), align="C")
     pdf.set_xy(pdf.l_margin, axis + 7)
 
 

@@ -331,7 +331,8 @@ def _job_routes(client) -> Router:
                    "created_at": job["created_at"], "finished_at": job.get("finished_at"),
                    "duration_s": job.get("media", {}).get("duration_s"),
                    "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None,
-                   "poster_url": store.presigned_get(job["poster_key"], LINK_TTL_S) if "poster_key" in job else None}
+                   "poster_url": store.presigned_get(job["poster_key"], LINK_TTL_S) if "poster_key" in job else None,
+                   "error": job.get("error")}
                   for job in jobs]
         return answer(JobsPage, {"jobs": listed, "next": _page_token(last), "links_expire_in": LINK_TTL_S})
 

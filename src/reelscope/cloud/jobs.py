@@ -233,7 +233,8 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
                 failed_before = name
     artifacts = [output for name, record in records.items() if steps.get(name, {}).get("status") == Status.SUCCEEDED
                  for output in record.get("outputs", [])]
-    source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"]}
+    source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"],
+              "job_id": job_id}
     with tempfile.TemporaryDirectory(prefix="reelscope-index-") as tmp:
         # The exports read the JSON artifacts and the evidence frames, never the renditions.
         for output in artifacts:

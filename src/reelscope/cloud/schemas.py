@@ -83,6 +83,7 @@ class ListedJob(BaseModel):
     duration_s: float | None
     report_path: str | None = Field(description="the report page, once the job has one")
     poster_url: str | None = Field(description="the poster frame, presigned, once the job has one")
+    error: str | None = Field(description="why the job failed, when it did")
 
 
 class JobsPage(BaseModel):

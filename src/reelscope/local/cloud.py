@@ -603,7 +603,7 @@ class LocalCloud:
         with ApiServer(self.runner, api_port) as api:
             self.page_origins.add(api.url)
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
-            say(f"  API and report pages: {api.url} (the newest report: {api.url}/, all jobs: {api.url}/jobs)")
+            say(f"  library and reports: {api.url}/   API: {api.url}/jobs, {api.url}/openapi.json")
             say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
                 f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
             followed: set[str] = set()

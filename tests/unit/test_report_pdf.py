@@ -1,0 +1,58 @@
+"""report.pdf's pages: who and where on every page, no heading or lone line left at a page's end,
+the title in the metadata, the same bytes for the same report."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from pypdf import PdfReader
+
+from reelscope.analysis.reports import report_pdf
+
+JOB = "0123456789abcdef0123456789abcdef"
+HEADINGS = ("Media", "Entities", "Timeline", "Evidence frames", "Transcript")
+
+
+def _report(segments: int, ranges: int = 4) -> dict:
+    labels = ["person", "dog", "car", "boat"]
+    entities = [{"label": labels[i % 4], "animal": i % 4 == 1, "start": 10.0 * i, "end": 10.0 * i + 8, "peak_confidence": 0.9,
+                 "mean_confidence": 0.7, "frame_count": 9, "evidence": {"path": f"evidence/e{i}.jpg", "t": 10.0 * i + 1,
+                                                                         "confidence": 0.9}}
+                for i in range(ranges)]
+    return {"source": {"file_name": "harbor walk.mp4", "sha256": "f" * 64, "size_bytes": 1000, "job_id": JOB},
+            "status": "SUCCEEDED", "language": "en", "steps": {},
+            "media": {"duration_s": 600.0, "has_audio": True, "size_bytes": 1000, "audio": {"codec": "aac", "sample_rate": 44100},
+                      "video": {"display_width": 1280, "display_height": 720, "codec": "h264", "fps": 25}},
+            "entities": entities,
+            "transcript": [{"start": 4.0 * i, "end": 4.0 * i + 3.5, "text": f"Sentence number {i} of the harbor walk."}
+                           for i in range(segments)]}
+
+
+def _pages(pdf: bytes) -> list[list[str]]:
+    pages = PdfReader(io.BytesIO(pdf)).pages
+    return [[line.strip() for line in page.extract_text().splitlines() if line.strip()] for page in pages]
+
+
+def test_every_page_names_the_file_the_job_and_its_number(tmp_path):
+    pdf = report_pdf(_report(120), tmp_path)
+    pages = _pages(pdf)
+    assert len(pages) >= 3
+    for number, lines in enumerate(pages, 1):
+        assert f"harbor walk.mp4 \u00b7 job {JOB}" in " ".join(lines), number
+        assert f"page {number} of {len(pages)}" in " ".join(lines), number
+    assert PdfReader(io.BytesIO(pdf)).metadata.title == "reelscope report: harbor walk.mp4"
+    assert report_pdf(_report(120), tmp_path) == pdf  # the same report, the same bytes
+
+
+def test_no_heading_ends_a_page_and_no_page_holds_a_lone_line(tmp_path):
+    """Transcripts of 70 to 80 segments (75 would leave one line alone on the last page) and 30 to
+    50 entity ranges (which push each heading after them down the page, past a page's foot)."""
+    cases = [(segments, 4) for segments in range(70, 81)] + [(12, ranges) for ranges in range(30, 51)]
+    for segments, ranges in cases:
+        pages = _pages(report_pdf(_report(segments, ranges), tmp_path))
+        for lines in pages:
+            body = [line for line in lines if not re.search(r"page \d+ of \d+", line) and "job " + JOB not in line]
+            assert body[-1] not in HEADINGS, (segments, ranges, body[-3:])
+        last = [line for line in pages[-1] if line.startswith("[")]
+        assert len(last) >= 2, (segments, ranges, pages[-1])
