@@ -15,6 +15,7 @@ from reelscope import __version__, packaged, synth
 from reelscope.analysis import pipeline
 from reelscope.artifacts import read_json
 from reelscope.errors import InvalidMedia, ReelscopeError, error_message
+from reelscope.progress import Progress
 from reelscope.settings import Settings
 from reelscope.status import Status
 
@@ -146,7 +147,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                       file=sys.stderr, flush=True)
         return 0
     if args.command == "analyze":
-        result = pipeline.analyze(args.video, args.out, settings, pipeline.Progress())
+        result = pipeline.analyze(args.video, args.out, settings, Progress())
         print(summary(args.out, result))
         return 0 if result["manifest"]["status"] == Status.SUCCEEDED else EXIT_PARTIAL
     if args.command == "subtitles":
@@ -172,8 +173,8 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
 
     if not video.is_file():
         raise ReelscopeError(f"{video}: {'a folder, not a video file' if video.is_dir() else 'no such file'}")
-    progress = pipeline.Progress()
-    with LocalCloud(state_dir) as cloud:
+    progress = Progress()
+    with LocalCloud(state_dir) as cloud, progress.listening():  # the job's steps run in this process
         result = cloud.upload(video, rerun=force)
         if result["outcome"] == "ignored":
             raise ReelscopeError(f"{video.name}: {result['reason']}")

@@ -8,6 +8,7 @@ from reelscope import synth
 from reelscope.analysis import pipeline
 from reelscope.artifacts import read_json, sha256_file
 from reelscope.cli import main
+from reelscope.progress import Progress
 from reelscope.settings import Settings
 
 from .test_speech import MAX_WER, wer
@@ -79,7 +80,7 @@ def check_exports(out):
 
 def test_a_failed_branch_leaves_the_others_delivered(sample, tmp_path, env, capsys):
     env.setenv("REELSCOPE_YOLO_WEIGHTS", str(tmp_path / "missing.pt"))
-    result = pipeline.analyze(sample, tmp_path, Settings.from_env(), pipeline.Progress(enabled=True))
+    result = pipeline.analyze(sample, tmp_path, Settings.from_env(), Progress(enabled=True))
     manifest = result["manifest"]
     assert manifest["status"] == "PARTIAL"
     assert manifest["steps"]["detect"]["status"] == "FAILED"
@@ -95,6 +96,12 @@ def test_a_failed_branch_leaves_the_others_delivered(sample, tmp_path, env, caps
     assert {"report.pdf", "entities.csv", "transcript.csv"} <= paths
     progress = capsys.readouterr().err
     assert "  detect failed in" in progress and "  transcribe succeeded in" in progress
+    # Within transcription, how far it is, a line a quarter (the sample's four sentences: 39%, 67%, 95%).
+    lines = progress.splitlines()
+    shown = [int(line[len("  transcribe "):-1]) for line in lines if line.startswith("  transcribe ") and line.endswith("%")]
+    assert len(shown) >= 3 and shown == sorted(shown) and shown[-1] >= 75, shown
+    done = next(i for i, line in enumerate(lines) if line.startswith("  transcribe succeeded"))
+    assert lines.index(f"  transcribe {shown[-1]}%") < done
 
     assert main(["analyze", str(sample), "--out", str(tmp_path / "cli")]) == 1  # PARTIAL exit status
 

@@ -19,7 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
-from reelscope import models
+from reelscope import models, progress
 from reelscope.analysis import media
 from reelscope.artifacts import building, sha256_file
 from reelscope.errors import ModelUnavailable
@@ -134,6 +134,7 @@ def detect(path: Path, facts: dict, settings: Settings) -> dict:
             } for (x1, y1, x2, y2), conf, cls in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())]
             detections.sort(key=lambda d: (-d["confidence"], d["label"], d["box"]))
             frames.append({"t": t, "detections": detections})
+        progress.within("detect", frames[-1]["t"] / max(facts["duration_s"], 0.001))
 
     batch: list = []
     for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz):

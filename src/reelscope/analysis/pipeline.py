@@ -7,7 +7,6 @@ Batch entrypoints, local mode) call these same functions.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from reelscope.analysis import media, reports, subtitles
 from reelscope.analysis import transcribe as transcribe_mod
 from reelscope.artifacts import read_json, sha256_file, staging, write_json
 from reelscope.errors import error_message
+from reelscope.progress import Progress
 from reelscope.settings import Settings
 from reelscope.status import Status
 
@@ -140,17 +140,6 @@ def build_manifest(source: dict, steps: dict[str, dict], artifacts: list[dict]) 
     }
 
 
-class Progress:
-    """Stage-by-stage lines on stderr when it is a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool | None = None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-
-    def say(self, text: str) -> None:
-        if self.enabled:
-            print(text, file=sys.stderr, flush=True)
-
-
 def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress | None = None) -> dict:
     """Run every stage in-process; write manifest.json; return {manifest, timings}.
 
@@ -183,13 +172,14 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
     published.extend(probe(video, out_dir, settings))
     steps["probe"] = {"status": Status.SUCCEEDED}
     timings["probe"] = round(time.perf_counter() - started, 3)
-    for branch in BRANCHES.values():
-        for position, name in enumerate(branch):
-            run(name, lambda name=name: STAGES[name](video, out_dir, settings))
-            if steps[name]["status"] == Status.FAILED:
-                for skipped in branch[position + 1:]:
-                    steps[skipped] = {"status": Status.SKIPPED, "error": f"{name} failed"}
-                break
+    with progress.listening():
+        for branch in BRANCHES.values():
+            for position, name in enumerate(branch):
+                run(name, lambda name=name: STAGES[name](video, out_dir, settings))
+                if steps[name]["status"] == Status.FAILED:
+                    for skipped in branch[position + 1:]:
+                        steps[skipped] = {"status": Status.SKIPPED, "error": f"{name} failed"}
+                    break
 
     source = {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)}
     published.extend(make_exports(out_dir, source, steps))

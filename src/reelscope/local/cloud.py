@@ -38,12 +38,12 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from reelscope import definition
-from reelscope.analysis.pipeline import Progress
 from reelscope.artifacts import write_json
 from reelscope.cloud import jobs
 from reelscope.definition import BATCH_PLACEHOLDERS, LAMBDA_PLACEHOLDERS, TABLE_PLACEHOLDER
 from reelscope.errors import ReelscopeError, error_message
 from reelscope.local.servers import ApiServer, S3Gate
+from reelscope.progress import Progress
 from reelscope.status import UNFINISHED, Status
 from reelscope.store import Store, artifact_key, forget_shared_stores, shared_store
 
