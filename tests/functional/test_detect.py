@@ -57,8 +57,14 @@ def test_evidence_frame_shows_the_best_detection(detected):
     with Image.open(out / evidence["path"]) as image:
         assert image.size == (1280, 720) and image.format == "JPEG"
         x1, y1, x2, y2 = (int(v) for v in evidence["box"])
-        red = image.convert("RGB").getpixel((x1 + 1, (y1 + y2) // 2))  # on the drawn box's left edge
+        rgb = image.convert("RGB")
+        red = rgb.getpixel((x1 + 1, (y1 + y2) // 2))  # on the drawn box's left edge
         assert red[0] > 200 and red[1] < 90 and red[2] < 90
+        # The caption's red band above the box: tall enough to read once the frame is shown 240 px
+        # wide (at least 9 px there: 48 px here).
+        column = [rgb.getpixel((x1 + 3, y)) for y in range(max(0, y1 - 120), y1)]
+        band = [pixel for pixel in column if pixel[0] > 200 and pixel[1] < 90]
+        assert len(band) * 240 / image.size[0] >= 9, len(band)
     assert 2.0 <= evidence["t"] < 4.0
 
 

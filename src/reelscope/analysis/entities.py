@@ -92,10 +92,12 @@ def render_evidence(video: Path, detections: dict, entities: list[dict], out_dir
             image = image.convert("RGB")
             draw = ImageDraw.Draw(image)
             x1, y1, x2, y2 = (v * scale for v in evidence["box"])
-            thickness = max(2, round(max(image.size) / 300))
+            thickness = max(2, round(max(image.size) / 200))
             draw.rectangle((x1, y1, x2, y2), outline=(255, 40, 40), width=thickness)
-            caption = f"{entity['label']} {evidence['confidence']:.2f} @ {evidence['t']:.2f}s"
-            font = ImageFont.load_default(size=max(12, round(max(image.size) / 60)))
+            # Sized to stay readable where the frame is shown small: about 11 px in a 240 px wide
+            # thumbnail (the report page's gallery, a search hit). The time is beside it, not in it.
+            caption = f"{entity['label']} {evidence['confidence']:.2f}"
+            font = ImageFont.load_default(size=max(12, round(max(image.size) / 22)))
             left, upper, right, lower = draw.textbbox((0, 0), caption, font=font)
             top = max(0, y1 - (lower - upper) - 8)
             draw.rectangle((x1, top, x1 + right - left + 8, top + lower - upper + 8), fill=(255, 40, 40))
