@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from reelscope.local import cloud as local
 from reelscope.local import servers
-from reelscope.store import artifact_key
+from reelscope.store import artifact_key, now
 
 WORDS = "harbor crane cargo ship morning wind boats report schedule pier north south river bridge".split()
 
@@ -47,7 +47,7 @@ def fill(cloud: local.LocalCloud, jobs: int) -> list[str]:
         source = {"bucket": local.BUCKET, "key": f"uploads/video-{n}.mp4", "size": 1000, "version": "v"}
         cloud.store.create_job(job_id, source, job_id)
         cloud.store.update_job(job_id, status="SUCCEEDED", source_file_name=f"video-{n}.mp4", media={"duration_s": 60.0},
-                               manifest_key=artifact_key(job_id, "manifest.json"))
+                               manifest_key=artifact_key(job_id, "manifest.json"), finished_at=now())
         for step in ("probe", "downscale", "transcribe", "subtitles", "detect", "entities"):
             cloud.store.start_step(job_id, step)
             cloud.store.end_step(job_id, step, 1.0, outputs=[])

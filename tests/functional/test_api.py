@@ -289,6 +289,10 @@ def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_d
     (409) while it runs; the job ends with fresh step records and its artifacts."""
     path = f"/jobs/{people_job}/runs"
     before = cloud.store.steps(people_job)
+    detail = ("/jobs/{job_id}", {"job_id": people_job})
+    shown = get(cloud, f"/jobs/{people_job}", *detail)[1]  # read and kept: the job is finished
+    assert {name: step["started_at"] for name, step in shown["steps"].items()} == \
+           {name: step["started_at"] for name, step in before.items()}
     with pytest.MonkeyPatch.context() as env:
         env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
         env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
@@ -304,6 +308,10 @@ def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_d
     assert {people_job, f"{people_job}-run2"} <= executions
     after = cloud.store.steps(people_job)
     assert set(after) == set(before) and all(after[n]["started_at"] > before[n]["ended_at"] for n in after)
+    shown = get(cloud, f"/jobs/{people_job}", *detail)[1]  # the rerun's steps, not the first run's kept ones
+    assert shown["job"]["run"] == 2
+    assert {name: step["started_at"] for name, step in shown["steps"].items()} == \
+           {name: step["started_at"] for name, step in after.items()}
     unknown = "0" * 32
     status, body = call(cloud, request("POST", f"/jobs/{unknown}/runs", resource="/jobs/{job_id}/runs",
                                        params={"job_id": unknown}))

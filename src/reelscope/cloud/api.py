@@ -35,6 +35,8 @@ import secrets
 import threading
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path as FilePath
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
@@ -74,7 +76,7 @@ from reelscope.definition import BY_CREATED_KEY, TABLE_KEY
 from reelscope.errors import BadQuery, NotFound
 from reelscope.search import index as search
 from reelscope.settings import Settings
-from reelscope.status import JOB_STATUSES, Status
+from reelscope.status import FINISHED, JOB_STATUSES, Status
 from reelscope.store import Store, shared_store
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -222,11 +224,36 @@ def _request_scope(router: Router):
     return settings_, store_
 
 
+SETTLED_ENTRIES = 2048
+_settled: OrderedDict[tuple, object] = OrderedDict()
+_settled_lock = threading.Lock()
+
+
+def settled(store: Store, job: dict, part: str, read: Callable[[], object]) -> object:
+    """One part of a job (its steps, manifest or report) read once per warm process while the job
+    stays finished: nothing changes a finished job but a rerun, which clears finished_at and
+    counts a new run. An unfinished job's parts are read every time."""
+    if job["status"] not in FINISHED or "finished_at" not in job:
+        return read()
+    key = (store.bucket, job["job_id"], job.get("run", 1), job["finished_at"], part)
+    with _settled_lock:
+        if key in _settled:
+            return _settled[key]
+    value = read()
+    with _settled_lock:
+        _settled[key] = value
+        while len(_settled) > SETTLED_ENTRIES:
+            _settled.popitem(last=False)
+    return value
+
+
 def report_and_links(store: Store, job_id: str) -> tuple[dict, dict] | None:
     job = store.job(job_id)
     if job is None or "manifest_key" not in job:
         return None
-    return store.get_json(f"jobs/{job_id}/report.json"), artifact_links(store, job_id, store.get_json(job["manifest_key"]))
+    report = settled(store, job, "report", lambda: store.get_json(f"jobs/{job_id}/report.json"))
+    manifest = settled(store, job, "manifest", lambda: store.get_json(job["manifest_key"]))
+    return report, artifact_links(store, job_id, manifest)
 
 
 def _upload_routes(client) -> Router:
@@ -376,11 +403,13 @@ def _job_routes(client) -> Router:
         if job is None:
             return _error(404, f"job {job_id} not found")
         hidden = {"PK", "SK", "entity", "ttl"}
-        links = artifact_links(store, job_id, store.get_json(job["manifest_key"])) if "manifest_key" in job else {}
+        manifest = settled(store, job, "manifest", lambda: store.get_json(job["manifest_key"])) if "manifest_key" in job else None
+        steps = settled(store, job, "steps", lambda: store.steps(job_id))
         return answer(JobDetail, {"job": {k: v for k, v in job.items() if k not in hidden},
                                   "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
-                                            for name, step in store.steps(job_id).items()},
-                                  "links": links, "links_expire_in": LINK_TTL_S})
+                                            for name, step in steps.items()},
+                                  "links": artifact_links(store, job_id, manifest) if manifest else {},
+                                  "links_expire_in": LINK_TTL_S})
 
     return router
 
