@@ -111,22 +111,23 @@ class StepRecord(BaseModel):
 
 class VideoFacts(BaseModel):
     model_config = ConfigDict(extra="allow")
-    codec: str
-    width: int
-    height: int
-    display_width: int
-    display_height: int
-    fps: float
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    display_width: int | None = None
+    display_height: int | None = None
+    fps: float | None = None
 
 
 class MediaFacts(BaseModel):
-    """What probe found (media.json)."""
+    """What probe found (media.json). Declared to give each number its form; a job stored by an
+    older version with fewer facts is shown as it is."""
     model_config = ConfigDict(extra="allow")
-    file_name: str
-    size_bytes: int
-    duration_s: float
-    has_audio: bool
-    video: VideoFacts
+    file_name: str | None = None
+    size_bytes: int | None = None
+    duration_s: float | None = None
+    has_audio: bool | None = None
+    video: VideoFacts | None = None
     audio: dict[str, Any] | None = None
 
 
