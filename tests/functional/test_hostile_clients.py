@@ -270,3 +270,34 @@ def test_concurrent_requests_each_get_their_own_answer(served):
     finally:
         sys.setswitchinterval(switching)
     assert answers.count(False) == 0, answers.count(False)
+
+
+def test_stopping_with_requests_in_flight_prints_no_traceback(capfd):
+    """serve stopped while requests are being answered and others wait: those being answered finish,
+    the waiting ones are dropped, and nothing is printed (a worker that finished after its channel
+    closed wrote to a closed descriptor: 'OSError: [Errno 9] Bad file descriptor')."""
+    import threading
+
+    class SlowRunner:  # the API handler taking its time
+        def invoke(self, name, event):
+            time.sleep(0.5)
+            return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}, None
+
+    answers: list[int] = []
+
+    def ask(url: str) -> None:
+        try:
+            answers.append(requests.get(f"{url}/jobs", timeout=10).status_code)
+        except requests.ConnectionError:
+            answers.append(0)
+
+    with ApiServer(SlowRunner()) as api:
+        clients = [threading.Thread(target=ask, args=(api.url,)) for _ in range(12)]  # 8 served, 4 waiting
+        for client in clients:
+            client.start()
+        time.sleep(0.2)
+    for client in clients:
+        client.join()
+    assert answers.count(200) >= 8 and len(answers) == 12
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.out + captured.err, captured.err[-2000:]

@@ -117,10 +117,12 @@ class ApiServer:
 
 
 def close_waitress(server) -> None:
-    """Stop a running waitress server from another thread: close every channel (its loop ends when
-    none is left), then its worker threads."""
+    """Stop a running waitress server from another thread: its worker threads first (a request
+    being served finishes, queued ones are cancelled; a worker that finishes after its channel
+    closed would write to a closed descriptor and print a traceback), then every channel (the
+    loop ends when none is left)."""
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=10)
     wasyncore.close_all(server._map)  # noqa: SLF001 - waitress has no public stop; this is what its tests do
-    server.task_dispatcher.shutdown()
 
 
 # ---------------------------------------------------------------- the S3 endpoint's gate
