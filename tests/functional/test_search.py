@@ -171,6 +171,33 @@ def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):
     assert all("Zeppelin" not in hit["snippet"] for hit in search(cloud, **airships)[1]["hits"])
 
 
+def test_jobs_indexed_by_the_first_layout_are_still_found(indexed):
+    """A store written before the index held one item per term and job still answers: its term
+    items (one per term and document, with the hit's fields) are read as postings, unless the job
+    has been indexed again since, whose new items win (no hit twice)."""
+    from decimal import Decimal
+
+    cloud, jobs, _ = indexed
+    old_job = "e" * 32
+
+    def first_layout(term: str, job_id: str, doc_id: str, snippet: str) -> dict:
+        return {"PK": f"TERM#{term}", "SK": f"{job_id}#{doc_id}", "tf": 1, "job_id": job_id, "file_name": "old.mp4",
+                "doc_id": doc_id, "kind": "transcript", "start": Decimal("1.5"), "end": Decimal("3"), "snippet": snippet}
+
+    items = [first_layout(term, old_job, "seg-0", "Quartz lanterns glow.") for term in ("quartz", "lantern", "glow")]
+    items.append(first_layout("kitchen", jobs["speech"], "seg-1", "stale: indexed again since"))
+    cloud.store.table.write_batch(items)
+    try:
+        (hit,) = search(cloud, q="quartz lanterns")[1]["hits"]
+        assert (hit["job_id"], hit["snippet"], hit["start"], sorted(hit["matched"])) == \
+               (old_job, "Quartz lanterns glow.", 1.5, ["lantern", "quartz"])
+        assert search(cloud, q="glow", job=old_job)[1]["hits"][0]["job_id"] == old_job
+        (kitchen,) = search(cloud, q="kitchen")[1]["hits"]
+        assert (kitchen["snippet"], kitchen["matched"]) == (SENTENCES[1], ["kitchen"])  # counted once
+    finally:
+        cloud.store.table.write_batch(deletes=[{"PK": item["PK"], "SK": item["SK"]} for item in items])
+
+
 def test_normalization():
     # lower case, accents folded, punctuation and stop words dropped, plural s trimmed (not "ss")
     assert terms("Ships, the CAFÉ's Glass: 3 dogs!") == ["ship", "cafe", "s", "glass", "3", "dog"]

@@ -58,6 +58,7 @@ MIN_SIMILARITY = {"transcript": 0.3, "entity": 0.6}
 KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
 CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
 MAX_QUERY_TERMS = 32
+FIRST_LAYOUT_FIELDS = ("tf", "job_id", "start", "label")  # what ranking reads of a first-layout term item
 
 
 def terms(text: str) -> list[str]:
@@ -176,11 +177,7 @@ def _keyword_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
     total = max(int(stats.get("documents", 0)), 1)
     scored: dict[str, dict] = {}
     for term in query_terms:
-        condition = Key("PK").eq(f"TERM#{term}")
-        if job:
-            condition = condition & Key("SK").eq(job)
-        postings = [posting for item in store.table.query_all(condition, fields=("SK", "postings"))
-                    for posting in _read_postings(item["SK"], item["postings"])]
+        postings = _term_postings(store, term, job)
         idf = math.log(1 + (total - len(postings) + 0.5) / (len(postings) + 0.5))
         for posting in postings:
             tf = posting.pop("tf")
@@ -190,15 +187,40 @@ def _keyword_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
     return scored
 
 
+def _term_postings(store: Store, term: str, job: str | None) -> list[dict]:
+    """The term's postings, from its items of this layout and from those of the first one (an item
+    per term and document, SK = {job_id}#{doc_id}, with the hit's fields) that jobs indexed before
+    it still have, unless the job has been indexed again since."""
+    condition = Key("PK").eq(f"TERM#{term}")
+    if job:  # both layouts' keys start with the job id (ids are all 32 characters long)
+        condition = condition & Key("SK").begins_with(job)
+    items = store.table.query_all(condition, fields=("SK", "postings", *FIRST_LAYOUT_FIELDS))
+    indexed_again = {item["SK"] for item in items if "postings" in item}
+    postings = []
+    for item in items:
+        if "postings" in item:
+            postings += _read_postings(item["SK"], item["postings"])
+        elif item["job_id"] not in indexed_again:
+            postings.append({"sk": item["SK"], "job_id": item["job_id"], "tf": int(item["tf"]), "start": float(item["start"]),
+                             **({"label": item["label"]} if item.get("label") else {}), "first_layout_term": term})
+    return postings
+
+
 def _add_documents(store: Store, hits: list[dict]) -> None:
     """Complete keyword hits (ranked on their postings alone) with their documents' fields: one
     batch read for the hits returned, not every document of every match."""
     keyword_only = {hit["sk"]: hit for hit in hits if "sk" in hit}
-    keys = [{"PK": f"DOC#{job_id}", "SK": doc_id} for job_id, doc_id in (sk.split("#", 1) for sk in keyword_only)]
+    keys = []
+    for sk, hit in keyword_only.items():
+        job_id, doc_id = sk.split("#", 1)
+        keys.append({"PK": f"TERM#{hit['first_layout_term']}", "SK": sk} if "first_layout_term" in hit
+                    else {"PK": f"DOC#{job_id}", "SK": doc_id})
     for item in store.table.get_batch(keys):
-        keyword_only[f"{item['job_id']}#{item['SK']}"].update(_plain(item))
+        sk = item["SK"] if item["PK"].startswith("TERM#") else f"{item['job_id']}#{item['SK']}"
+        keyword_only[sk].update({k: v for k, v in _plain(item).items() if k != "tf"})
     for hit in keyword_only.values():
         del hit["sk"]
+        hit.pop("first_layout_term", None)
 
 
 _vectors_lock = threading.Lock()
