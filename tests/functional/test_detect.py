@@ -145,3 +145,11 @@ def test_exports_are_made_once_per_weights(tmp_path, fall_weights):
     assert (first / "model.xml").is_file() and (first / "metadata.yaml").is_file()
     with pytest.raises(ModelUnavailable, match="choose one of auto, torch, openvino, onnxruntime"):
         detect.engine_for(replace(Settings(), detect_engine="tensorrt"))
+
+
+def test_openvino_reports_nothing_to_an_analytics_service():
+    """OpenVINO's converter (the export detect makes, imported above) would send usage events from
+    a forked process; blocked, it falls back to openvino's own no-op stub."""
+    from openvino.tools.ovc import telemetry_utils
+
+    assert telemetry_utils.tm.__name__ == "openvino.tools.ovc.telemetry_stub"

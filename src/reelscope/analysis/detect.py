@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from reelscope import models, progress
@@ -28,6 +29,11 @@ from reelscope.settings import Settings
 # ultralytics probes the network at import (and may send usage events); this pipeline runs offline.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")  # its export chatter is not the user's business; errors still show
+# OpenVINO's converter sends usage events to an analytics service, from a process it forks, unless
+# a consent file in the user's home says no. Nothing here may reach the network by surprise, and a
+# fork from a threaded process can deadlock: a test run hung at exit, the forked sender stuck in
+# getaddrinfo. With its telemetry package blocked, openvino uses its own no-op stub instead.
+sys.modules.setdefault("openvino_telemetry", None)
 
 
 def weights_path(weights: str, model_dir: str) -> Path:
