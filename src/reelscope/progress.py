@@ -1,7 +1,7 @@
 """What the terminal shows while a job runs: a line as each step starts and ends, and within the
 long steps how far they are (transcribe: the audio decoded; detect: the frames seen), every 25%.
 
-Stages call `within(step, fraction)`; it goes to the Progress objects listening, if any (the CLI's
+Stages call `within(step, done_s, total_s)`; it goes to the Progress objects listening, if any (the CLI's
 `analyze` and `process` on a terminal). Nobody listens in Lambda, in Batch or in `serve`."""
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ class Progress:
                 _listeners.remove(self)
 
 
-def within(step: str, fraction: float) -> None:
-    """A stage saying how far it is."""
+def within(step: str, done_s: float, total_s: float) -> None:
+    """A stage saying how far it is: done_s of the media's total_s seconds."""
     with _lock:
         listeners = list(_listeners)
     for listener in listeners:
-        listener.step_part(step, fraction)
+        listener.step_part(step, done_s / max(total_s, 0.001))

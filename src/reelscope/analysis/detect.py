@@ -140,7 +140,7 @@ def detect(path: Path, facts: dict, settings: Settings) -> dict:
             } for (x1, y1, x2, y2), conf, cls in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())]
             detections.sort(key=lambda d: (-d["confidence"], d["label"], d["box"]))
             frames.append({"t": t, "detections": detections})
-        progress.within("detect", frames[-1]["t"] / max(facts["duration_s"], 0.001))
+        progress.within("detect", frames[-1]["t"], facts["duration_s"])
 
     batch: list = []
     for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz):

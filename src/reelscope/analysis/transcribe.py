@@ -259,14 +259,13 @@ def _ctranslate2(audio, settings: Settings) -> tuple[str, float | None, list[dic
             found, info = BatchedInferencePipeline(model).transcribe(audio, batch_size=batch, **options)
         else:
             found, info = model.transcribe(audio, **options)
-        duration = max(info.duration, 0.001)
         segments = []
         for seg in found:  # decoding happens here, under the lock, a segment at a time
             segments.append({"start": seg.start, "end": seg.end, "text": seg.text, "avg_logprob": seg.avg_logprob,
                              "no_speech_prob": seg.no_speech_prob,
                              "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability}
                                        for w in seg.words or []]})
-            progress.within("transcribe", seg.end / duration)
+            progress.within("transcribe", seg.end, info.duration)
         probability = None if settings.whisper_language else info.language_probability
         return info.language, probability, segments, model.reelscope_engine
 
