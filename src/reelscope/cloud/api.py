@@ -247,12 +247,17 @@ def settled(store: Store, job: dict, part: str, read: Callable[[], object]) -> o
     return value
 
 
+def manifest_of(store: Store, job: dict) -> dict | None:
+    """The job's manifest, once it has one."""
+    return settled(store, job, "manifest", lambda: store.get_json(job["manifest_key"])) if "manifest_key" in job else None
+
+
 def report_and_links(store: Store, job_id: str) -> tuple[dict, dict] | None:
     job = store.job(job_id)
-    if job is None or "manifest_key" not in job:
+    manifest = manifest_of(store, job) if job else None
+    if manifest is None:
         return None
     report = settled(store, job, "report", lambda: store.get_json(f"jobs/{job_id}/report.json"))
-    manifest = settled(store, job, "manifest", lambda: store.get_json(job["manifest_key"]))
     return report, artifact_links(store, job_id, manifest)
 
 
@@ -403,7 +408,7 @@ def _job_routes(client) -> Router:
         if job is None:
             return _error(404, f"job {job_id} not found")
         hidden = {"PK", "SK", "entity", "ttl"}
-        manifest = settled(store, job, "manifest", lambda: store.get_json(job["manifest_key"])) if "manifest_key" in job else None
+        manifest = manifest_of(store, job)
         steps = settled(store, job, "steps", lambda: store.steps(job_id))
         return answer(JobDetail, {"job": {k: v for k, v in job.items() if k not in hidden},
                                   "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}

@@ -17,6 +17,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
 
 
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")  # what a step stored beyond the declared fields is shown too
+
+
 def _utc_milliseconds(value: Any) -> Any:
     """ISO 8601 in UTC to the millisecond, as the store writes it: Step Functions' $$.State.EnteredTime
     (the job's finished_at) comes with microseconds or a "Z"."""
@@ -109,8 +113,7 @@ class StepRecord(BaseModel):
     error: str | None = None
 
 
-class VideoFacts(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class VideoFacts(Open):
     codec: str | None = None
     width: int | None = None
     height: int | None = None
@@ -119,10 +122,9 @@ class VideoFacts(BaseModel):
     fps: float | None = None
 
 
-class MediaFacts(BaseModel):
+class MediaFacts(Open):
     """What probe found (media.json). Declared to give each number its form; a job stored by an
     older version with fewer facts is shown as it is."""
-    model_config = ConfigDict(extra="allow")
     file_name: str | None = None
     size_bytes: int | None = None
     duration_s: float | None = None
@@ -131,9 +133,8 @@ class MediaFacts(BaseModel):
     audio: dict[str, Any] | None = None
 
 
-class JobRecord(BaseModel):
+class JobRecord(Open):
     """The job item; media facts and the summary are shown as the steps wrote them."""
-    model_config = ConfigDict(extra="allow")
     job_id: str
     status: Status
     source: dict[str, Any] = Field(description="bucket, key, size and version of the upload")
