@@ -301,3 +301,32 @@ def test_stopping_with_requests_in_flight_prints_no_traceback(capfd):
     assert answers.count(200) >= 8 and len(answers) == 12
     captured = capfd.readouterr()
     assert "Traceback" not in captured.out + captured.err, captured.err[-2000:]
+
+
+def test_stopping_closes_the_channels_in_the_server_loop(monkeypatch):
+    """Stopping serve closes every open connection from the server's own loop thread: closed from
+    the stopping thread, a descriptor could vanish between the loop building its select() list
+    and calling select (an unhandled 'Bad file descriptor' in the loop thread, seen in CI)."""
+    import socket
+    import threading
+
+    from waitress import channel
+
+    closed_in: set[str] = set()
+    close = channel.HTTPChannel.close
+
+    def recording_close(self):
+        closed_in.add(threading.current_thread().name)
+        close(self)
+
+    monkeypatch.setattr(channel.HTTPChannel, "close", recording_close)
+    unhandled: list = []
+    monkeypatch.setattr(threading, "excepthook", unhandled.append)
+    with ApiServer(None) as api:
+        idle = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(20)]
+        loop = api._thread.name
+        time.sleep(0.3)  # every connection accepted: a channel in the loop's map
+    for sock in idle:
+        sock.close()
+    assert closed_in == {loop}, closed_in
+    assert not api._thread.is_alive() and not unhandled

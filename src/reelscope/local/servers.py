@@ -112,17 +112,20 @@ class ApiServer:
         return self
 
     def __exit__(self, *_) -> None:
-        close_waitress(self.server)
-        self._thread.join(timeout=10)
+        close_waitress(self.server, self._thread)
 
 
-def close_waitress(server) -> None:
+def close_waitress(server, loop: threading.Thread) -> None:
     """Stop a running waitress server from another thread: its worker threads first (a request
     being served finishes, queued ones are cancelled; a worker that finishes after its channel
-    closed would write to a closed descriptor and print a traceback), then every channel (the
-    loop ends when none is left)."""
+    closed would write to a closed descriptor and print a traceback), then every channel, closed
+    by the loop thread itself through waitress's trigger (closed from here, a descriptor could
+    vanish between the loop building its select() list and calling it: EBADF in the loop); the
+    loop ends when no channel is left."""
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=10)
-    wasyncore.close_all(server._map)  # noqa: SLF001 - waitress has no public stop; this is what its tests do
+    # waitress has no public stop; closing every channel of its map is what its own tests do
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # noqa: SLF001
+    loop.join(timeout=10)
 
 
 # ---------------------------------------------------------------- the S3 endpoint's gate
