@@ -28,8 +28,8 @@ from bench_stages import PARAGRAPH, transcript_quality
 from reelscope import packaged, synth
 
 VARIANTS = {
-    "defaults (ctranslate2 int8, openvino)": {},
-    "defaults, beam search 5": {"REELSCOPE_WHISPER_BEAM_SIZE": "5"},
+    "defaults (ctranslate2 int8 beam 2, openvino)": {},
+    "defaults, greedy decoding": {"REELSCOPE_WHISPER_BEAM_SIZE": "1"},
     "earlier engines (openai-whisper, torch)": {"REELSCOPE_WHISPER_ENGINE": "openai-whisper",
                                                 "REELSCOPE_DETECT_ENGINE": "torch"},
 }

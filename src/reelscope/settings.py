@@ -38,7 +38,7 @@ class Settings:
     whisper_model: str = ""
     whisper_engine: str = "auto"  # auto | ctranslate2 | openai-whisper (transcribe.py)
     whisper_compute_type: str = ""  # ctranslate2: "" = int8 on CPU, float16 on CUDA
-    whisper_beam_size: int = 1  # ctranslate2: greedy, as openai-whisper's transcribe(); docs/BENCHMARKS.md compares 5
+    whisper_beam_size: int = 2  # ctranslate2: the narrowest beam whose WER beats openai-whisper's (docs/BENCHMARKS.md)
     whisper_batch_size: int = 0  # ctranslate2: VAD chunks decoded at once; 0 = 1 on CPU, 16 on CUDA
     detect_engine: str = "auto"  # auto | torch | openvino | onnxruntime (detect.py)
     whisper_threads: int = 0  # ctranslate2 on CPU: threads; 0 = every core

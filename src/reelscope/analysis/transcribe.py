@@ -2,7 +2,7 @@
 
 REELSCOPE_WHISPER_ENGINE chooses the engine:
   auto            CTranslate2 for CTranslate2 weights (the bundled model, a folder), else openai-whisper
-  ctranslate2     faster-whisper on CTranslate2: int8 on CPU, float16 on CUDA, greedy decoding;
+  ctranslate2     faster-whisper on CTranslate2: int8 on CPU, float16 on CUDA, beam search 2;
                   Silero VAD (bundled with faster-whisper) skips silence and music instead of
                   hallucinating over them; batched decoding of the VAD's chunks on CUDA
   openai-whisper  openai-whisper on torch (the reference implementation)
