@@ -74,7 +74,7 @@ def main() -> None:
     video, spoken = build_video(folder, seconds)
     floor, _, _ = run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"], env)
     # Every engine's form of the weights is made once, so that no run pays for it.
-    run([sys.executable, "-c", "from reelscope import detect, transcribe; "
+    run([sys.executable, "-c", "from reelscope.analysis import detect, transcribe; "
          f"d = {str(models)!r}; transcribe.ct2_folder('', d); transcribe.load_model('', d); "
          f"detect.exported(detect.weights_path({weights!r}, d), 'openvino', d)"], env)
     rows = []

@@ -133,7 +133,7 @@ def main() -> None:
     duration = facts["duration_s"]
     cli = [sys.executable, "-m", "reelscope.cli"]
     # Every engine's form of the weights is made once, in a child, so that no row pays for it.
-    measure([sys.executable, "-c", "from reelscope import detect, transcribe; "
+    measure([sys.executable, "-c", "from reelscope.analysis import detect, transcribe; "
              f"d = {settings.model_dir!r}; w = detect.weights_path({weights!r}, d); "
              "transcribe.ct2_folder('', d); transcribe.load_model('', d); "
              "[detect.exported(w, engine, d) for engine in ('openvino', 'onnxruntime')]"], env)
