@@ -140,6 +140,19 @@ def load_ct2_model(spec: str, settings: Settings):
     return model
 
 
+def deterministic_cuda() -> None:
+    """Repeatable GPU runs where the kernels allow it: cuDNN's deterministic convolutions, torch's
+    deterministic algorithms (a warning where one has none), and a fixed cuBLAS workspace (read
+    when the first cuBLAS handle is made: before any inference). What may still differ is written
+    in docs/BENCHMARKS.md (GPU determinism)."""
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def load_model(spec: str, model_dir: str):
     """The openai-whisper model named by `spec` (see module doc), on CUDA when there is one. Jobs
     get it through models.exclusive: loaded once per process, used by one job at a time."""
@@ -147,6 +160,8 @@ def load_model(spec: str, model_dir: str):
     import whisper
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        deterministic_cuda()
     config = {}
     if spec == "":
         config_dir, parts = bundled_model_parts()
