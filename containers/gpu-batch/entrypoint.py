@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from reelscope.analysis.pipeline import BRANCHES
 from reelscope.cloud.jobs import run_steps
 from reelscope.errors import error_message
 from reelscope.settings import Settings
 
-COMMANDS = {"transcribe": ["transcribe"], "detect": ["detect", "entities"], "downscale": ["downscale"]}
+COMMANDS = {"transcribe": ["transcribe"], "detect": list(BRANCHES["vision"]), "downscale": ["downscale"]}
 
 
 def main(argv: list[str] | None = None) -> int:

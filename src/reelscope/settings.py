@@ -57,6 +57,21 @@ class Settings:
     entity_min_duration_s: float = 0.5
     entity_min_peak_confidence: float = 0.5
 
+    # tracks: a track outlives missing samples for this long (tracks.py)
+    track_gap_s: float = 2.0
+
+    # ocr: on-screen text (ocr.py): sampling, when a frame is read again, the confidence kept
+    ocr_fps: float = 1.0
+    ocr_max_side: int = 1280  # text ~24 px high at 640 px loses its spaces when read ("FREECOFFEE")
+    ocr_change: float = 6.0
+    ocr_min_confidence: float = 0.6
+
+    # shots: the boundary rules (see shots.py); changes and luma on the 0-255 scale
+    shot_cut_change: float = 15.0
+    shot_cut_ratio: float = 3.0
+    shot_dark_luma: float = 24.0
+    shot_min_s: float = 0.5
+
     # subtitles: readability bounds
     subtitle_max_chars: int = 42
     subtitle_max_lines: int = 2
@@ -100,7 +115,7 @@ class Settings:
     def validate(self) -> None:
         positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch", "whisper_beam_size",
                     "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s",
-                    "fetch_deadline_s")
+                    "fetch_deadline_s", "shot_cut_change", "shot_cut_ratio", "ocr_fps", "ocr_max_side")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")

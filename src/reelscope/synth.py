@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import ffmpeg
 
+from reelscope import packaged
 from reelscope.analysis.media import GLOBAL_ARGS, file_url
 from reelscope.packaged import package_file
 
@@ -84,17 +85,18 @@ def speech_track(sentences: list[str], wav_path: Path, lead_s: float = 1.0, gap_
     return spoken
 
 
-def slideshow(out: Path, slides: list[tuple[str | Path, float]], size: tuple[int, int] = (1280, 720),
+def slideshow(out: Path, slides: list[tuple], size: tuple[int, int] = (1280, 720),
               fps: int = 25, audio: Path | None = None) -> Path:
     """An H.264 MP4 showing each slide for its seconds.
 
-    A slide is an image or video file (fitted into `size`, letterboxed) or "color:NAME".
+    A slide is (source, seconds) or (source, seconds, fade_s): an image or video file (fitted
+    into `size`, letterboxed) or "color:NAME", faded in from and out to black over fade_s.
     `audio`, when given, is padded with silence or cut to the video's exact length.
     """
     width, height = size
-    total = sum(seconds for _, seconds in slides)
+    total = sum(slide[1] for slide in slides)
     parts = []
-    for index, (source, seconds) in enumerate(slides):
+    for index, (source, seconds, *fade) in enumerate(slides):
         # ffmpeg-python merges inputs with equal options; a distinct queue size keeps repeated slides apart.
         distinct = {"t": seconds, "thread_queue_size": 512 + index}
         if str(source).startswith("color:"):
@@ -104,9 +106,13 @@ def slideshow(out: Path, slides: list[tuple[str | Path, float]], size: tuple[int
             part = ffmpeg.input(file_url(source), loop=1, framerate=fps, **distinct).video
         else:
             part = ffmpeg.input(file_url(source), **distinct).video
-        parts.append(part.filter("scale", width, height, force_original_aspect_ratio="decrease")
-                     .filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2").filter("setsar", 1)
-                     .filter("fps", fps=fps).filter("format", "yuv420p"))
+        part = (part.filter("scale", width, height, force_original_aspect_ratio="decrease")
+                .filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2").filter("setsar", 1)
+                .filter("fps", fps=fps).filter("format", "yuv420p"))
+        if fade:
+            part = (part.filter("fade", type="in", start_time=0, duration=fade[0])
+                    .filter("fade", type="out", start_time=seconds - fade[0], duration=fade[0]))
+        parts.append(part)
     video = parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, v=1, a=0)
     streams = [video]
     audio_args = {}
@@ -116,6 +122,23 @@ def slideshow(out: Path, slides: list[tuple[str | Path, float]], size: tuple[int
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     (ffmpeg.output(*streams, file_url(out), vcodec="libx264", preset="veryfast", crf=23, t=total,
                    movflags="+faststart", **audio_args)
+     .global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True, overwrite_output=True))
+    return Path(out)
+
+
+def captioned(src: Path, out: Path, captions: list[tuple[str, float, float, int, int, int]]) -> Path:
+    """Copy of src with text drawn on it: (text, from s, to s, x, y, font px) in DejaVu Sans, white
+    on a half-dark box, audio kept."""
+    font = packaged.dejavu_sans()
+    source = ffmpeg.input(file_url(src))
+    video = source.video
+    for text, start, end, x, y, size in captions:
+        video = video.filter("drawtext", fontfile=str(font), text=text, fontsize=size, fontcolor="white", box=1,
+                             boxcolor="black@0.5", boxborderw=8, x=x, y=y, enable=f"between(t,{start},{end})")
+    has_audio = any(s["codec_type"] == "audio" for s in ffmpeg.probe(file_url(src))["streams"])
+    streams = [video, source.audio] if has_audio else [video]
+    (ffmpeg.output(*streams, file_url(out), vcodec="libx264", preset="veryfast", crf=20, acodec="copy",
+                   movflags="+faststart")
      .global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True, overwrite_output=True))
     return Path(out)
 

@@ -30,12 +30,14 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
     out = tmp_path / "a"
     manifest = read_json(out / "manifest.json")
     assert manifest["status"] == "SUCCEEDED"
-    assert set(manifest["steps"]) == {"probe", "downscale", "transcribe", "subtitles", "detect", "entities"}
+    assert set(manifest["steps"]) == {"probe", "downscale", "transcribe", "subtitles", "detect", "shots", "tracks",
+                                      "entities", "ocr"}
     assert manifest["source"] == {"file_name": "sample.mp4", "size_bytes": sample.stat().st_size,
                                   "sha256": sha256_file(sample)}
     kinds = {a["kind"] for a in manifest["artifacts"]}
     assert kinds == {"media", "renditions", "rendition", "poster", "thumbnail", "transcript", "subtitles",
-                     "detections", "entities", "evidence", "report", "table"}
+                     "detections", "frame-signal", "shots", "keyframe", "tracks", "entities", "evidence", "ocr",
+                     "report", "table"}
     for artifact in manifest["artifacts"]:
         assert sha256_file(out / artifact["path"]) == artifact["sha256"]
     assert not list(out.glob(".staging-*")) and not list(out.rglob("*.partial"))
@@ -43,15 +45,22 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
     transcript = read_json(out / "transcript.json")
     assert transcript["language"] == "en"
     assert wer(" ".join(synth.SAMPLE_SENTENCES[1:]), transcript["text"].split(".", 1)[1]) <= MAX_WER
-    people = [e for e in read_json(out / "entities.json")["entities"] if e["label"] == "Normal"]
-    assert [(round(e["start"]), round(e["end"])) for e in people] == [(5, 16)]  # zidane.jpg then bus.jpg
+    # zidane.jpg (two people) from 5 s, cut to bus.jpg (people elsewhere) at 10 s: two ranges, no track across
+    assert [s["start"] for s in read_json(out / "shots.json")["shots"]] == [0.0, 5.0, 10.0]
+    entities = read_json(out / "entities.json")
+    people = [e for e in entities["entities"] if e["label"] == "Normal"]
+    assert [(round(e["start"]), round(e["end"])) for e in people] == [(5, 10), (10, 16)]
+    assert len(people[0]["track_ids"]) == 2 and not set(people[0]["track_ids"]) & set(people[1]["track_ids"])
+    counted = next(c for c in entities["labels"] if c["label"] == "Normal")
+    assert counted["unique_count"] == len(people[0]["track_ids"]) + len(people[1]["track_ids"])
 
     check_exports(out)
 
     # Same input, same settings: the JSON, subtitle and export artifacts are byte-identical.
     assert main(["analyze", str(sample), "--out", str(tmp_path / "b")]) == 0
     for name in ("media.json", "transcript.json", "subtitles.srt", "subtitles.vtt", "detections.json",
-                 "entities.json", "report.json", "entities.csv", "transcript.csv", "report.pdf"):
+                 "frame-signal.json", "shots.json", "tracks.json", "entities.json", "ocr.json", "report.json",
+                 "entities.csv", "transcript.csv", "report.pdf"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
@@ -62,20 +71,25 @@ def check_exports(out):
     from pypdf import PdfReader
 
     report, entities = read_json(out / "report.json"), read_json(out / "entities.json")["entities"]
+    texts, shots = read_json(out / "ocr.json")["texts"], read_json(out / "shots.json")["shots"]
     transcript = read_json(out / "transcript.json")
     assert report["schema"] == "reelscope.report/1" and report["status"] == "SUCCEEDED"
-    assert report["entities"] == entities and report["language"] == "en"
+    assert report["entities"] == [{**e, "kind": "object"} for e in entities] + [
+        {**t, "id": len(entities) + i} for i, t in enumerate(texts)]
+    assert report["shots"] == shots and report["language"] == "en"
+    assert report["labels"] == read_json(out / "entities.json")["labels"]
     assert [s["text"] for s in report["transcript"]] == [s["text"] for s in transcript["segments"]]
     rows = list(csv.DictReader((out / "entities.csv").open(encoding="utf-8")))
-    assert [(r["label"], float(r["start"]), float(r["end"]), r["evidence_path"]) for r in rows] == \
-           [(e["label"], e["start"], e["end"], e["evidence"]["path"]) for e in entities]
+    assert [(r["kind"], r["label"], float(r["start"]), float(r["end"]), r["evidence_path"]) for r in rows] == \
+           [(e["kind"], e["label"], e["start"], e["end"], e["evidence"]["path"]) for e in report["entities"]]
     rows = list(csv.DictReader((out / "transcript.csv").open(encoding="utf-8")))
     assert [(float(r["start"]), r["text"]) for r in rows] == [(s["start"], s["text"]) for s in transcript["segments"]]
     pdf = PdfReader(out / "report.pdf")
     text = " ".join(page.extract_text() for page in pdf.pages)
     assert "reelscope report: sample.mp4" in text and "football players" in text
     assert all(e["label"] in text for e in entities)
-    assert sum(len(page.images) for page in pdf.pages) == len(entities)  # one evidence frame per range
+    # one evidence frame per range and per text, one keyframe per shot
+    assert sum(len(page.images) for page in pdf.pages) == len(entities) + len(texts) + len(shots)
 
 
 def test_a_failed_branch_leaves_the_others_delivered(sample, tmp_path, env, capsys):
@@ -85,14 +99,16 @@ def test_a_failed_branch_leaves_the_others_delivered(sample, tmp_path, env, caps
     assert manifest["status"] == "PARTIAL"
     assert manifest["steps"]["detect"]["status"] == "FAILED"
     assert "missing.pt' not found" in manifest["steps"]["detect"]["error"]
-    assert manifest["steps"]["entities"] == {"status": "SKIPPED", "error": "detect failed"}
-    for step in ("probe", "downscale", "transcribe", "subtitles"):
+    for step in ("shots", "tracks", "entities"):
+        assert manifest["steps"][step] == {"status": "SKIPPED", "error": "detect failed"}
+    for step in ("probe", "downscale", "transcribe", "subtitles", "ocr"):  # ocr reads frames of its own
         assert manifest["steps"][step]["status"] == "SUCCEEDED"
     paths = {a["path"] for a in manifest["artifacts"]}
     assert {"transcript.json", "subtitles.srt", "subtitles.vtt", "720p.mp4"} <= paths
     assert "detections.json" not in paths and not (tmp_path / "detections.json").exists()
     report = read_json(tmp_path / "report.json")  # the exports say what is missing and why
-    assert report["status"] == "PARTIAL" and report["entities"] == [] and report["steps"]["detect"]["status"] == "FAILED"
+    assert report["status"] == "PARTIAL" and report["steps"]["detect"]["status"] == "FAILED"
+    assert {e["kind"] for e in report["entities"]} == {"text"}  # what ocr read on the bus ("cero emisiones"); no objects
     assert {"report.pdf", "entities.csv", "transcript.csv"} <= paths
     progress = capsys.readouterr().err
     assert "  detect failed in" in progress and "  transcribe succeeded in" in progress
@@ -104,6 +120,24 @@ def test_a_failed_branch_leaves_the_others_delivered(sample, tmp_path, env, caps
     assert lines.index(f"  transcribe {shown[-1]}%") < done
 
     assert main(["analyze", str(sample), "--out", str(tmp_path / "cli")]) == 1  # PARTIAL exit status
+
+
+def test_a_vision_step_that_fails_alone_leaves_its_siblings_delivered(sample, tmp_path, env, monkeypatch):
+    from reelscope.analysis import shots
+
+    def broken(*_):
+        raise RuntimeError("no shots today")
+
+    monkeypatch.setattr(shots, "find_shots", broken)
+    manifest = pipeline.analyze(sample, tmp_path, Settings.from_env())["manifest"]
+    assert manifest["status"] == "PARTIAL"
+    assert manifest["steps"]["shots"] == {"status": "FAILED", "error": "internal error: RuntimeError: no shots today"}
+    assert all(manifest["steps"][step]["status"] == "SUCCEEDED" for step in ("detect", "tracks", "entities", "ocr"))
+    entities = read_json(tmp_path / "entities.json")
+    assert entities["rules"]["cuts_split_ranges"] is False  # no cuts known: the 5-16 s people range is whole
+    assert [(e["start"], e["end"]) for e in entities["entities"] if e["label"] == "Normal"] == [(5.0, 16.0)]
+    report = read_json(tmp_path / "report.json")
+    assert report["shots"] == [] and report["steps"]["shots"]["status"] == "FAILED" and report["tracks"]
 
 
 def test_refused_input_writes_no_manifest(tmp_path, env, capsys):
@@ -138,8 +172,8 @@ def test_the_command_line_describes_itself(tmp_path, capsys):
     words = " ".join(help_text.split())  # argparse wraps lines
     assert "`process` and `serve` for the state machine in local mode. positional" in words
     assert "exit status: 0 done;" in words
-    for command in ("probe", "downscale", "transcribe", "subtitles", "detect", "entities", "analyze", "process",
-                    "serve", "sample", "openapi"):
+    for command in ("probe", "downscale", "transcribe", "subtitles", "detect", "shots", "tracks", "entities", "ocr",
+                    "analyze", "process", "serve", "sample", "openapi"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         usage, _, rest = capsys.readouterr().out.partition("\n\n")

@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from reelscope.analysis import pipeline
 from reelscope.local.cloud import LocalCloud
 
 
@@ -125,7 +126,7 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
 
     status, body = get(cloud, f"/jobs/{people_job}", "/jobs/{job_id}", {"job_id": people_job})
     assert body["job"]["media"]["duration_s"] == pytest.approx(6.0, abs=0.1) and body["job"]["media"]["has_audio"] is False
-    assert set(body["steps"]) == {"probe", "downscale", "transcribe", "subtitles", "detect", "entities"}
+    assert set(body["steps"]) == set(pipeline.STEP_ORDER)
     assert all(step["status"] == "SUCCEEDED" and step["duration_s"] > 0 for step in body["steps"].values())
     steps = body["steps"].values()
     assert all(isinstance(step["duration_s"], float) and millisecond_utc.match(step["ended_at"]) for step in steps)

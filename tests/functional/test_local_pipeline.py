@@ -14,7 +14,7 @@ from reelscope.local.cloud import BUCKET, LocalCloud
 
 from ..localmode import other_s3_client, serving
 
-STEPS = {"probe", "downscale", "transcribe", "subtitles", "detect", "entities"}
+STEPS = {"probe", "downscale", "transcribe", "subtitles", "detect", "shots", "tracks", "entities", "ocr"}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
         assert hashlib.sha256(cloud.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()).hexdigest() == sha
     assert cloud.store.get_json(f"jobs/{job_id}/transcript.json")["language"] == "en"
     people = [e for e in cloud.store.get_json(f"jobs/{job_id}/entities.json")["entities"] if e["label"] == "Normal"]
-    assert [(round(e["start"]), round(e["end"])) for e in people] == [(5, 16)]
+    assert [(round(e["start"]), round(e["end"])) for e in people] == [(5, 10), (10, 16)]  # a hard cut at 10 s
 
     exported = cloud.export(job_id, tmp_path)
     assert sorted(p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()) == \
@@ -105,10 +105,13 @@ def test_vision_failure_leaves_the_job_partial_with_speech_delivered(cloud, samp
     steps = cloud.store.steps(job_id)
     assert steps["detect"]["status"] == "FAILED" and "weights.pt' not found" in steps["detect"]["error"]
     manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
-    assert manifest["steps"]["entities"] == {"status": "SKIPPED", "error": "detect failed"}
+    for step in ("shots", "tracks", "entities"):  # they need detect's output
+        assert manifest["steps"][step] == {"status": "SKIPPED", "error": "detect failed"}
+    # ocr needs nothing of detect: the same Batch job goes on to it after detect failed
+    assert manifest["steps"]["ocr"] == {"status": "SUCCEEDED"} and steps["ocr"]["status"] == "SUCCEEDED"
     paths = {a["path"] for a in manifest["artifacts"]}
-    assert {"transcript.json", "subtitles.srt", "subtitles.vtt", "720p.mp4"} <= paths
-    assert not paths & {"detections.json", "entities.json"}
+    assert {"transcript.json", "subtitles.srt", "subtitles.vtt", "720p.mp4", "ocr.json"} <= paths
+    assert not paths & {"detections.json", "entities.json", "shots.json", "tracks.json"}
 
 
 def test_transient_lambda_error_is_retried_and_hostile_keys_survive(cloud, people_video):

@@ -70,3 +70,15 @@ def test_labels_are_separate_ordered_and_flagged():
     assert [r["animal"] for r in ranges] == [False, True, False]
     assert [r["id"] for r in ranges] == [0, 1, 2]
     assert ranges[0]["evidence"]["path"] == "evidence/0000-traffic-light.jpg"
+
+
+def test_a_hard_cut_ends_a_range_and_hits_across_it_never_join():
+    hits = {t: [det("person", 0.9)] for t in (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)}
+    detections = seq(1, 8.0, hits)
+    assert spans(aggregate(detections, Settings())) == [("person", 0.0, 6.0)]
+    # a cut at 2.5 s: the range before it ends there (not at 3.0), the next starts at the first hit after it
+    assert spans(aggregate(detections, Settings(), cuts=[2.5])) == [("person", 0.0, 2.5), ("person", 3.0, 6.0)]
+    # a hit at the cut's own time belongs to the new shot
+    assert spans(aggregate(detections, Settings(), cuts=[3.0])) == [("person", 0.0, 3.0), ("person", 3.0, 6.0)]
+    # cuts where no range spans them change nothing
+    assert spans(aggregate(detections, Settings(), cuts=[6.5, 7.0])) == [("person", 0.0, 6.0)]

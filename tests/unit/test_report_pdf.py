@@ -16,15 +16,22 @@ HEADINGS = ("Media", "Entities", "Timeline", "Evidence frames", "Transcript")
 
 def _report(segments: int, ranges: int = 4) -> dict:
     labels = ["person", "dog", "car", "boat"]
-    entities = [{"label": labels[i % 4], "animal": i % 4 == 1, "start": 10.0 * i, "end": 10.0 * i + 8, "peak_confidence": 0.9,
-                 "mean_confidence": 0.7, "frame_count": 9, "evidence": {"path": f"evidence/e{i}.jpg", "t": 10.0 * i + 1,
-                                                                         "confidence": 0.9}}
+    entities = [{"id": i, "kind": "object", "label": labels[i % 4], "animal": i % 4 == 1, "start": 10.0 * i,
+                 "end": 10.0 * i + 8, "peak_confidence": 0.9, "mean_confidence": 0.7, "frame_count": 9, "track_ids": [i],
+                 "evidence": {"path": f"evidence/e{i}.jpg", "t": 10.0 * i + 1, "confidence": 0.9}}
                 for i in range(ranges)]
+    entities.append({"id": ranges, "kind": "text", "label": "NORTH GATE 47", "text": "NORTH GATE 47", "animal": False,
+                     "start": 30.0, "end": 36.0, "peak_confidence": 0.99, "mean_confidence": 0.98, "frame_count": 6,
+                     "evidence": {"path": "text/0000-north-gate-47.jpg", "t": 31.0, "confidence": 0.99}})
+    tracks = [{"id": i, "label": e["label"], "start": e["start"], "end": e["end"]} for i, e in enumerate(entities[:ranges])]
+    shots = [{"index": i, "start": 120.0 * i, "end": 120.0 * (i + 1), "starts_with": "cut" if i else "start",
+              "keyframe": {"t": 120.0 * i + 60, "path": f"shots/{i:04d}.jpg"}} for i in range(5)]
     return {"source": {"file_name": "harbor walk.mp4", "sha256": "f" * 64, "size_bytes": 1000, "job_id": JOB},
             "status": "SUCCEEDED", "language": "en", "steps": {},
             "media": {"duration_s": 600.0, "has_audio": True, "size_bytes": 1000, "audio": {"codec": "aac", "sample_rate": 44100},
                       "video": {"display_width": 1280, "display_height": 720, "codec": "h264", "fps": 25}},
-            "entities": entities,
+            "entities": entities, "tracks": tracks, "shots": shots,
+            "labels": [{"label": label, "unique_count": 1, "track_ids": []} for label in sorted(set(labels[:ranges]))],
             "transcript": [{"start": 4.0 * i, "end": 4.0 * i + 3.5, "text": f"Sentence number {i} of the harbor walk."}
                            for i in range(segments)]}
 

@@ -107,8 +107,9 @@ def load_detector(weights: str, model_dir: str, engine: str = "torch"):
     return model, path
 
 
-def detect(path: Path, facts: dict, settings: Settings) -> dict:
-    """detections.json content: every sampled frame with every detection (label, confidence, box)."""
+def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = None) -> dict:
+    """detections.json content: every sampled frame with every detection (label, confidence, box).
+    With `signal`, the same decode writes the shot signal there (media.sample_frames)."""
     engine = engine_for(settings)
     key = ("yolo", settings.yolo_weights, settings.model_dir, engine)
 
@@ -143,7 +144,7 @@ def detect(path: Path, facts: dict, settings: Settings) -> dict:
         progress.within("detect", frames[-1]["t"], facts["duration_s"])
 
     batch: list = []
-    for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz):
+    for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz, signal):
         batch.append(sample)
         if len(batch) == settings.detect_batch:
             run_batch(batch)

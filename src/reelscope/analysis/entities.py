@@ -9,16 +9,23 @@ The rules (settings in brackets; times in seconds; interval = 1 / sample_fps):
      next_t - (previous_t + interval), is at most [entity_gap_s]. Consecutive samples have a
      silence of 0, so with the defaults (1 fps, gap 1.0) one missed sample is bridged, two are not.
   4. A range runs from its first hit to its last hit + interval, clipped to the media duration.
+     Hard cuts (shots.py) split ranges: hits on either side of a cut join only when one of the
+     label's tracks (tracks.py) is in both, and a range ends at the next cut after its last hit
+     at the latest.
   5. Flicker filter. A range is dropped when it lasts less than [entity_min_duration_s] or its
      peak confidence is under [entity_min_peak_confidence].
   6. Each kept range reports peak and mean confidence (mean of its hit frames' scores), the
-     number of hit frames, the most instances seen in one frame, and its evidence: the single
-     most confident detection (earliest on ties), drawn on the frame shown at that time.
+     number of hit frames, the most instances seen in one frame, the tracks seen in it, and its
+     evidence: the single most confident detection (earliest on ties), drawn on the frame shown
+     at that time.
+  7. Each label reports how many distinct objects its kept ranges hold (their distinct tracks).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -30,30 +37,42 @@ EVIDENCE_MAX_SIDE = 1280
 _EPSILON = 1e-6  # sample times are rounded to ms; keep "at most" inclusive
 
 
-def aggregate(detections: dict, settings: Settings) -> list[dict]:
+def aggregate(detections: dict, settings: Settings, cuts: Sequence[float] = (),
+              track_of: Mapping[tuple[float, int], int] | None = None) -> list[dict]:
+    """The kept ranges (rules 1-6); `track_of` maps (sample time, detection index) to a track id."""
     interval = 1.0 / detections["sample_fps"]
     duration = detections["duration_s"]
-    hits: dict[str, list[tuple[float, dict, int]]] = {}
+    cuts = sorted(cuts)
+
+    def next_cut(t: float) -> float:  # the first cut after t (a hit at a cut's time is after it)
+        i = bisect.bisect_right(cuts, t + _EPSILON)
+        return cuts[i] if i < len(cuts) else float("inf")
+
+    track_of = track_of or {}
+    hits: dict[str, list[tuple[float, dict, int, set[int]]]] = {}
     for frame in sorted(detections["frames"], key=lambda f: f["t"]):
-        by_label: dict[str, list[dict]] = {}
-        for det in frame["detections"]:
-            by_label.setdefault(det["label"], []).append(det)
+        by_label: dict[str, list[tuple[int, dict]]] = {}
+        for j, det in enumerate(frame["detections"]):
+            by_label.setdefault(det["label"], []).append((j, det))
         for label, dets in by_label.items():
-            best = min(dets, key=lambda d: -d["confidence"])
-            hits.setdefault(label, []).append((frame["t"], best, len(dets)))
+            best = min((det for _, det in dets), key=lambda d: -d["confidence"])
+            seen = {track_of[(frame["t"], j)] for j, _ in dets if (frame["t"], j) in track_of}
+            hits.setdefault(label, []).append((frame["t"], best, len(dets), seen))
 
     ranges = []
     for label, label_hits in hits.items():
-        groups: list[list[tuple[float, dict, int]]] = []
+        groups: list[list[tuple[float, dict, int, set[int]]]] = []
         for hit in label_hits:
-            if groups and hit[0] - (groups[-1][-1][0] + interval) <= settings.entity_gap_s + _EPSILON:
+            last = groups[-1][-1] if groups else None
+            if (last is not None and hit[0] - (last[0] + interval) <= settings.entity_gap_s + _EPSILON
+                    and (next_cut(last[0]) > hit[0] + _EPSILON or hit[3] & last[3])):
                 groups[-1].append(hit)
             else:
                 groups.append([hit])
         for group in groups:
-            start, end = group[0][0], min(group[-1][0] + interval, duration)
-            scores = [det["confidence"] for _, det, _ in group]
-            best_t, best_det, _ = min(group, key=lambda h: (-h[1]["confidence"], h[0]))
+            start, end = group[0][0], min(group[-1][0] + interval, duration, next_cut(group[-1][0]))
+            scores = [det["confidence"] for _, det, _, _ in group]
+            best_t, best_det, _, _ = min(group, key=lambda h: (-h[1]["confidence"], h[0]))
             if end - start + _EPSILON < settings.entity_min_duration_s or max(scores) < settings.entity_min_peak_confidence:
                 continue
             ranges.append({
@@ -65,17 +84,26 @@ def aggregate(detections: dict, settings: Settings) -> list[dict]:
                 "peak_confidence": round(max(scores), 3),
                 "mean_confidence": round(sum(scores) / len(scores), 3),
                 "frame_count": len(group),
-                "max_instances": max(count for _, _, count in group),
+                "max_instances": max(count for _, _, count, _ in group),
+                "track_ids": sorted(set().union(*(seen for _, _, _, seen in group))),
                 "evidence": {"t": best_t, "box": best_det["box"], "confidence": best_det["confidence"]},
             })
     ranges.sort(key=lambda r: (r["start"], r["label"]))
     for index, entity in enumerate(ranges):
         entity["id"] = index
-        entity["evidence"]["path"] = f"evidence/{index:04d}-{_slug(entity['label'])}.jpg"
+        entity["evidence"]["path"] = f"evidence/{index:04d}-{slug(entity['label'])}.jpg"
     return ranges
 
 
-def _slug(label: str) -> str:
+def label_counts(ranges: list[dict]) -> list[dict]:
+    """Rule 7: per label, the distinct tracks of its kept ranges."""
+    tracks: dict[str, set[int]] = {}
+    for entity in ranges:
+        tracks.setdefault(entity["label"], set()).update(entity["track_ids"])
+    return [{"label": label, "unique_count": len(ids), "track_ids": sorted(ids)} for label, ids in sorted(tracks.items())]
+
+
+def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "label"
 
 
@@ -83,10 +111,10 @@ def render_evidence(video: Path, detections: dict, entities: list[dict], out_dir
     """Write each range's evidence JPEG: the frame at the best detection, its box drawn."""
     width, height = detections["frame_width"], detections["frame_height"]
     scale = min(1.0, EVIDENCE_MAX_SIDE / max(width, height))
-    (out_dir / "evidence").mkdir(exist_ok=True)
     for entity in entities:
         evidence = entity["evidence"]
         target = out_dir / evidence["path"]
+        target.parent.mkdir(exist_ok=True)
         media.extract_frame(video, evidence["t"], target, media.even(width * scale), media.even(height * scale))
         with Image.open(target) as image:
             image = image.convert("RGB")

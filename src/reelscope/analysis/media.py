@@ -233,18 +233,42 @@ def sample_size(facts: dict, max_side: int) -> tuple[int, int]:
     return even(width * scale), even(height * scale)
 
 
-def sample_frames(path: Path, facts: dict, fps: float, max_side: int) -> Iterator[tuple[float, np.ndarray]]:
+SIGNAL_SIZE = (64, 36)  # the frames shot detection compares: enough for a cut, ~2 KB a frame
+
+
+def _signal_output(video, facts: dict, raw: Path):
+    """Every frame, at the source's own rate (a constant rate: frame i shows t = i / fps), shrunk
+    to SIGNAL_SIZE gray, into the file `raw`: what shot detection reads (analysis/shots.py)."""
+    return (video.filter("fps", fps=facts["video"]["fps"]).filter("scale", *SIGNAL_SIZE, flags="area")
+            .output(file_url(raw), format="rawvideo", pix_fmt="gray"))
+
+
+def decode_signal(path: Path, facts: dict, raw: Path) -> Path:
+    """The shot signal alone (when no detection pass decoded the video): see _signal_output."""
+    _run(_signal_output(ffmpeg.input(file_url(path)).video, facts, raw), "decoding frames for shots", path)
+    return raw
+
+
+def sample_frames(path: Path, facts: dict, fps: float, max_side: int,
+                  signal: Path | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (t, BGR frame) at `fps` frames per second.
 
     ffmpeg decodes and drops the frames in between; only the sampled, already-scaled frames
     cross the pipe into Python. Frame i is the source frame nearest to t = i / fps; the
-    final partial interval still yields its frame (eof_action=pass).
+    final partial interval still yields its frame (eof_action=pass). With `signal`, the same
+    decode also writes the shot signal there (_signal_output): the video is decoded once.
     """
     import numpy as np  # here, not at the top: the Lambda functions import this module without numpy
 
     width, height = sample_size(facts, max_side)
-    args = (ffmpeg.input(file_url(path)).video.filter("fps", fps=fps, eof_action="pass").filter("scale", width, height)
-            .output("pipe:", format="rawvideo", pix_fmt="bgr24").global_args(*GLOBAL_ARGS).compile())
+    video = ffmpeg.input(file_url(path)).video
+    if signal is not None:
+        copies = video.split()
+        video, signal_copy = copies[0], copies[1]
+    sampled = (video.filter("fps", fps=fps, eof_action="pass").filter("scale", width, height)
+               .output("pipe:", format="rawvideo", pix_fmt="bgr24"))
+    outputs = ffmpeg.merge_outputs(sampled, _signal_output(signal_copy, facts, signal)) if signal else sampled
+    args = outputs.global_args(*GLOBAL_ARGS).compile(overwrite_output=True)
     frame_bytes = width * height * 3
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)

@@ -7,13 +7,15 @@ Batch entrypoints, local mode) call these same functions.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from reelscope.analysis import detect as detect_mod
 from reelscope.analysis import entities as entities_mod
-from reelscope.analysis import media, reports, subtitles
+from reelscope.analysis import media, ocr, reports, shots, subtitles
+from reelscope.analysis import tracks as tracks_mod
 from reelscope.analysis import transcribe as transcribe_mod
 from reelscope.artifacts import read_json, sha256_file, staging, write_json
 from reelscope.errors import error_message
@@ -22,9 +24,19 @@ from reelscope.settings import Settings
 from reelscope.status import Status
 
 MANIFEST_SCHEMA = "reelscope.manifest/1"
-# After probe, three independent branches; inside a branch, each step needs the one before.
-BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"), "vision": ("detect", "entities")}
-STEP_ORDER = ("probe", "downscale", "transcribe", "subtitles", "detect", "entities")
+# After probe, three independent branches, each run in this order; a step runs when the steps it
+# needs succeeded, and is skipped otherwise (its siblings still run).
+BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"),
+            "vision": ("detect", "shots", "tracks", "entities", "ocr")}
+STEP_NEEDS = {"subtitles": ("transcribe",), "shots": ("detect",), "tracks": ("detect",), "entities": ("detect",)}
+STEP_ORDER = ("probe", "downscale", "transcribe", "subtitles", "detect", "shots", "tracks", "entities", "ocr")
+
+
+def blocked_by(name: str, steps: dict[str, dict]) -> str | None:
+    """The step that `name` needs and that did not succeed, if any (a need not in `steps` ran
+    elsewhere: the state machine only starts a branch after probe, and runs a branch in order)."""
+    return next((need for need in STEP_NEEDS.get(name, ())
+                 if steps.get(need, {"status": Status.SUCCEEDED})["status"] != Status.SUCCEEDED), None)
 
 
 def _publish_json(out_dir: Path, name: str, content) -> list[str]:
@@ -61,21 +73,70 @@ def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> 
 
 
 def detect(video: Path, out_dir: Path, settings: Settings) -> list[str]:
-    return _publish_json(out_dir, "detections.json", detect_mod.detect(video, _facts(out_dir), settings))
+    """detections.json, and frame-signal.json for shots from the same decode."""
+    facts = _facts(out_dir)
+    with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="signal-") as tmp:
+        raw = Path(tmp) / "frames.gray"
+        write_json(stage.dir / "detections.json", detect_mod.detect(video, facts, settings, signal=raw))
+        write_json(stage.dir / "frame-signal.json", shots.frame_signal(raw, facts["video"]["fps"]))
+    return stage.published
+
+
+def find_shots(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    """shots.json and a keyframe per shot, from detect's frame-signal.json (decoded here when absent)."""
+    facts = _facts(out_dir)
+    signal_json = Path(out_dir) / "frame-signal.json"
+    if signal_json.is_file():
+        signal = read_json(signal_json)
+    else:
+        with tempfile.TemporaryDirectory(prefix="signal-") as tmp:
+            signal = shots.frame_signal(media.decode_signal(video, facts, Path(tmp) / "frames.gray"),
+                                        facts["video"]["fps"])
+    found = shots.find_shots(signal, facts["duration_s"], settings)
+    with staging(out_dir) as stage:
+        shots.render_keyframes(video, facts, found, stage.dir)
+        write_json(stage.dir / "shots.json", {
+            "rules": {"fps": signal["fps"], "cut_change": settings.shot_cut_change, "cut_ratio": settings.shot_cut_ratio,
+                      "dark_luma": settings.shot_dark_luma, "min_shot_s": settings.shot_min_s},
+            "shots": found,
+        })
+    return stage.published
+
+
+def make_tracks(detections_json: Path, out_dir: Path, settings: Settings) -> list[str]:
+    return _publish_json(out_dir, "tracks.json", tracks_mod.link(read_json(detections_json), settings))
 
 
 def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: Settings) -> list[str]:
+    """entities.json and evidence frames. With shots.json beside it, ranges end at hard cuts; with
+    tracks.json, ranges name their tracks, a track continuing across a cut keeps its range whole,
+    and each label counts its distinct objects."""
     detections = read_json(detections_json)
-    ranges = entities_mod.aggregate(detections, settings)
+    shots_json, tracks_json = Path(out_dir) / "shots.json", Path(out_dir) / "tracks.json"
+    cuts = shots.cut_times(read_json(shots_json)["shots"]) if shots_json.is_file() else []
+    track_of = tracks_mod.track_of(read_json(tracks_json)) if tracks_json.is_file() else None
+    ranges = entities_mod.aggregate(detections, settings, cuts, track_of)
     with staging(out_dir) as stage:
         entities_mod.render_evidence(video, detections, ranges, stage.dir)
         write_json(stage.dir / "entities.json", {
             "rules": {"sample_interval_s": round(1 / detections["sample_fps"], 6), "gap_s": settings.entity_gap_s,
                       "min_duration_s": settings.entity_min_duration_s,
                       "min_peak_confidence": settings.entity_min_peak_confidence,
-                      "min_confidence": detections["min_confidence"]},
+                      "min_confidence": detections["min_confidence"], "cuts_split_ranges": shots_json.is_file(),
+                      "tracked": track_of is not None},
             "entities": ranges,
+            "labels": entities_mod.label_counts(ranges) if track_of is not None else [],
         })
+    return stage.published
+
+
+def read_text(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    """ocr.json: on-screen text as entities of kind "text", each with its evidence frame under text/."""
+    facts = _facts(out_dir)
+    found = ocr.read_text(video, facts, settings)
+    with staging(out_dir) as stage:
+        ocr.render_evidence(video, facts, found["texts"], stage.dir)
+        write_json(stage.dir / "ocr.json", found)
     return stage.published
 
 
@@ -94,11 +155,15 @@ STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
     "transcribe": transcribe,
     "subtitles": lambda video, out_dir, settings: make_subtitles(Path(out_dir) / "transcript.json", out_dir, settings),
     "detect": detect,
+    "shots": find_shots,
+    "tracks": lambda video, out_dir, settings: make_tracks(Path(out_dir) / "detections.json", out_dir, settings),
+    "ocr": read_text,
     "entities": lambda video, out_dir, settings: make_entities(video, Path(out_dir) / "detections.json", out_dir, settings),
 }
 STAGE_INPUTS = {"probe": (), "downscale": ("media.json",), "transcribe": ("media.json",),
-                "subtitles": ("transcript.json",), "detect": ("media.json",), "entities": ("detections.json",)}
-NEEDS_VIDEO = {"probe", "downscale", "transcribe", "detect", "entities"}
+                "subtitles": ("transcript.json",), "detect": ("media.json",), "shots": ("media.json",),
+                "tracks": ("detections.json",), "entities": ("detections.json",), "ocr": ("media.json",)}
+NEEDS_VIDEO = {"probe", "downscale", "transcribe", "detect", "shots", "entities", "ocr"}
 
 
 # ---------------------------------------------------------------- analyze
@@ -106,7 +171,9 @@ NEEDS_VIDEO = {"probe", "downscale", "transcribe", "detect", "entities"}
 ARTIFACT_KINDS = {  # first matching prefix wins
     "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
     "transcript.json": "transcript", "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
-    "detections.json": "detections", "entities.json": "entities", "evidence/": "evidence",
+    "detections.json": "detections", "frame-signal.json": "frame-signal", "shots.json": "shots", "tracks.json": "tracks",
+    "shots/": "keyframe", "entities.json": "entities", "evidence/": "evidence",
+    "ocr.json": "ocr", "text/": "evidence",
     "report.json": "report", "report.pdf": "report", "entities.csv": "table", "transcript.csv": "table",
     "search/": "search-index",
 }
@@ -145,9 +212,9 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
 
     Probe failing means the input is refused: InvalidMedia propagates and nothing is written.
     After probe, three branches run: renditions (downscale), speech (transcribe -> subtitles)
-    and vision (detect -> entities). A failing step is
-    recorded with its error and the rest of its branch is skipped; other branches go on, and
-    the job ends PARTIAL instead of SUCCEEDED. The manifest lists only this run's artifacts.
+    and vision (detect -> shots, tracks, entities; ocr). A failing step is recorded with its
+    error and the steps that need it are skipped; the others go on, and the job ends PARTIAL
+    instead of SUCCEEDED. The manifest lists only this run's artifacts.
     """
     video, out_dir = Path(video), Path(out_dir)
     progress = progress or Progress()
@@ -174,12 +241,11 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
     timings["probe"] = round(time.perf_counter() - started, 3)
     with progress.listening():
         for branch in BRANCHES.values():
-            for position, name in enumerate(branch):
-                run(name, lambda name=name: STAGES[name](video, out_dir, settings))
-                if steps[name]["status"] == Status.FAILED:
-                    for skipped in branch[position + 1:]:
-                        steps[skipped] = {"status": Status.SKIPPED, "error": f"{name} failed"}
-                    break
+            for name in branch:
+                if blocker := blocked_by(name, steps):
+                    steps[name] = {"status": Status.SKIPPED, "error": f"{blocker} failed"}
+                else:
+                    run(name, lambda name=name: STAGES[name](video, out_dir, settings))
 
     source = {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)}
     published.extend(make_exports(out_dir, source, steps))

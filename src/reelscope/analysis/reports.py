@@ -8,30 +8,35 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import importlib.util
 import io
 from pathlib import Path
 
+from reelscope import packaged
 from reelscope.artifacts import read_json
 from reelscope.status import Status
 
 REPORT_SCHEMA = "reelscope.report/1"
 FIXED_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)  # PDFs carry a date; this one never changes
-ENTITY_COLUMNS = ["id", "label", "animal", "start", "end", "duration", "peak_confidence", "mean_confidence",
+ENTITY_COLUMNS = ["id", "kind", "label", "animal", "start", "end", "duration", "peak_confidence", "mean_confidence",
                   "frame_count", "max_instances", "evidence_path"]
 
 
-def _optional(path: Path):
-    return read_json(path) if path.exists() else None
-
-
 def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: str) -> dict:
-    """One JSON document with what an analyst reads: media, status, entities, transcript."""
+    """One JSON document with what an analyst reads: media, status, entities (objects and on-screen
+    text), tracks, shots, transcript."""
     out_dir = Path(out_dir)
     media = read_json(out_dir / "media.json")
-    transcript = _optional(out_dir / "transcript.json") if steps.get("transcribe", {}).get("status") == Status.SUCCEEDED else None
-    entities = _optional(out_dir / "entities.json") if steps.get("entities", {}).get("status") == Status.SUCCEEDED else None
-    renditions = _optional(out_dir / "renditions.json") if steps.get("downscale", {}).get("status") == Status.SUCCEEDED else None
+
+    def delivered(step: str, name: str) -> dict | None:  # a step's JSON artifact, if the step succeeded
+        done = steps.get(step, {}).get("status") == Status.SUCCEEDED
+        return read_json(out_dir / name) if done and (out_dir / name).exists() else None
+
+    transcript, entities = delivered("transcribe", "transcript.json"), delivered("entities", "entities.json")
+    renditions, shots = delivered("downscale", "renditions.json"), delivered("shots", "shots.json")
+    tracks, texts = delivered("tracks", "tracks.json"), delivered("ocr", "ocr.json")
+    # One list of entities: objects (entities.json, ids as there), then on-screen text (numbered on)
+    objects = [{**e, "kind": "object"} for e in (entities or {}).get("entities", [])]
+    found = objects + [{**t, "id": len(objects) + i} for i, t in enumerate((texts or {}).get("texts", []))]
     return {
         "schema": REPORT_SCHEMA,
         "source": source,
@@ -41,8 +46,12 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
         "language": transcript["language"] if transcript else None,
         "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"]}
                        for s in (transcript or {}).get("segments", [])],
-        "entities": (entities or {}).get("entities", []),
+        "entities": found,
         "timeline_rules": (entities or {}).get("rules"),
+        "shots": (shots or {}).get("shots", []),
+        "tracks": [{k: t[k] for k in ("id", "label", "start", "end", "frame_count", "peak_confidence")}
+                   for t in (tracks or {}).get("tracks", [])],
+        "labels": (entities or {}).get("labels", []),
         "renditions": (renditions or {}).get("renditions", []),
         "poster": (renditions or {}).get("poster"),
         "thumbnails": (renditions or {}).get("thumbnails", []),
@@ -58,7 +67,7 @@ def _csv(rows: list[list]) -> str:
 
 def entities_csv(report: dict) -> str:
     return _csv([ENTITY_COLUMNS] + [[
-        e["id"], e["label"], str(e["animal"]).lower(), f"{e['start']:.3f}", f"{e['end']:.3f}", f"{e['duration']:.3f}",
+        e["id"], e["kind"], e["label"], str(e["animal"]).lower(), f"{e['start']:.3f}", f"{e['end']:.3f}", f"{e['duration']:.3f}",
         f"{e['peak_confidence']:.3f}", f"{e['mean_confidence']:.3f}", e["frame_count"], e["max_instances"],
         e["evidence"]["path"]] for e in report["entities"]])
 
@@ -68,12 +77,8 @@ def transcript_csv(report: dict) -> str:
         [s["id"], f"{s['start']:.3f}", f"{s['end']:.3f}", s["text"]] for s in report["transcript"]])
 
 
-def _font() -> Path | None:
-    """DejaVu Sans (covers accented Latin, Greek, Cyrillic): matplotlib's copy, the system's, or the layer's."""
-    candidates = [Path("/opt/fonts/DejaVuSans.ttf"), Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
-    if spec := importlib.util.find_spec("matplotlib"):
-        candidates.insert(0, Path(next(iter(spec.submodule_search_locations)), "mpl-data", "fonts", "ttf", "DejaVuSans.ttf"))
-    return next((c for c in candidates if c.is_file()), None)
+def _entity_name(e: dict) -> str:
+    return f'"{e["text"][:60]}"' if e["kind"] == "text" else e["label"] + (" (animal)" if e["animal"] else "")
 
 
 def _clock(seconds: float) -> str:
@@ -82,15 +87,15 @@ def _clock(seconds: float) -> str:
 
 
 def report_pdf(report: dict, out_dir: Path) -> bytes:
-    """Title, media facts, entity table, a timeline (one lane per label, shaded by peak
-    confidence), evidence frames, transcript. Every page names the file and the job and says
+    """Title, media facts, entity table, a timeline (the shots, then one lane per label shaded by
+    peak confidence), evidence frames, the shots' keyframes, transcript. Every page names the file and the job and says
     which page of how many it is; no heading ends a page and no page holds a transcript's lone
     last line. The same report gives the same bytes (a fixed creation date)."""
     from fpdf import FPDF
     from fpdf.enums import MethodReturnValue
     from fpdf.fonts import FontFace
 
-    font = _font()
+    font = packaged.dejavu_sans()
     family = "body" if font else "helvetica"
     source = report["source"]
 
@@ -146,14 +151,19 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
         pdf.multi_cell(w=0, h=5, text=text(str(value)), new_x="LMARGIN", new_y="NEXT")
 
     heading("Entities")
-    with pdf.table(col_widths=(40, 25, 25, 22, 22, 18), text_align="LEFT", line_height=5,
+    if report["labels"]:
+        pdf.multi_cell(w=0, h=5, new_x="LMARGIN", new_y="NEXT", text=text("Distinct objects (tracks): " + ", ".join(
+            f"{count['label']} {count['unique_count']}" for count in report["labels"])))
+        pdf.ln(1)
+    with pdf.table(col_widths=(40, 25, 25, 20, 20, 16, 16), text_align="LEFT", line_height=5,
                    headings_style=FontFace(emphasis="", fill_color=(230, 230, 230))) as table:
-        table.row(["label", "start", "end", "peak", "mean", "frames"])
+        table.row(["label", "start", "end", "peak", "mean", "frames", "tracks"])
         for e in report["entities"]:
-            table.row([text(e["label"]) + (" (animal)" if e["animal"] else ""), _clock(e["start"]), _clock(e["end"]),
-                       f"{e['peak_confidence']:.2f}", f"{e['mean_confidence']:.2f}", str(e["frame_count"])])
+            table.row([text(_entity_name(e)), _clock(e["start"]), _clock(e["end"]),
+                       f"{e['peak_confidence']:.2f}", f"{e['mean_confidence']:.2f}", str(e["frame_count"]),
+                       str(len(e.get("track_ids", []))) if report["labels"] else "-"])
 
-    heading("Timeline", keep=len({e["label"] for e in report["entities"]}) * 6 + 10)
+    heading("Timeline", keep=(len({e["label"] for e in report["entities"]}) + 2) * 6 + 10)
     _timeline(pdf, report, text)
 
     if report["entities"]:
@@ -161,11 +171,29 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
         for e in report["entities"]:
             frame = Path(out_dir) / e["evidence"]["path"]
             room_for(5 + (110 * 9 / 16 if frame.exists() else 0) + 2)
-            pdf.cell(text=text(f"{e['label']} at {_clock(e['evidence']['t'])} (confidence {e['evidence']['confidence']:.2f})"),
+            pdf.cell(text=text(f"{_entity_name(e)} at {_clock(e['evidence']['t'])} "
+                               f"(confidence {e['evidence']['confidence']:.2f})"),
                      new_x="LMARGIN", new_y="NEXT")
             if frame.exists():
                 pdf.image(str(frame), w=110)
             pdf.ln(2)
+
+    keyframes = [(shot, Path(out_dir) / shot["keyframe"]["path"]) for shot in report["shots"]]
+    if keyframes:
+        heading("Shots", keep=40)
+        per_row, gap = 4, 3
+        width = (pdf.epw - gap * (per_row - 1)) / per_row
+        height = width * video["display_height"] / max(video["display_width"], 1)
+        for row in range(0, len(keyframes), per_row):
+            room_for(height + 6)
+            top = pdf.get_y()
+            for column, (shot, frame) in enumerate(keyframes[row: row + per_row]):
+                x = pdf.l_margin + column * (width + gap)
+                if frame.exists():
+                    pdf.image(str(frame), x=x, y=top, w=width, h=height)
+                pdf.set_xy(x, top + height)
+                pdf.cell(w=width, h=5, text=f"{shot['index'] + 1}  {_clock(shot['start'])}-{_clock(shot['end'])}")
+            pdf.set_xy(pdf.l_margin, top + height + 6)
 
     heading("Transcript")
     lines = [text(f"[{_clock(s['start'])}-{_clock(s['end'])}] {s['text']}") for s in report["transcript"]]
@@ -180,22 +208,45 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
 
 
 def _timeline(pdf, report: dict, text) -> None:
-    labels = sorted({e["label"] for e in report["entities"]})
+    shots = report["shots"] if len(report["shots"]) > 1 else []
+    texts = [e for e in report["entities"] if e["kind"] == "text"]
+    labels = sorted({e["label"] for e in report["entities"] if e["kind"] != "text"})
     duration = max(report["media"]["duration_s"], 0.001)
     left, width, lane = pdf.l_margin + 35, pdf.epw - 35, 6
     top = pdf.get_y() + 2
-    for row, label in enumerate(labels):
+
+    def lane_at(row: int, name: str) -> float:
         y = top + row * lane
         pdf.set_xy(pdf.l_margin, y)
-        pdf.cell(w=34, h=lane - 1, text=text(label))
+        pdf.cell(w=34, h=lane - 1, text=text(name))
         pdf.set_fill_color(235, 235, 235)
         pdf.rect(left, y, width, lane - 1, style="F")
-        for e in (e for e in report["entities"] if e["label"] == label):
+        return y
+
+    if shots:  # shots in alternating greys: where each cut or fade falls
+        y = lane_at(0, "shots")
+        for shot in shots:
+            pdf.set_fill_color(*((150,) * 3 if shot["index"] % 2 == 0 else (200,) * 3))
+            pdf.rect(left + width * shot["start"] / duration, y, width * (shot["end"] - shot["start"]) / duration,
+                     lane - 1, style="F")
+    if texts:
+        y = lane_at(bool(shots), "on-screen text")
+        pdf.set_fill_color(190, 120, 210)
+        for e in texts:
+            pdf.rect(left + width * e["start"] / duration, y, max(0.5, width * (e["end"] - e["start"]) / duration),
+                     lane - 1, style="F")
+    for row, label in enumerate(labels, start=bool(shots) + bool(texts)):
+        y = lane_at(row, label)
+        for e in (e for e in report["entities"] if e["label"] == label and e["kind"] != "text"):
             shade = int(220 - 180 * e["peak_confidence"])  # darker = more confident
             pdf.set_fill_color(shade, shade, 255)
             pdf.rect(left + width * e["start"] / duration, y, max(0.5, width * (e["end"] - e["start"]) / duration),
                      lane - 1, style="F")
-    axis = top + len(labels) * lane + 1
+        pdf.set_fill_color(40, 40, 40)
+        for track, row in track_rows([t for t in report["tracks"] if t["label"] == label]):
+            pdf.rect(left + width * track["start"] / duration, y + lane - 2.2 - row * 1.3,
+                     max(0.5, width * (track["end"] - track["start"]) / duration), 0.8, style="F")
+    axis = top + (len(labels) + bool(shots) + bool(texts)) * lane + 1
     step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600) if duration / s <= 10)
     label_w = 12
     for tick in range(0, int(duration) + 1, step):
@@ -204,6 +255,22 @@ def _timeline(pdf, report: dict, text) -> None:
         pdf.set_xy(min(max(x - label_w / 2, left), left + width - label_w), axis + 1.5)  # within the track's width
         pdf.cell(w=label_w, h=4, text=_clock(tick), align="C")
     pdf.set_xy(pdf.l_margin, axis + 7)
+
+
+def track_rows(tracks: list[dict], rows: int = 3) -> list[tuple[dict, int]]:
+    """Each track with the row it is drawn in: the first row free at its start (the last row
+    takes the overflow), so tracks that overlap in time are drawn apart."""
+    ends: list[float] = []
+    placed = []
+    for track in sorted(tracks, key=lambda t: (t["start"], t["id"])):
+        row = next((i for i, end in enumerate(ends) if end <= track["start"]), len(ends))
+        row = min(row, rows - 1)
+        if row < len(ends):
+            ends[row] = max(ends[row], track["end"])
+        else:
+            ends.append(track["end"])
+        placed.append((track, row))
+    return placed
 
 
 def write_exports(report: dict, out_dir: Path, stage_dir: Path) -> None:

@@ -35,11 +35,12 @@ def local_source(workdir: Path, key: str) -> Path:
 
 def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store: Store | None = None,
               on_done: Callable[[Path, Path], None] | None = None) -> list[dict]:
-    """Run steps in order in one scratch folder (a Batch job may run two). Raises on the first failure,
-    after recording it: the state machine's Catch decides what happens next. `on_done(video, out)`
-    runs after the last step, while the scratch folder still exists."""
+    """Run steps in order in one scratch folder (a Batch job runs a branch). A failed step is
+    recorded and the steps that need it are not run (the index step marks them skipped); the
+    others still run. Then the first failure is raised: the state machine's Catch decides what
+    happens next. `on_done(video, out)` runs after the last step, while the scratch folder exists."""
     store = store or shared_store(settings.bucket, settings.table)
-    results = []
+    results, statuses, failures = [], {}, []
     with tempfile.TemporaryDirectory(prefix="reelscope-") as tmp:
         work = Path(tmp)
         out = work / "out"
@@ -49,6 +50,9 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
             store.download(key, video)
         have: set[str] = set()
         for name in names:
+            if pipeline.blocked_by(name, statuses):
+                statuses[name] = {"status": Status.SKIPPED}
+                continue
             for relative in pipeline.STAGE_INPUTS[name]:
                 if relative not in have:
                     store.download(artifact_key(job_id, relative), out / relative)
@@ -61,10 +65,15 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
                     store.upload(out / output["path"], artifact_key(job_id, output["path"]))
             except Exception as err:
                 store.end_step(job_id, name, time.perf_counter() - started, error=error_message(err))
-                raise
+                statuses[name] = {"status": Status.FAILED}
+                failures.append(err)
+                continue
             store.end_step(job_id, name, time.perf_counter() - started, outputs=outputs)
+            statuses[name] = {"status": Status.SUCCEEDED}
             have.update(published)
             results.append({"step": name, "outputs": len(outputs)})
+        if failures:
+            raise failures[0]
         if on_done:
             on_done(video, out)
     return results
@@ -220,25 +229,23 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
     job, records = store.job(job_id), store.steps(job_id)
     steps = {"probe": {"status": Status.SUCCEEDED}}
     for branch in branches:
-        failed_before = None
         for name in pipeline.BRANCHES[branch["branch"]]:
             record = records.get(name, {})
-            if failed_before:
-                steps[name] = {"status": Status.SKIPPED, "error": f"{failed_before} failed"}
+            if blocker := pipeline.blocked_by(name, steps):
+                steps[name] = {"status": Status.SKIPPED, "error": f"{blocker} failed"}
             elif record.get("status") == Status.SUCCEEDED:
                 steps[name] = {"status": Status.SUCCEEDED}
             else:
                 error = record.get("error") if record.get("status") == Status.FAILED else None
                 steps[name] = {"status": Status.FAILED, "error": error or failure_reason(branch)}
-                failed_before = name
     artifacts = [output for name, record in records.items() if steps.get(name, {}).get("status") == Status.SUCCEEDED
                  for output in record.get("outputs", [])]
     source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"],
               "job_id": job_id}
     with tempfile.TemporaryDirectory(prefix="reelscope-index-") as tmp:
-        # The exports read the JSON artifacts and the evidence frames, never the renditions.
+        # The exports read the JSON artifacts and the pictures (evidence, keyframes), never the renditions.
         for output in artifacts:
-            if output["path"].endswith(".json") or output["path"].startswith("evidence/"):
+            if output["path"].endswith(".json") or output["kind"] in ("evidence", "keyframe"):
                 store.download(artifact_key(job_id, output["path"]), Path(tmp) / output["path"])
         for relative in pipeline.make_exports(Path(tmp), source, steps):
             store.upload(Path(tmp) / relative, artifact_key(job_id, relative))

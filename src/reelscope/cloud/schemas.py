@@ -164,7 +164,7 @@ class Hit(BaseModel):
     job_id: str
     file_name: str
     doc_id: str
-    kind: str = Field(description="transcript or entity")
+    kind: str = Field(description="transcript, entity (an object's range) or text (on-screen text)")
     start: float
     end: float
     snippet: str

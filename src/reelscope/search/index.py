@@ -53,8 +53,18 @@ VECTORS_PATH = "search/vectors.json"
 # unrelated sentences reach 0.28 against the nearest one, paraphrases 0.44 and up. An entity's text
 # is one or two words, and short texts crowd together: an unrelated word scores 0.43 against its
 # nearest COCO label at the median and 0.67 at most ("purple" and "orange"), while "a dog",
-# "canine", "puppy" or "vehicle" score 0.70-0.91 against theirs.
+# "canine", "puppy" or "vehicle" score 0.70-0.91 against theirs. On-screen text is either: a
+# caption of three words or more takes a sentence's floor, a word or two (a sign: "emisiones")
+# a label's ("car" scores 0.34 against "emisiones").
 MIN_SIMILARITY = {"transcript": 0.3, "entity": 0.6}
+SHORT_TEXT_WORDS = 2
+
+
+def min_similarity(doc: dict) -> float:
+    """The floor of one document as the vectors file keeps it (see MIN_SIMILARITY)."""
+    if doc["kind"] == "text":
+        return MIN_SIMILARITY["entity" if len(doc["snippet"].split()) <= SHORT_TEXT_WORDS else "transcript"]
+    return MIN_SIMILARITY[doc["kind"]]
 KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
 CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
 MAX_QUERY_TERMS = 32
@@ -70,7 +80,8 @@ def terms(text: str) -> list[str]:
 
 def documents(report: dict) -> list[dict]:
     """The searchable pieces of one job's report, each with a picture of its moment: an entity
-    range its evidence frame, a transcript segment the last thumbnail at or before its start."""
+    range (an object, or on-screen text) its evidence frame, a transcript segment the last
+    thumbnail at or before its start."""
     thumbnails = report.get("thumbnails") or []
     starts = [thumbnail["t"] for thumbnail in thumbnails]
 
@@ -80,9 +91,13 @@ def documents(report: dict) -> list[dict]:
 
     docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], "start": s["start"], "end": s["end"],
              **thumbnail_at(s["start"])} for s in report["transcript"]]
-    docs += [{"doc_id": f"ent-{e['id']}", "kind": "entity", "text": e["label"] + (" animal" if e["animal"] else ""),
-              "label": e["label"], "start": e["start"], "end": e["end"], "confidence": e["peak_confidence"],
-              "evidence": e["evidence"]["path"], "thumbnail": e["evidence"]["path"]} for e in report["entities"]]
+    for e in report["entities"]:
+        text = e["kind"] == "text"
+        docs.append({"doc_id": f"ent-{e['id']}", "kind": "text" if text else "entity",
+                     "text": e["text"] if text else e["label"] + (" animal" if e["animal"] else ""),
+                     **({} if text else {"label": e["label"]}), "start": e["start"], "end": e["end"],
+                     "confidence": e["peak_confidence"], "evidence": e["evidence"]["path"],
+                     "thumbnail": e["evidence"]["path"]})
     return docs
 
 
@@ -242,7 +257,7 @@ def _job_vectors(store: Store, entry: dict) -> tuple[list[dict], np.ndarray, dic
             raise ReelscopeError(f"{key}: vectors of another schema or model ({stored.get('schema')}, {stored.get('model')})")
         matrix = np.frombuffer(base64.b64decode(stored["vectors"]), dtype="<f4").reshape(-1, stored["dimensions"])
         rows = {f"{doc['job_id']}#{doc['doc_id']}": row for row, doc in enumerate(stored["documents"])}
-        floors = np.array([MIN_SIMILARITY[doc["kind"]] for doc in stored["documents"]], dtype="<f4")
+        floors = np.array([min_similarity(doc) for doc in stored["documents"]], dtype="<f4")
         cached = (stored["documents"], matrix, rows, floors)
         with _vectors_lock:  # the API's request threads share the cache
             _vectors_cache[cache_key] = cached
