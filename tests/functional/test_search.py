@@ -16,7 +16,7 @@ from ..conftest import SENTENCES
 from .test_api import call, request
 
 HARBOR = ["The harbor crane was repaired yesterday afternoon.", "Three cargo ships arrived before sunrise."]
-CAPTION = "FREE COFFEE AT THE FRONT DESK"  # drawn on the harbor video: on-screen text
+CAPTION = "Free coffee at the front desk"  # drawn on the harbor video: on-screen text
 
 
 @pytest.fixture(scope="module")
