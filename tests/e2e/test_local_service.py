@@ -89,6 +89,7 @@ def test_a_video_over_ten_minutes_takes_the_batch_renditions_route(tmp_path, med
      .output(str(long_video), vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p")
      .global_args("-loglevel", "error").run(overwrite_output=True))
     monkeypatch.setenv("REELSCOPE_DETECT_FPS", "0.05")  # 32 frames: the route is under test, not the detector
+    monkeypatch.setenv("REELSCOPE_OCR_FPS", "0.05")  # nor the reader
     with LocalCloud(tmp_path / "state") as cloud:
         result = cloud.upload(long_video)
         job = cloud.wait(result["job_id"], timeout_s=600)

@@ -93,3 +93,29 @@ def test_a_person_range_ends_at_a_hard_cut(people_video, tmp_path, model_dir, fa
     assert spans[0][0] == pytest.approx(2.0, abs=0.25) and spans[-1][1] == pytest.approx(4.0, abs=0.25)
     assert not any(start < 3.0 < end for start, end in spans), spans
     assert any(end == 3.0 for _, end in spans) and any(start == 3.0 for start, _ in spans), spans
+
+
+def test_people_panned_across_the_frame_keep_their_track(media_dir, tmp_path, model_dir, fall_weights):
+    """zidane.jpg (two people) at half size slides 60 px a second across a gray 1280x720 frame for
+    8 s: at 1 fps each person moves 60 px between samples, and keeps one track id throughout."""
+    import ffmpeg
+
+    from reelscope.analysis.media import file_url
+
+    panned = media_dir / "panned.mp4"
+    background = ffmpeg.input("color=c=gray:s=1280x720:r=25:d=8", f="lavfi")
+    photo = ffmpeg.input(file_url(synth.zidane_jpg()), loop=1, framerate=25, t=8).filter("scale", 640, 360)
+    (background.overlay(photo, x="100+60*t", y=180)
+     .output(file_url(panned), vcodec="libx264", preset="veryfast", pix_fmt="yuv420p", t=8)
+     .global_args("-loglevel", "error").run(overwrite_output=True))
+    settings = Settings(model_dir=str(model_dir), yolo_weights=str(fall_weights))
+    pipeline.probe(panned, tmp_path, settings)
+    pipeline.detect(panned, tmp_path, settings)
+    pipeline.make_tracks(tmp_path / "detections.json", tmp_path, settings)
+    boxes = {f["t"]: f["detections"] for f in read_json(tmp_path / "detections.json")["frames"]}
+    tracks = sorted(read_json(tmp_path / "tracks.json")["tracks"], key=lambda t: -t["frame_count"])
+    assert [t["frame_count"] for t in tracks[:2]] == [8, 8], [(t["label"], t["frame_count"]) for t in tracks]
+    for track in tracks[:2]:
+        (first_t, first_j), (last_t, last_j) = track["samples"][0], track["samples"][-1]
+        moved = boxes[last_t][last_j]["box"][0] - boxes[first_t][first_j]["box"][0]
+        assert moved == pytest.approx(420, abs=40)  # 7 s at 60 px/s, rightwards

@@ -9,8 +9,8 @@ The rules (settings in brackets):
      (mean absolute difference): a caption coming or going changes its cells, not the frame's mean.
   2. Pieces of text on one line (the detector may box "NORTH" and "GATE 47" apart) are merged:
      boxes that share most of their height and sit less than a line's height apart.
-  3. A line is an appearance: it continues while a line of the same text (case and spacing
-     aside, at most one character in ten read differently) is read at an overlapping place,
+  3. A line is an appearance: it continues while a line of the same text (its letters and
+     digits, case aside, at most one in ten read differently) is read at an overlapping place,
      with silences of at most [entity_gap_s]; its text is its most confident reading. Lines
      under [ocr_min_confidence] are dropped.
   4. Each appearance becomes a text entity: a range like an object's (start of its first
@@ -38,7 +38,7 @@ def load_reader():
         from rapidocr_onnxruntime import RapidOCR
     except ImportError as err:
         raise ModelUnavailable(f"on-screen text needs rapidocr-onnxruntime ({err}); pip install '.[ml]'") from None
-    return RapidOCR()
+    return RapidOCR(det_limit_type="max")  # its default scales a small frame's short side up to 736 px
 
 
 def _read_frame(reader, frame) -> list[tuple[list[list[float]], str, float]]:
@@ -90,8 +90,9 @@ def _iou(a: list[float], b: list[float]) -> float:
 
 
 def normalized(text: str) -> str:
-    """What rule 3 compares: case and spacing aside (a reading may lose a space: "closesat")."""
-    return "".join(text.casefold().split())
+    """What rule 3 compares: letters and digits, case aside (one reading may lose a space or a
+    full stop that the next one keeps: "closesat", "cero." and "cero")."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def same_text(a: str, b: str) -> bool:
