@@ -189,8 +189,11 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
         job_id = result["job_id"]
         job = cloud.store.job(job_id)
         if result["outcome"] == "duplicate" and job["status"] not in UNFINISHED:
-            print(f"{video.name} was processed before (job {job_id}, {job['status']}, created {job['created_at']}): "
-                  "showing that result; --force runs it again", file=sys.stderr)
+            # A job indexed by an earlier reelscope lacks the steps added since: say so, --force adds them.
+            missing = [s for s in pipeline.STEP_ORDER if "steps_summary" in job and s not in job["steps_summary"]]
+            older = f" by a reelscope without {', '.join(missing)}" if missing else ""
+            print(f"{video.name} was processed before (job {job_id}, {job['status']}, created {job['created_at']})"
+                  f"{older}: showing that result; --force runs it again", file=sys.stderr)
         else:
             progress.say(f"job {job_id} {result['outcome']} (execution {job['execution_name']})")
             job = cloud.wait(job_id, progress)

@@ -70,7 +70,13 @@ def test_a_large_file_is_processed_then_shown_again_then_forced(large_video, tmp
         job = cloud.store.job(job_id)
         assert job["source"]["size"] == large_video.stat().st_size and job["source"]["version"].endswith("-2")
         first_steps = cloud.store.steps(job_id)
+        # as an earlier reelscope, without shots and ocr, would have left it
+        cloud.store.update_job(job_id, steps_summary={k: v for k, v in job["steps_summary"].items()
+                                                       if k not in ("shots", "ocr")})
     assert "run" not in job and job["execution_name"] == job_id
+    assert main(command) == 0
+    assert "SUCCEEDED, created " in (older := capsys.readouterr().err)
+    assert ") by a reelscope without shots, ocr: showing that result; --force runs it again" in older
 
     assert main([*command, "--force"]) == 0
     forced = capsys.readouterr()
