@@ -29,7 +29,7 @@ MANIFEST_SCHEMA = "reelscope.manifest/1"
 BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"),
             "vision": ("detect", "shots", "tracks", "entities", "ocr")}
 STEP_NEEDS = {"subtitles": ("transcribe",), "shots": ("detect",), "tracks": ("detect",), "entities": ("detect",)}
-STEP_ORDER = ("probe", "downscale", "transcribe", "subtitles", "detect", "shots", "tracks", "entities", "ocr")
+STEP_ORDER = ("probe", *(name for branch in BRANCHES.values() for name in branch))
 
 
 def blocked_by(name: str, steps: dict[str, dict]) -> str | None:
