@@ -68,14 +68,10 @@ def transcript_quality(path: Path, spoken: list) -> str:
 
 
 def same_detections(path: Path, reference: Path) -> str:
-    def iou(a, b):
-        inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
     ours, theirs = (json.loads(p.read_text())["frames"] for p in (path, reference))
     same = len(ours) == len(theirs) and all(
         [d["label"] for d in a["detections"]] == [d["label"] for d in b["detections"]]
-        and all(abs(x["confidence"] - y["confidence"]) <= 0.02 and iou(x["box"], y["box"]) >= 0.9
+        and all(abs(x["confidence"] - y["confidence"]) <= 0.02 and detect.box_iou(x["box"], y["box"]) >= 0.9
                 for x, y in zip(a["detections"], b["detections"])) for a, b in zip(ours, theirs))
     count = sum(len(f["detections"]) for f in ours)
     return f"{count} detections, {'the same as' if same else 'NOT the same as'} the default's"

@@ -128,13 +128,7 @@ def test_every_engine_gives_the_default_engine_s_detections(people_video, tmp_pa
     for ours, them in zip(default["frames"], theirs["frames"]):
         assert [d["label"] for d in ours["detections"]] == [d["label"] for d in them["detections"]], ours["t"]
         for a, b in zip(ours["detections"], them["detections"]):
-            assert abs(a["confidence"] - b["confidence"]) <= 0.02 and iou(a["box"], b["box"]) >= 0.9
-
-
-def iou(a: list[float], b: list[float]) -> float:
-    width, height = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0.0, width) * max(0.0, height)
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+            assert abs(a["confidence"] - b["confidence"]) <= 0.02 and detect.box_iou(a["box"], b["box"]) >= 0.9
 
 
 def test_exports_are_made_once_per_weights(tmp_path, fall_weights):

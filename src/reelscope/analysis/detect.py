@@ -107,6 +107,13 @@ def load_detector(weights: str, model_dir: str, engine: str = "torch"):
     return model, path
 
 
+def box_iou(a: list[float], b: list[float]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 for boxes with no area."""
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = None) -> dict:
     """detections.json content: every sampled frame with every detection (label, confidence, box).
     With `signal`, the same decode writes the shot signal there (media.sample_frames)."""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from reelscope import models, progress
 from reelscope.analysis import entities, media
+from reelscope.analysis.detect import box_iou
 from reelscope.errors import ModelUnavailable
 from reelscope.settings import Settings
 
@@ -83,12 +84,6 @@ def merge_lines(pieces: list[tuple[list[float], str, float]]) -> list[tuple[list
     return merged
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def normalized(text: str) -> str:
     """What rule 3 compares: letters and digits, case aside (one reading may lose a space or a
     full stop that the next one keeps: "closesat", "cero." and "cero")."""
@@ -145,7 +140,7 @@ def _extend(appearances: list[dict], t: float, box: list[float], text: str, conf
     key = normalized(text)
     for appearance in reversed(appearances):
         silence = t - (appearance["last"] + interval)
-        if (silence <= settings.entity_gap_s + _EPSILON and _iou(appearance["box"], box) > 0.3
+        if (silence <= settings.entity_gap_s + _EPSILON and box_iou(appearance["box"], box) > 0.3
                 and same_text(appearance["key"], key)):
             appearance["last"] = t
             appearance["scores"].append(confidence)
