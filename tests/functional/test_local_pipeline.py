@@ -58,7 +58,17 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
     manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
     assert manifest["status"] == "SUCCEEDED" and set(manifest["steps"]) == STEPS
     assert {"report.json", "report.pdf", "entities.csv", "transcript.csv"} <= {a["path"] for a in manifest["artifacts"]}
-    assert cloud.store.get_json(f"jobs/{job_id}/report.json")["status"] == "SUCCEEDED"
+    report = cloud.store.get_json(f"jobs/{job_id}/report.json")
+    assert report["status"] == "SUCCEEDED"
+    # The index step built it from what the steps delivered: each part says what its artifact says.
+    delivered = {name: cloud.store.get_json(f"jobs/{job_id}/{name}") for name in
+              ("transcript.json", "entities.json", "renditions.json", "shots.json", "tracks.json", "ocr.json")}
+    assert [s["text"] for s in report["transcript"]] == [s["text"] for s in delivered["transcript.json"]["segments"]]
+    assert [e["evidence"]["path"] for e in report["entities"]] == [
+        e["evidence"]["path"] for e in delivered["entities.json"]["entities"] + delivered["ocr.json"]["texts"]]
+    assert report["renditions"] == delivered["renditions.json"]["renditions"] and report["shots"] == delivered["shots.json"]["shots"]
+    assert [t["id"] for t in report["tracks"]] == [t["id"] for t in delivered["tracks.json"]["tracks"]]
+    assert report["media"]["duration_s"] == 16.0 and report["transcript"] and report["shots"] and report["tracks"]
     listed = {f"jobs/{job_id}/{a['path']}": a["sha256"] for a in manifest["artifacts"]}
     stored = {o["Key"] for o in cloud.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"jobs/{job_id}/")["Contents"]}
     assert stored == set(listed) | {f"jobs/{job_id}/manifest.json"}

@@ -21,19 +21,25 @@ ENTITY_COLUMNS = ["id", "kind", "label", "animal", "start", "end", "duration", "
                   "frame_count", "max_instances", "evidence_path"]
 
 
+# What the exports read besides media.json: each step's JSON artifact (read when the step succeeded)
+# and the pictures the PDF shows (artifact kinds). The index step downloads exactly these.
+STEP_ARTIFACTS = {"transcribe": "transcript.json", "entities": "entities.json", "downscale": "renditions.json",
+                  "shots": "shots.json", "tracks": "tracks.json", "ocr": "ocr.json"}
+PICTURE_KINDS = ("evidence", "keyframe")
+
+
 def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: str) -> dict:
     """One JSON document with what an analyst reads: media, status, entities (objects and on-screen
     text), tracks, shots, transcript."""
     out_dir = Path(out_dir)
     media = read_json(out_dir / "media.json")
 
-    def delivered(step: str, name: str) -> dict | None:  # a step's JSON artifact, if the step succeeded
-        done = steps.get(step, {}).get("status") == Status.SUCCEEDED
-        return read_json(out_dir / name) if done and (out_dir / name).exists() else None
+    def delivered(step: str) -> dict | None:  # a step's JSON artifact, if the step succeeded
+        path = out_dir / STEP_ARTIFACTS[step]
+        return read_json(path) if steps.get(step, {}).get("status") == Status.SUCCEEDED and path.exists() else None
 
-    transcript, entities = delivered("transcribe", "transcript.json"), delivered("entities", "entities.json")
-    renditions, shots = delivered("downscale", "renditions.json"), delivered("shots", "shots.json")
-    tracks, texts = delivered("tracks", "tracks.json"), delivered("ocr", "ocr.json")
+    transcript, entities, renditions = delivered("transcribe"), delivered("entities"), delivered("downscale")
+    shots, tracks, texts = delivered("shots"), delivered("tracks"), delivered("ocr")
     # One list of entities: objects (entities.json, ids as there), then on-screen text (numbered on)
     objects = [{**e, "kind": "object"} for e in (entities or {}).get("entities", [])]
     found = objects + [{**t, "id": len(objects) + i} for i, t in enumerate((texts or {}).get("texts", []))]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
-from reelscope.analysis import pipeline
+from reelscope.analysis import pipeline, reports
 from reelscope.artifacts import dumps, read_json, sha256_file
 from reelscope.cloud.fetch import Pace, open_video
 from reelscope.errors import FetchRefused, NotFound, ReelscopeError, error_message
@@ -243,9 +243,10 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
     source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"],
               "job_id": job_id}
     with tempfile.TemporaryDirectory(prefix="reelscope-index-") as tmp:
-        # The exports read the JSON artifacts and the pictures (evidence, keyframes), never the renditions.
+        # Only what the exports read: no renditions, no detections or frame signal (megabytes for an hour).
+        reads = {"media.json", *reports.STEP_ARTIFACTS.values()}
         for output in artifacts:
-            if output["path"].endswith(".json") or output["kind"] in ("evidence", "keyframe"):
+            if output["path"] in reads or output["kind"] in reports.PICTURE_KINDS:
                 store.download(artifact_key(job_id, output["path"]), Path(tmp) / output["path"])
         for relative in pipeline.make_exports(Path(tmp), source, steps):
             store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
