@@ -66,7 +66,8 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
     assert [s["text"] for s in report["transcript"]] == [s["text"] for s in delivered["transcript.json"]["segments"]]
     assert [e["evidence"]["path"] for e in report["entities"]] == [
         e["evidence"]["path"] for e in delivered["entities.json"]["entities"] + delivered["ocr.json"]["texts"]]
-    assert report["renditions"] == delivered["renditions.json"]["renditions"] and report["shots"] == delivered["shots.json"]["shots"]
+    assert report["renditions"] == delivered["renditions.json"]["renditions"]
+    assert report["shots"] == delivered["shots.json"]["shots"]
     assert [t["id"] for t in report["tracks"]] == [t["id"] for t in delivered["tracks.json"]["tracks"]]
     assert report["media"]["duration_s"] == 16.0 and report["transcript"] and report["shots"] and report["tracks"]
     listed = {f"jobs/{job_id}/{a['path']}": a["sha256"] for a in manifest["artifacts"]}
