@@ -107,9 +107,10 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "label"
 
 
-def render_evidence(video: Path, detections: dict, entities: list[dict], out_dir: Path) -> None:
-    """Write each range's evidence JPEG: the frame at the best detection, its box drawn."""
-    width, height = detections["frame_width"], detections["frame_height"]
+def render_evidence(video: Path, frame_size: tuple[int, int], entities: list[dict], out_dir: Path) -> None:
+    """Write each range's evidence JPEG: the frame (display width, height) at the best detection,
+    its box drawn and captioned with its label."""
+    width, height = frame_size
     scale = min(1.0, EVIDENCE_MAX_SIDE / max(width, height))
     for entity in entities:
         evidence = entity["evidence"]

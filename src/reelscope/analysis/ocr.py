@@ -170,5 +170,5 @@ def _as_entities(appearances: list[dict], interval: float, duration: float) -> l
 
 def render_evidence(video: Path, facts: dict, texts: list[dict], out_dir: Path) -> None:
     """Each appearance's evidence frame, its box drawn, as the object entities' (entities.py)."""
-    detections_like = {"frame_width": facts["video"]["display_width"], "frame_height": facts["video"]["display_height"]}
-    entities.render_evidence(video, detections_like, [{**text, "label": "text"} for text in texts], out_dir)
+    size = (facts["video"]["display_width"], facts["video"]["display_height"])
+    entities.render_evidence(video, size, [{**text, "label": "text"} for text in texts], out_dir)

@@ -117,7 +117,7 @@ def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: S
     track_of = tracks_mod.track_of(read_json(tracks_json)) if tracks_json.is_file() else None
     ranges = entities_mod.aggregate(detections, settings, cuts, track_of)
     with staging(out_dir) as stage:
-        entities_mod.render_evidence(video, detections, ranges, stage.dir)
+        entities_mod.render_evidence(video, (detections["frame_width"], detections["frame_height"]), ranges, stage.dir)
         write_json(stage.dir / "entities.json", {
             "rules": {"sample_interval_s": round(1 / detections["sample_fps"], 6), "gap_s": settings.entity_gap_s,
                       "min_duration_s": settings.entity_min_duration_s,
