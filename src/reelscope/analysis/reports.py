@@ -229,6 +229,9 @@ def _timeline(pdf, report: dict, text) -> None:
         pdf.rect(left, y, width, lane - 1, style="F")
         return y
 
+    def span(start: float, end: float, y: float, height: float) -> None:  # at least 0.5 mm: a short range stays visible
+        pdf.rect(left + width * start / duration, y, max(0.5, width * (end - start) / duration), height, style="F")
+
     if shots:  # shots in alternating greys: where each cut or fade falls
         y = lane_at(0, "shots")
         for shot in shots:
@@ -239,19 +242,16 @@ def _timeline(pdf, report: dict, text) -> None:
         y = lane_at(bool(shots), "on-screen text")
         pdf.set_fill_color(190, 120, 210)
         for e in texts:
-            pdf.rect(left + width * e["start"] / duration, y, max(0.5, width * (e["end"] - e["start"]) / duration),
-                     lane - 1, style="F")
+            span(e["start"], e["end"], y, lane - 1)
     for row, label in enumerate(labels, start=bool(shots) + bool(texts)):
         y = lane_at(row, label)
         for e in (e for e in report["entities"] if e["label"] == label and e["kind"] != "text"):
             shade = int(220 - 180 * e["peak_confidence"])  # darker = more confident
             pdf.set_fill_color(shade, shade, 255)
-            pdf.rect(left + width * e["start"] / duration, y, max(0.5, width * (e["end"] - e["start"]) / duration),
-                     lane - 1, style="F")
+            span(e["start"], e["end"], y, lane - 1)
         pdf.set_fill_color(40, 40, 40)
         for track, row in track_rows([t for t in report["tracks"] if t["label"] == label]):
-            pdf.rect(left + width * track["start"] / duration, y + lane - 2.2 - row * 1.3,
-                     max(0.5, width * (track["end"] - track["start"]) / duration), 0.8, style="F")
+            span(track["start"], track["end"], y + lane - 2.2 - row * 1.3, 0.8)
     axis = top + (len(labels) + bool(shots) + bool(texts)) * lane + 1
     step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600) if duration / s <= 10)
     label_w = 12
