@@ -190,7 +190,8 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
         job = cloud.store.job(job_id)
         if result["outcome"] == "duplicate" and job["status"] not in UNFINISHED:
             # A job indexed by an earlier reelscope lacks the steps added since: say so, --force adds them.
-            missing = [s for s in pipeline.STEP_ORDER if "steps_summary" in job and s not in job["steps_summary"]]
+            indexed = job.get("steps_summary")  # set by the index step; a job that never got there has none
+            missing = [s for s in pipeline.STEP_ORDER if s not in indexed] if indexed else []
             older = f" by a reelscope without {', '.join(missing)}" if missing else ""
             print(f"{video.name} was processed before (job {job_id}, {job['status']}, created {job['created_at']})"
                   f"{older}: showing that result; --force runs it again", file=sys.stderr)
