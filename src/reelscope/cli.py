@@ -157,11 +157,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(summary(args.out, result))
         return 0 if result["manifest"]["status"] == Status.SUCCEEDED else EXIT_PARTIAL
     if args.command == "subtitles":
-        published = pipeline.make_subtitles(args.transcript, args.out, settings)
+        published = pipeline.make_subtitles(_artifact(args.transcript, "segments"), args.out, settings)
     elif args.command == "tracks":
-        published = pipeline.make_tracks(args.detections, args.out, settings)
+        published = pipeline.make_tracks(_artifact(args.detections, "frames", "sample_fps"), args.out, settings)
     elif args.command == "entities":
-        published = pipeline.make_entities(args.video, args.detections, args.out, settings)
+        published = pipeline.make_entities(args.video, _artifact(args.detections, "frames", "sample_fps"), args.out,
+                                           settings)
     else:
         # Every video stage starts from fresh media facts: probing is cheap and validates the input.
         published = pipeline.probe(args.video, args.out, settings)
@@ -170,6 +171,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     for relative in published:
         print(args.out / relative)
     return 0
+
+
+def _artifact(path: Path, *fields: str) -> Path:
+    """`path`, once it is known to be the JSON artifact a stage reads (the one that holds `fields`)."""
+    try:
+        content = read_json(path)
+    except OSError as err:
+        raise ReelscopeError(f"{path}: {err.strerror.lower()}") from None
+    except ValueError as err:
+        raise ReelscopeError(f"{path}: not JSON ({err})") from None
+    if missing := [f for f in fields if not isinstance(content, dict) or f not in content]:
+        raise ReelscopeError(f"{path}: not what this stage reads (no {', '.join(missing)}); give the file that "
+                             "the stage before wrote")
+    return path
 
 
 def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int:

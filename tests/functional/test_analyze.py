@@ -140,6 +140,20 @@ def test_a_vision_step_that_fails_alone_leaves_its_siblings_delivered(sample, tm
     assert report["shots"] == [] and report["steps"]["shots"]["status"] == "FAILED" and report["tracks"]
 
 
+def test_a_stage_given_the_wrong_json_names_the_file_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "notes.json").write_text('{"title": "not a transcript"}')
+    (tmp_path / "broken.json").write_text('{"frames": [')
+    cases = {("subtitles", "notes.json"): "notes.json: not what this stage reads (no segments)",
+             ("tracks", "missing.json"): "missing.json: no such file or directory",
+             ("tracks", "notes.json"): "notes.json: not what this stage reads (no frames, sample_fps)",
+             ("entities", "broken.json"): "broken.json: not JSON"}
+    for (command, name), said in cases.items():
+        extra = ["--video", str(tmp_path / "unused.mp4")] if command == "entities" else []
+        assert main([command, str(tmp_path / name), "--out", str(tmp_path / "out"), *extra]) == 2, command
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_refused_input_writes_no_manifest(tmp_path, env, capsys):
     text = tmp_path / "clip.mp4"
     text.write_text("not a video")
