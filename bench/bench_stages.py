@@ -91,11 +91,13 @@ def measure(args: list[str], env: dict) -> tuple[float, float]:
 def naive_detect(video: str, weights: str) -> None:
     """Baseline: decode every frame at full size into Python; YOLO on each frame, batch of one."""
     model, _ = detect.load_detector(weights, Settings().model_dir)
-    facts = media.probe(Path(video), Settings())
+    settings = Settings()
+    facts = media.probe(Path(video), settings)
     fps = facts["video"]["fps"]
     frames = 0
     for _, frame in media.sample_frames(Path(video), facts, fps, max(facts["video"]["display_width"],
-                                                                     facts["video"]["display_height"])):
+                                                                     facts["video"]["display_height"]),
+                                        media.decode_threads(settings)):
         model.predict(frame, verbose=False)
         frames += 1
     print(frames)

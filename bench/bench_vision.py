@@ -50,9 +50,10 @@ def decode_only(video: str, with_signal: str) -> None:
     from reelscope.analysis import media
     from reelscope.settings import Settings
 
-    facts = media.probe(Path(video), Settings())
+    settings = Settings()
+    facts = media.probe(Path(video), settings)
     signal = Path(tempfile.mkdtemp()) / "frames.gray" if with_signal == "yes" else None
-    for _ in media.sample_frames(Path(video), facts, 1.0, 640, signal):
+    for _ in media.sample_frames(Path(video), facts, 1.0, 640, media.decode_threads(settings), signal):
         pass
 
 

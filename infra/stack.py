@@ -139,6 +139,15 @@ FUNCTIONS = {
     "api": (1024, Duration.seconds(29), 512, "API Gateway's integration timeout is 29 s; holds the embedder"),
     "fetch": (1024, Duration.minutes(15), 512, "streams a URL into S3 (multipart, nothing on /tmp)"),
 }
+BATCH_VCPUS = 4  # each Batch job's container
+
+
+def vcpus(memory_mb: int) -> int:
+    """A Lambda function's vCPUs: each job owns its cores, so ffmpeg may use them all
+    (REELSCOPE_FFMPEG_THREADS; the default of a third of the cores is for local mode's shared machine)."""
+    return min(6, -(-memory_mb // 1769))
+
+
 # Every function has the base layer; these have more (see infra/bundling.py).
 EXTRA_LAYERS = {"probe": ("ffmpeg",), "downscale": ("ffmpeg",), "index": ("embedder",), "api": ("embedder",)}
 
@@ -214,7 +223,8 @@ class ReelscopeStack(Stack):
                 description=f"reelscope {name}: {why}", runtime=lambda_.Runtime.PYTHON_3_14,
                 architecture=lambda_.Architecture.X86_64, code=core, handler=f"functions.{name}.app.handler",
                 layers=[layers["base"], *(layers[extra] for extra in EXTRA_LAYERS.get(name, ()))], memory_size=memory, timeout=timeout, ephemeral_storage_size=Size.mebibytes(tmp),
-                environment={**environment, "POWERTOOLS_SERVICE_NAME": f"reelscope-{name}"},
+                environment={**environment, "POWERTOOLS_SERVICE_NAME": f"reelscope-{name}",
+                             "REELSCOPE_FFMPEG_THREADS": str(vcpus(memory))},
                 tracing=lambda_.Tracing.ACTIVE, log_group=log_group, role=role,
                 **({"on_failure": destinations.SqsDestination(self.dlq), "retry_attempts": 2} if name == "ingest" else {}))
         fn = self.functions
@@ -334,7 +344,8 @@ class BatchPlatform(Construct):
                         "YOLO_WEIGHTS_SHA256": config.yolo_weights_sha256})
         self.job_role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
         grant_access(self.job_role, "batch_job", bucket, table)
-        environment = {"REELSCOPE_BUCKET": bucket.bucket_name, "REELSCOPE_TABLE": table.table_name}
+        environment = {"REELSCOPE_BUCKET": bucket.bucket_name, "REELSCOPE_TABLE": table.table_name,
+                       "REELSCOPE_FFMPEG_THREADS": str(BATCH_VCPUS)}
         if config.whisper_model:
             environment["REELSCOPE_WHISPER_MODEL"] = config.whisper_model
         environment["REELSCOPE_YOLO_WEIGHTS"] = f"/opt/reelscope/models/{config.yolo_weights}"
@@ -347,11 +358,11 @@ class BatchPlatform(Construct):
         ]
         self.gpu_job = batch.EcsJobDefinition(self, "GpuJob", timeout=Duration.hours(3), retry_attempts=3,
                                               retry_strategies=retry, container=batch.EcsEc2ContainerDefinition(
-            self, "GpuContainer", image=image, cpu=4, memory=Size.gibibytes(14), gpu=1, job_role=self.job_role,
+            self, "GpuContainer", image=image, cpu=BATCH_VCPUS, memory=Size.gibibytes(14), gpu=1, job_role=self.job_role,
             environment=environment, command=["--help"]))
         self.cpu_job = batch.EcsJobDefinition(self, "CpuJob", timeout=Duration.hours(3), retry_attempts=3,
                                               retry_strategies=retry, container=batch.EcsFargateContainerDefinition(
-            self, "CpuContainer", image=image, cpu=4, memory=Size.gibibytes(8), job_role=self.job_role,
+            self, "CpuContainer", image=image, cpu=BATCH_VCPUS, memory=Size.gibibytes(8), job_role=self.job_role,
             environment=environment, command=["--help"], assign_public_ip=True,
             ephemeral_storage_size=Size.gibibytes(100)))
 

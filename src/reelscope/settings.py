@@ -31,6 +31,8 @@ class Settings:
     thumbnail_width: int = 320
     x264_preset: str = "veryfast"
     x264_crf: int = 23
+    # threads for each ffmpeg decode and filter graph; 0 = a third of the cores (media.decode_threads)
+    ffmpeg_threads: int = 0
     # a rendition the source already is (same size, H.264 a browser plays, at most this bit rate) is copied, not encoded
     copy_max_bit_rate: int = 6_000_000
 

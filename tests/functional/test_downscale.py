@@ -80,11 +80,11 @@ def test_ladder_keeps_aspect_and_even_dimensions():
     assert all(p["width"] % 2 == 0 and p["height"] % 2 == 0 for p in plan)
 
 
-def _video_packets_md5(path) -> str:
-    """The video stream's packets, hashed as they are stored (no decoding)."""
+def _packets_md5(path, stream: str = "v:0") -> str:
+    """A stream's packets, hashed as they are stored (no decoding)."""
     import subprocess
 
-    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "md5", "-"],
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", f"0:{stream}", "-c", "copy", "-f", "md5", "-"],
                           capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
@@ -105,7 +105,9 @@ def test_a_rendition_the_source_already_is_is_copied_and_plays(browser_ready_720
     made = {r["name"]: r["made_by"] for r in index["renditions"]}
     assert made == {"720p": "stream copy", "480p": "x264"}
     copy = tmp_path / "720p.mp4"
-    assert _video_packets_md5(copy) == _video_packets_md5(browser_ready_720p)  # not re-encoded
+    assert _packets_md5(copy) == _packets_md5(browser_ready_720p)  # not re-encoded
+    # the source's AAC goes into every rendition as it is, the encoded 480p one too
+    assert {_packets_md5(tmp_path / f"{name}.mp4", "a:0") for name in made} == {_packets_md5(browser_ready_720p, "a:0")}
     data = copy.read_bytes()
     assert data.find(b"moov") < data.find(b"mdat"), "faststart: index before media data"
     _, streams = _streams(copy)
@@ -114,17 +116,21 @@ def test_a_rendition_the_source_already_is_is_copied_and_plays(browser_ready_720
 
     from playwright.sync_api import sync_playwright
 
-    (tmp_path / "play.html").write_text('<video id="v" src="720p.mp4" muted></video>')
+    sizes = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page()
-        page.goto((tmp_path / "play.html").as_uri())
-        page.wait_for_function("document.getElementById('v').readyState >= 2", timeout=20_000)
-        size = page.evaluate("[document.getElementById('v').videoWidth, document.getElementById('v').videoHeight]")
-        page.evaluate("document.getElementById('v').currentTime = 3.0")
-        page.wait_for_function("!document.getElementById('v').seeking && document.getElementById('v').readyState >= 2")
+        for name in made:
+            (tmp_path / "play.html").write_text(f'<video id="v" src="{name}.mp4"></video>')
+            page.goto((tmp_path / "play.html").as_uri())
+            page.wait_for_function("document.getElementById('v').readyState >= 2", timeout=20_000)
+            sizes.append(page.evaluate("[document.getElementById('v').videoWidth, document.getElementById('v').videoHeight,"
+                                       " document.getElementById('v').duration]"))
+            page.evaluate("document.getElementById('v').currentTime = 3.0")
+            page.wait_for_function("!document.getElementById('v').seeking && document.getElementById('v').readyState >= 2")
         browser.close()
-    assert size == [1280, 720]
+    assert [size[:2] for size in sizes] == [[1280, 720], [854, 480]]
+    assert all(size[2] == pytest.approx(4.0, abs=0.1) for size in sizes)
 
 
 def test_sources_a_browser_should_not_get_as_they_are_are_encoded(browser_ready_720p, tmp_path, settings):

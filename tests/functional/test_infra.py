@@ -104,7 +104,7 @@ def test_state_machine_is_the_inlined_definition_with_every_placeholder(template
 
 
 def test_lambda_functions(template):
-    from stack import EXTRA_LAYERS, FUNCTIONS
+    from stack import EXTRA_LAYERS, FUNCTIONS, vcpus
 
     functions = {p["FunctionName"].removeprefix("reelscope-dev-"): p
                  for p in resources(template, "AWS::Lambda::Function").values()
@@ -116,7 +116,10 @@ def test_lambda_functions(template):
         assert (props["MemorySize"], props["Timeout"], props["EphemeralStorage"]["Size"]) == (memory, timeout.to_seconds(), tmp)
         assert props["TracingConfig"] == {"Mode": "Active"} and len(props["Layers"]) == 1 + len(EXTRA_LAYERS.get(name, ()))
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == f"reelscope-{name}"
+        # a function owns its vCPUs: ffmpeg may use them all (locally, branches share the cores)
+        assert props["Environment"]["Variables"]["REELSCOPE_FFMPEG_THREADS"] == str(vcpus(memory))
     assert functions["downscale"]["MemorySize"] == 10240  # all 6 vCPUs for x264
+    assert functions["downscale"]["Environment"]["Variables"]["REELSCOPE_FFMPEG_THREADS"] == "6"
 
 
 def test_batch(template):
@@ -139,6 +142,10 @@ def test_batch(template):
     gpu_container = next(d["ContainerProperties"] for d in definitions if "ResourceRequirements" in d["ContainerProperties"]
                          and any(r["Type"] == "GPU" for r in d["ContainerProperties"]["ResourceRequirements"]))
     assert {"Type": "GPU", "Value": "1"} in gpu_container["ResourceRequirements"]
+    for definition in definitions:  # ffmpeg may use the container's vCPUs
+        container = definition["ContainerProperties"]
+        (container_vcpus,) = [r["Value"] for r in container["ResourceRequirements"] if r["Type"] == "VCPU"]
+        assert {"Name": "REELSCOPE_FFMPEG_THREADS", "Value": container_vcpus} in container["Environment"]
 
 
 def test_table_api_and_alarms(template):

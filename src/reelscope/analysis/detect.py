@@ -151,7 +151,8 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
         progress.within("detect", frames[-1]["t"], facts["duration_s"])
 
     batch: list = []
-    for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz, signal):
+    for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz,
+                                      media.decode_threads(settings), signal):
         batch.append(sample)
         if len(batch) == settings.detect_batch:
             run_batch(batch)

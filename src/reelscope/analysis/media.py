@@ -6,6 +6,7 @@ Paths reach ffmpeg as `file:` URLs built from absolute paths, so a hostile name 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -29,9 +30,26 @@ def file_url(path: Path) -> str:
     return "file:" + str(Path(path).resolve())
 
 
-def _run(stream, what: str, path: Path) -> None:
+def decode_threads(settings: Settings) -> int:
+    """Threads for each ffmpeg decoder and filter graph: REELSCOPE_FFMPEG_THREADS, or by default a
+    third of the cores. In local mode the three branches share one machine; ffmpeg's own default
+    (every core, in frames and slices) spent 1.6x the CPU time decoding a 720p H.264 file for the
+    same wall time on 2 cores (docs/BENCHMARKS.md). A deployment sets each job's vCPUs."""
+    return settings.ffmpeg_threads or max(1, (os.cpu_count() or 1) // 3)
+
+
+def _input(path: Path, threads: int, **options):
+    return ffmpeg.input(file_url(path), threads=threads, **options)
+
+
+def _global_args(threads: int) -> tuple[str, ...]:
+    return (*GLOBAL_ARGS, "-filter_threads", str(threads))
+
+
+def _run(stream, what: str, path: Path, threads: int | None = None) -> None:
     try:
-        stream.global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True, overwrite_output=True)
+        args = GLOBAL_ARGS if threads is None else _global_args(threads)
+        stream.global_args(*args).run(capture_stdout=True, capture_stderr=True, overwrite_output=True)
     except ffmpeg.Error as err:
         raise StageFailed(f"{Path(path).name}: {what} failed: {diagnostic(err.stderr)}") from None
 
@@ -87,7 +105,7 @@ def probe(path: Path, settings: Settings) -> dict:
     if duration > settings.max_duration_s:
         raise InvalidMedia(path, f"duration {duration:.1f} s is over the limit of "
                                  f"{settings.max_duration_s:.0f} s (REELSCOPE_MAX_DURATION_S)")
-    _check_decodes_to_the_end(path, duration)
+    _check_decodes_to_the_end(path, duration, decode_threads(settings))
 
     rotation = _rotation(video)
     width, height = int(video["width"]), int(video["height"])
@@ -127,10 +145,10 @@ def _rotation(video: dict) -> int:
     return int(video.get("tags", {}).get("rotate", 0)) % 360
 
 
-def _check_decodes_to_the_end(path: Path, duration: float) -> None:
+def _check_decodes_to_the_end(path: Path, duration: float, threads: int) -> None:
     """Decode the last two seconds: a truncated file whose index survived fails here."""
-    stream = ffmpeg.input(file_url(path), ss=max(0.0, duration - 2.0)).output("-", f="null")
-    proc = subprocess.run(stream.global_args(*GLOBAL_ARGS).compile(), capture_output=True)
+    stream = _input(path, threads, ss=max(0.0, duration - 2.0)).output("-", f="null")
+    proc = subprocess.run(stream.global_args(*_global_args(threads)).compile(), capture_output=True)
     if proc.returncode != 0 or b"partial file" in proc.stderr:
         raise InvalidMedia(path, f"truncated or corrupt: the end of the file cannot be decoded ({diagnostic(proc.stderr, 1)})")
 
@@ -164,14 +182,19 @@ def copyable(facts: dict, rung: dict, settings: Settings) -> bool:
             and 0 < bit_rate <= settings.copy_max_bit_rate)
 
 
+def _audio_options(facts: dict) -> dict:
+    """Every rendition's audio: the source's AAC as it is (re-encoding it cost the 480p rendition
+    10 s of CPU per 10 minutes for no gain), other audio made AAC."""
+    if not facts["has_audio"]:
+        return {}
+    return {"acodec": "copy"} if facts["audio"]["codec"] == "aac" else {"acodec": "aac", "audio_bitrate": "128k"}
+
+
 def _copy_rendition(path: Path, facts: dict, target: Path) -> None:
-    """The source's video stream as it is (and its AAC audio, or audio made AAC), index first."""
+    """The source's video stream as it is (and its audio, _audio_options), index first."""
     source = ffmpeg.input(file_url(path))
     streams = [source["v:0"]] + ([source["a:0"]] if facts["has_audio"] else [])
-    audio = {}
-    if facts["has_audio"]:
-        audio = {"acodec": "copy"} if facts["audio"]["codec"] == "aac" else {"acodec": "aac", "audio_bitrate": "128k"}
-    _run(ffmpeg.output(*streams, file_url(target), vcodec="copy", movflags="+faststart", **audio),
+    _run(ffmpeg.output(*streams, file_url(target), vcodec="copy", movflags="+faststart", **_audio_options(facts)),
          "copying the rendition", path)
 
 
@@ -183,22 +206,23 @@ def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path
     for rung in copied:
         _copy_rendition(path, facts, out_dir / f"{rung['name']}.mp4")
     encoded = [rung for rung in plan if rung not in copied]
-    source = ffmpeg.input(file_url(path))
+    threads = decode_threads(settings)
+    source = _input(path, threads)
     video = source.video.split()
     outputs = []
     for i, rung in enumerate(encoded):
         scaled = video[i].filter("scale", rung["width"], rung["height"]).filter("setsar", 1)
-        streams = [scaled, source.audio] if facts["has_audio"] else [scaled]
+        streams = [scaled, source["a:0"]] if facts["has_audio"] else [scaled]
         outputs.append(ffmpeg.output(
             *streams, file_url(out_dir / f"{rung['name']}.mp4"),
             vcodec="libx264", preset=settings.x264_preset, crf=settings.x264_crf, pix_fmt="yuv420p",
-            movflags="+faststart", **({"acodec": "aac", "audio_bitrate": "128k"} if facts["has_audio"] else {})))
+            movflags="+faststart", **_audio_options(facts)))
     thumbs_dir = out_dir / "thumbnails"
     thumbs_dir.mkdir()
     thumbs = (video[len(encoded)].filter("fps", fps=f"1/{settings.thumbnail_interval_s}", eof_action="pass")
               .filter("scale", settings.thumbnail_width, -2))
     outputs.append(ffmpeg.output(thumbs, file_url(thumbs_dir / "thumb_%05d.jpg"), **{"q:v": 4}))
-    _run(ffmpeg.merge_outputs(*outputs), "encoding renditions", path)
+    _run(ffmpeg.merge_outputs(*outputs), "encoding renditions", path, threads)
 
     poster_at = round(min(facts["duration_s"] * 0.1, 5.0), 3)
     top = plan[0]
@@ -243,13 +267,13 @@ def _signal_output(video, facts: dict, raw: Path):
             .output(file_url(raw), format="rawvideo", pix_fmt="gray"))
 
 
-def decode_signal(path: Path, facts: dict, raw: Path) -> Path:
+def decode_signal(path: Path, facts: dict, raw: Path, threads: int) -> Path:
     """The shot signal alone (when no detection pass decoded the video): see _signal_output."""
-    _run(_signal_output(ffmpeg.input(file_url(path)).video, facts, raw), "decoding frames for shots", path)
+    _run(_signal_output(_input(path, threads).video, facts, raw), "decoding frames for shots", path, threads)
     return raw
 
 
-def sample_frames(path: Path, facts: dict, fps: float, max_side: int,
+def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: int,
                   signal: Path | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (t, BGR frame) at `fps` frames per second.
 
@@ -261,14 +285,14 @@ def sample_frames(path: Path, facts: dict, fps: float, max_side: int,
     import numpy as np  # here, not at the top: the Lambda functions import this module without numpy
 
     width, height = sample_size(facts, max_side)
-    video = ffmpeg.input(file_url(path)).video
+    video = _input(path, threads).video
     if signal is not None:
         copies = video.split()
         video, signal_copy = copies[0], copies[1]
     sampled = (video.filter("fps", fps=fps, eof_action="pass").filter("scale", width, height)
                .output("pipe:", format="rawvideo", pix_fmt="bgr24"))
     outputs = ffmpeg.merge_outputs(sampled, _signal_output(signal_copy, facts, signal)) if signal else sampled
-    args = outputs.global_args(*GLOBAL_ARGS).compile(overwrite_output=True)
+    args = outputs.global_args(*_global_args(threads)).compile(overwrite_output=True)
     frame_bytes = width * height * 3
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)

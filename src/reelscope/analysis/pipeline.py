@@ -90,8 +90,8 @@ def find_shots(video: Path, out_dir: Path, settings: Settings) -> list[str]:
         signal = read_json(signal_json)
     else:
         with tempfile.TemporaryDirectory(prefix="signal-") as tmp:
-            signal = shots.frame_signal(media.decode_signal(video, facts, Path(tmp) / "frames.gray"),
-                                        facts["video"]["fps"])
+            raw = media.decode_signal(video, facts, Path(tmp) / "frames.gray", media.decode_threads(settings))
+            signal = shots.frame_signal(raw, facts["video"]["fps"])
     found = shots.find_shots(signal, facts["duration_s"], settings)
     with staging(out_dir) as stage:
         shots.render_keyframes(video, facts, found, stage.dir)
