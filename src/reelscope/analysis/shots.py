@@ -15,11 +15,14 @@ The rules (settings in brackets):
      its middle frame.
   3. A boundary closer than [shot_min_s] to the one before it is dropped.
 A boundary before frame i is at t = i / fps: the first frame of the new shot. Dissolves (one
-shot blending into the next without black) are not found.
+shot blending into the next without black) are not found. A shot's keyframe is the frame
+detection sampled nearest its middle (the vision branch keeps those: nothing is decoded again),
+or its middle frame when no sample falls inside the shot.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from reelscope.analysis import media
@@ -82,25 +85,35 @@ def boundaries(signal: dict, settings: Settings) -> list[tuple[int, str]]:
 
 
 def find_shots(signal: dict, duration: float, settings: Settings) -> list[dict]:
-    """The shots between the boundaries, each with the time of its keyframe (its middle frame)."""
+    """The shots between the boundaries, each with the time of its keyframe (module doc)."""
     fps = signal["fps"]
     starts = [(0, "start"), *boundaries(signal, settings)]
+    ends = [frame / fps for frame, _ in starts[1:]] + [duration]
     shots = []
-    for index, (frame, kind) in enumerate(starts):
-        start = round(frame / fps, 3)
-        end = round(starts[index + 1][0] / fps, 3) if index + 1 < len(starts) else round(duration, 3)
-        middle = round(int((start + end) / 2 * fps) / fps, 3)
-        shots.append({"index": index, "start": start, "end": end, "starts_with": kind,
-                      "keyframe": {"t": middle, "path": f"shots/{index:04d}.jpg"}})
+    for index, ((first, kind), end) in enumerate(zip(starts, ends)):
+        shots.append({"index": index, "start": round(first / fps, 3), "end": round(end, 3), "starts_with": kind,
+                      "keyframe": {"t": _keyframe_time(first / fps, end, fps, settings.detect_fps),
+                                   "path": f"shots/{index:04d}.jpg"}})
     return shots
 
 
-def render_keyframes(video: Path, facts: dict, shots: list[dict], out_dir: Path) -> None:
+def _keyframe_time(start: float, end: float, fps: float, sample_fps: float) -> float:
+    """The sample time nearest the shot's middle among those in [start, end) (a sample at t shows
+    the last frame at or before t: media.sample_frames), else the middle frame's time."""
+    middle = (start + end) / 2
+    inside = range(math.ceil(round(start * sample_fps, 6)), math.ceil(round(end * sample_fps, 6)))
+    if not inside:
+        return round(int(middle * fps) / fps, 3)
+    return round(min(inside, key=lambda i: (abs(i / sample_fps - middle), i)) / sample_fps, 3)
+
+
+def render_keyframes(video: Path, facts: dict, shots: list[dict], out_dir: Path,
+                     kept: media.KeptFrames | None = None) -> None:
     width, height = facts["video"]["display_width"], facts["video"]["display_height"]
     (out_dir / "shots").mkdir(exist_ok=True)
     for shot in shots:
         media.extract_frame(video, shot["keyframe"]["t"], out_dir / shot["keyframe"]["path"], KEYFRAME_WIDTH,
-                            media.even(height * KEYFRAME_WIDTH / width))
+                            media.even(height * KEYFRAME_WIDTH / width), kept)
 
 
 def cut_times(shots: list[dict]) -> list[float]:
