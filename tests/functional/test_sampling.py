@@ -4,6 +4,8 @@ video whose every frame shows its own number as its brightness."""
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import ffmpeg
 import numpy as np
@@ -59,9 +61,12 @@ def test_the_kept_frames_are_the_samples(numbered, tmp_path):
         assert frame_number(np.asarray(image.convert("RGB"))) == pytest.approx(75, abs=0.6)
 
 
-def test_kept_frames_of_an_unfinished_decode_are_not_found(numbered, tmp_path):
+def test_kept_frames_of_an_unfinished_decode_are_not_found(numbered, tmp_path, monkeypatch):
     path, facts = numbered
+    monkeypatch.setattr(media, "READ_AHEAD", 1)  # the reader blocks on a full queue once the caller stops
     samples = media.sample_frames(path, facts, 1.0, 640, 1, keep=(tmp_path, 1280))
     next(samples)
+    time.sleep(1.0)  # the reader fills its queue and waits
     samples.close()  # the reader stopped (a failing step): no index, so no step after it reads them
     assert media.KeptFrames.find(tmp_path) is None
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]  # ffmpeg stopped, its reader gone

@@ -6,12 +6,15 @@ Paths reach ffmpeg as `file:` URLs built from absolute paths, so a hostile name 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -313,24 +316,53 @@ def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: i
                        .output(file_url(Path(keep[0]) / KeptFrames.NAME), start_number=0, **{"q:v": 2}))
     piped = sampled.filter("scale", width, height).output("pipe:", format="rawvideo", pix_fmt="bgr24")
     args = ffmpeg.merge_outputs(piped, *outputs).global_args(*_global_args(threads)).compile(overwrite_output=True)
-    frame_bytes = width * height * 3
+    count, finished = 0, False
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+        chunks = _read_ahead(proc.stdout, width * height * 3)
         try:
-            index = 0
-            while chunk := proc.stdout.read(frame_bytes):
-                if len(chunk) < frame_bytes:
-                    break
-                yield round(index / fps, 3), np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
-                index += 1
+            for chunk in chunks:
+                yield round(count / fps, 3), np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
+                count += 1
+            finished = True
         finally:
+            if not finished:  # the caller stopped early: nothing more to decode
+                proc.kill()
+            chunks.close()
             proc.stdout.close()
             returncode = proc.wait()
         if returncode != 0:
             errors.seek(0)
             raise StageFailed(f"{Path(path).name}: decoding frames failed: {diagnostic(errors.read())}")
     if keep:
-        KeptFrames.write_index(Path(keep[0]), fps, sample_size(facts, keep[1]), index)
+        KeptFrames.write_index(Path(keep[0]), fps, sample_size(facts, keep[1]), count)
+
+
+READ_AHEAD = 16  # sampled frames decoded ahead of the caller (a detection batch is 8)
+
+
+def _read_ahead(pipe, size: int) -> Iterator[bytes]:
+    """Whole frames of `size` bytes from `pipe`, read by a thread up to READ_AHEAD frames ahead, so
+    that ffmpeg decodes while the caller works on the frames before (a pipe holds 64 KB, less than
+    a frame: without this, decoding and detection took turns)."""
+    frames: queue.Queue = queue.Queue(READ_AHEAD)
+
+    def read() -> None:
+        try:
+            while len(chunk := pipe.read(size)) == size:
+                frames.put(chunk)
+        finally:
+            frames.put(None)
+
+    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (chunk := frames.get()) is not None:
+            yield chunk
+    finally:
+        while reader.is_alive():  # closed early: take what it still reads until the writer is gone
+            with contextlib.suppress(queue.Empty):
+                frames.get(timeout=0.1)
 
 
 class KeptFrames:
