@@ -121,6 +121,9 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")
+        for name in ("ffmpeg_threads", "whisper_threads"):  # 0 = the default count
+            if getattr(self, name) < 0:
+                raise ReelscopeError(f"setting {name} must be at least 0, got {getattr(self, name)!r}; 0 means the default")
         if not self.ladder or any(h < 16 for h in self.ladder):
             raise ReelscopeError(f"setting ladder must list heights of at least 16 px, got {self.ladder!r}")
         if not 0 <= self.detect_min_confidence <= 1:

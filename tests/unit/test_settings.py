@@ -30,6 +30,9 @@ def test_environment_overrides():
     ("REELSCOPE_LADDER", "720,abc", "REELSCOPE_LADDER='720,abc' is not a valid tuple"),
     ("REELSCOPE_LADDER", "8", "ladder must list heights of at least 16 px"),
     ("REELSCOPE_DETECT_MIN_CONFIDENCE", "1.5", "detect_min_confidence must be within 0..1"),
+    # ffmpeg took -2 threads as a broken file: probe called a good video "truncated or corrupt"
+    ("REELSCOPE_FFMPEG_THREADS", "-2", "ffmpeg_threads must be at least 0, got -2; 0 means the default"),
+    ("REELSCOPE_WHISPER_THREADS", "-1", "whisper_threads must be at least 0, got -1"),
 ])
 def test_bad_values_name_the_variable(variable, value, message):
     with pytest.raises(ReelscopeError, match=message.replace("(", r"\(").replace(".", r"\.")):
