@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 import ffmpeg
 
-from reelscope import packaged
 from reelscope.analysis.media import GLOBAL_ARGS, file_url
-from reelscope.packaged import package_file
+from reelscope.packaged import dejavu_sans, package_file
 
 if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
     import numpy as np
@@ -129,7 +128,7 @@ def slideshow(out: Path, slides: list[tuple], size: tuple[int, int] = (1280, 720
 def captioned(src: Path, out: Path, captions: list[tuple[str, float, float, int, int, int]]) -> Path:
     """Copy of src with text drawn on it: (text, from s, to s, x, y, font px) in DejaVu Sans, white
     on a half-dark box, audio kept."""
-    font = packaged.dejavu_sans()
+    font = dejavu_sans()
     source = ffmpeg.input(file_url(src))
     video = source.video
     for text, start, end, x, y, size in captions:

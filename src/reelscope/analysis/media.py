@@ -7,7 +7,6 @@ Paths reach ffmpeg as `file:` URLs built from absolute paths, so a hostile name 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import re
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import ffmpeg
 
+from reelscope.artifacts import read_json, write_json
 from reelscope.errors import InvalidMedia, StageFailed
 from reelscope.settings import Settings
 
@@ -310,10 +310,11 @@ def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: i
         outputs.append(_signal_output(copies[1], facts, signal))
     sampled = video.filter("fps", fps=fps, round="up", eof_action="pass")
     if keep:
+        kept_folder, kept_size = Path(keep[0]), sample_size(facts, keep[1])
         copies = sampled.split()
         sampled = copies[0]
-        outputs.append(copies[1].filter("scale", *sample_size(facts, keep[1]))
-                       .output(file_url(Path(keep[0]) / KeptFrames.NAME), start_number=0, **{"q:v": 2}))
+        outputs.append(copies[1].filter("scale", *kept_size)
+                       .output(file_url(kept_folder / KeptFrames.NAME), start_number=0, **{"q:v": 2}))
     piped = sampled.filter("scale", width, height).output("pipe:", format="rawvideo", pix_fmt="bgr24")
     args = ffmpeg.merge_outputs(piped, *outputs).global_args(*_global_args(threads)).compile(overwrite_output=True)
     count, finished = 0, False
@@ -335,7 +336,7 @@ def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: i
             errors.seek(0)
             raise StageFailed(f"{Path(path).name}: decoding frames failed: {diagnostic(errors.read())}")
     if keep:
-        KeptFrames.write_index(Path(keep[0]), fps, sample_size(facts, keep[1]), count)
+        KeptFrames.write_index(kept_folder, fps, kept_size, count)
 
 
 READ_AHEAD = 16  # sampled frames decoded ahead of the caller (a detection batch is 8)
@@ -373,12 +374,12 @@ class KeptFrames:
     NAME, INDEX = "%06d.jpg", "frames.json"
 
     def __init__(self, folder: Path):
-        index = json.loads((folder / self.INDEX).read_text())
+        index = read_json(folder / self.INDEX)
         self.folder, self.fps, self.size, self.count = folder, index["fps"], tuple(index["size"]), index["count"]
 
     @classmethod
     def write_index(cls, folder: Path, fps: float, size: tuple[int, int], count: int) -> None:
-        (folder / cls.INDEX).write_text(json.dumps({"fps": fps, "size": list(size), "count": count}))
+        write_json(folder / cls.INDEX, {"fps": fps, "size": list(size), "count": count})
 
     @classmethod
     def find(cls, folder: Path) -> KeptFrames | None:
