@@ -58,6 +58,10 @@ VECTORS_PATH = "search/vectors.json"
 # a label's ("car" scores 0.34 against "emisiones").
 MIN_SIMILARITY = {"transcript": 0.3, "entity": 0.6}
 SHORT_TEXT_WORDS = 2
+KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
+CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
+MAX_QUERY_TERMS = 32
+FIRST_LAYOUT_FIELDS = ("tf", "job_id", "start", "label")  # what ranking reads of a first-layout term item
 
 
 def min_similarity(doc: dict) -> float:
@@ -65,10 +69,6 @@ def min_similarity(doc: dict) -> float:
     if doc["kind"] == "text":
         return MIN_SIMILARITY["entity" if len(doc["snippet"].split()) <= SHORT_TEXT_WORDS else "transcript"]
     return MIN_SIMILARITY[doc["kind"]]
-KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
-CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
-MAX_QUERY_TERMS = 32
-FIRST_LAYOUT_FIELDS = ("tf", "job_id", "start", "label")  # what ranking reads of a first-layout term item
 
 
 def terms(text: str) -> list[str]:
