@@ -63,3 +63,11 @@ def test_no_heading_ends_a_page_and_no_page_holds_a_lone_line(tmp_path):
             assert body[-1] not in HEADINGS, (segments, ranges, body[-3:])
         last = [line for line in pages[-1] if line.startswith("[")]
         assert len(last) >= 2, (segments, ranges, pages[-1])
+
+
+def test_a_track_no_kept_range_holds_is_not_drawn(tmp_path):
+    """A detection dropped by the flicker filter still has its track in tracks.json; the timeline
+    draws only the tracks of kept ranges (as the report page does)."""
+    report = _report(12)
+    with_stray = {**report, "tracks": report["tracks"] + [{"id": 99, "label": "person", "start": 300.0, "end": 302.0}]}
+    assert report_pdf(with_stray, tmp_path) == report_pdf(report, tmp_path)

@@ -245,12 +245,15 @@ def _timeline(pdf, report: dict, text) -> None:
             span(e["start"], e["end"], y, lane - 1)
     for row, label in enumerate(labels, start=bool(shots) + bool(texts)):
         y = lane_at(row, label)
-        for e in (e for e in report["entities"] if e["label"] == label and e["kind"] != "text"):
+        ranges = [e for e in report["entities"] if e["label"] == label and e["kind"] != "text"]
+        for e in ranges:
             shade = int(220 - 180 * e["peak_confidence"])  # darker = more confident
             pdf.set_fill_color(shade, shade, 255)
             span(e["start"], e["end"], y, lane - 1)
+        # the tracks its kept ranges hold, as the page draws them (a flicker's track is no object)
+        seen = {i for e in ranges for i in e.get("track_ids", [])}
         pdf.set_fill_color(40, 40, 40)
-        for track, row in track_rows([t for t in report["tracks"] if t["label"] == label]):
+        for track, row in track_rows([t for t in report["tracks"] if t["id"] in seen]):
             span(track["start"], track["end"], y + lane - 2.2 - row * 1.3, 0.8)
     axis = top + (len(labels) + bool(shots) + bool(texts)) * lane + 1
     step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600) if duration / s <= 10)
