@@ -66,7 +66,12 @@ class Settings:
     ocr_fps: float = 1.0
     ocr_max_side: int = 1280  # text ~24 px high at 640 px loses its spaces when read ("FREECOFFEE")
     ocr_change: float = 6.0
+    ocr_reread_s: float = 10.0
     ocr_min_confidence: float = 0.6
+    # wall clock from a burned-in date and time (wallclock.py): the readings that must agree, and
+    # how to read 02/07/2025 when neither number is over 12: auto (MDY beside AM/PM, else DMY) | DMY | MDY
+    clock_min_readings: int = 5
+    clock_date_order: str = "auto"
 
     # shots: the boundary rules (see shots.py); changes and luma on the 0-255 scale
     shot_cut_change: float = 15.0
@@ -117,7 +122,8 @@ class Settings:
     def validate(self) -> None:
         positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch", "whisper_beam_size",
                     "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s",
-                    "fetch_deadline_s", "shot_cut_change", "shot_cut_ratio", "ocr_fps", "ocr_max_side")
+                    "fetch_deadline_s", "shot_cut_change", "shot_cut_ratio", "ocr_fps", "ocr_max_side", "ocr_reread_s",
+                    "clock_min_readings")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")
@@ -126,6 +132,8 @@ class Settings:
                 raise ReelscopeError(f"setting {name} must be at least 0, got {getattr(self, name)!r}; 0 means the default")
         if not self.ladder or any(h < 16 for h in self.ladder):
             raise ReelscopeError(f"setting ladder must list heights of at least 16 px, got {self.ladder!r}")
+        if self.clock_date_order not in ("auto", "DMY", "MDY"):
+            raise ReelscopeError(f"setting clock_date_order must be auto, DMY or MDY, got {self.clock_date_order!r}")
         if not 0 <= self.detect_min_confidence <= 1:
             raise ReelscopeError("setting detect_min_confidence must be within 0..1")
 

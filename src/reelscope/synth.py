@@ -142,6 +142,12 @@ def captioned(src: Path, out: Path, captions: list[tuple[str, float, float, int,
     return Path(out)
 
 
+def clock(wall_at_start: int, start: float = 0.0, form: str = "%Y-%m-%d %H\\:%M\\:%S") -> str:
+    """drawtext text for a burned-in clock that shows `wall_at_start` (seconds since 1970, UTC)
+    at `start` s and runs at real speed (a caption with this text, from `start`, is that clock)."""
+    return f"%{{pts:gmtime:{wall_at_start - start:.3f}:{form}}}"
+
+
 def with_rotation(src: Path, out: Path, degrees: int) -> Path:
     """Copy of src whose container says "display rotated by `degrees`" (as phones record)."""
     (ffmpeg.input(file_url(src)).output(file_url(out), c="copy", **{"metadata:s:v:0": f"rotate={degrees}"})

@@ -86,3 +86,47 @@ def test_text_is_read_from_the_frames_detection_kept_with_the_same_result(read, 
     for text in read_json(tmp_path / "ocr.json")["texts"]:
         assert text["start"] <= text["evidence"]["t"] < text["end"]
         assert (tmp_path / text["evidence"]["path"]).is_file()
+
+
+EPOCH = 1700000000  # 2023-11-14 22:13:20 UTC
+CAPTION = "Suspect left by the north gate"
+
+
+@pytest.fixture(scope="module")
+def clocked(media_dir, tmp_path_factory):
+    """A moving test pattern (its own running timecode in a corner) with a burned-in date-time clock
+    that jumps two hours at 12 s (a recorder restart), and a caption shown twice."""
+    import ffmpeg
+
+    from reelscope.analysis.media import GLOBAL_ARGS
+
+    background = media_dir / "pattern.mp4"
+    (ffmpeg.input("testsrc2=s=1280x720:r=25:d=24", f="lavfi").output(str(background), vcodec="libx264",
+                                                                      preset="veryfast", t=24)
+     .global_args(*GLOBAL_ARGS).run(overwrite_output=True, capture_stdout=True, capture_stderr=True))
+    video = synth.captioned(background, media_dir / "clocked.mp4", [
+        (synth.clock(EPOCH, 0), 0, 12, 760, 650, 36), (synth.clock(EPOCH + 7200, 12), 12, 24, 760, 650, 36),
+        (CAPTION, 2, 7, 100, 300, 40), (CAPTION, 12, 18, 100, 300, 40)])
+    out = tmp_path_factory.mktemp("clocked")
+    pipeline.probe(video, out, Settings())
+    pipeline.read_text(video, out, Settings())
+    return read_json(out / "ocr.json")
+
+
+def test_a_burned_in_clock_is_one_overlay_and_gives_the_wall_clock_in_two_pieces(clocked):
+    (clock,) = [o for o in clocked["overlays"] if o["first_reading"].startswith("2023")]
+    assert (clock["start"], clock["end"]) == (0.0, 24.0)
+    assert clock["first_reading"] == "2023-11-14 22:13:20" and clock["last_reading"].startswith("2023-11-15 00:13:3")
+    assert not any("2023" in t["text"] for t in clocked["texts"])  # no text entity a second
+    wall = clocked["wall_clock"]
+    assert wall["start"] == "2023-11-14T22:13:20"
+    assert [p["video_start"] for p in wall["pieces"]] == [0.0, pytest.approx(12.0, abs=1.0)]
+    assert wall["pieces"][1]["wall_start"] in ("2023-11-15T00:13:20", "2023-11-15T00:13:21")
+    # the pattern's own timecode is an overlay too, and is no clock
+    assert any(o["first_reading"].startswith("00:00:0") for o in clocked["overlays"])
+
+
+def test_a_caption_shown_twice_over_a_moving_background_is_two_texts(clocked):
+    shown = [(t["text"], t["start"], t["end"]) for t in clocked["texts"] if cer(CAPTION, t["text"]) <= 0.1]
+    assert [(text, start, end) for text, start, end in shown] == [(CAPTION, 2.0, 8.0), (CAPTION, 12.0, 19.0)]
+    assert sum(r["of"] == 0 for r in clocked["readings"]) >= 5  # each reading kept for audit

@@ -9,21 +9,38 @@ The rules (settings in brackets):
      (mean absolute difference): a caption coming or going changes its cells, not the frame's mean.
   2. Pieces of text on one line (the detector may box "NORTH" and "GATE 47" apart) are merged:
      boxes that share most of their height and sit less than a line's height apart.
-  3. A line is an appearance: it continues while a line of the same text (its letters and
-     digits, case aside, at most one in ten read differently) is read at an overlapping place,
-     with silences of at most [entity_gap_s]; its text is its most confident reading. Lines
-     under [ocr_min_confidence] are dropped.
-  4. Each appearance becomes a text entity: a range like an object's (start of its first
-     sample to its last + one interval), its confidence, and an evidence frame with the box
-     drawn at its most confident reading.
+     A frame is also read again after [ocr_reread_s] while a line with digits is shown: a
+     clock's seconds may change too few pixels to count as a change.
+  3. Lines are followed over time: a line continues the track at an overlapping place (IoU over
+     0.3) whose shape is alike (letters and digits, case aside, each digit as 0, SAME_LINE of
+     difflib's ratio), with silences of at most [entity_gap_s]. So a caption misread a dozen
+     ways over a moving background stays one track, a clock whose digits change stays one
+     track, and another caption at the same place starts another. A track inside a longer
+     one's box and time, with under a third of its frames, is a fragment of it and dropped.
+     Lines under [ocr_min_confidence] are dropped.
+  4. A track is an overlay (a clock, a frame counter, a score) when most of its readings share
+     one shape with two digits or more and the digits change (OVERLAY_MIN_CHANGES distinct
+     readings, distinct digits in 30% of them or more): one entity of kind "overlay" with its
+     region, time range, first and last readings. Its readings are not search terms.
+  5. Any other track is a text entity whose text is the consensus of its readings: the reading
+     most like all the others, weighted by frames and confidence.
+  6. Each entity is a range like an object's (start of its first sample to its last + one
+     interval), its confidence, and one evidence frame with the box drawn at its most
+     confident reading. Every fresh reading is kept in ocr.json ("readings", "of" the entity's
+     place among texts then overlays) for audit; an overlay that reads as a date and time gives
+     the wall clock (wallclock.py).
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+import re
+from collections import Counter
 from pathlib import Path
 
 from reelscope import models, progress
-from reelscope.analysis import entities, media
+from reelscope.analysis import entities, media, wallclock
 from reelscope.analysis.detect import box_iou
 from reelscope.errors import ModelUnavailable
 from reelscope.settings import Settings
@@ -31,6 +48,9 @@ from reelscope.settings import Settings
 _EPSILON = 1e-6
 _THUMB, _CELL = (160, 90), 10  # what rule 1 compares: 16x9 cells of 10x10 px
 DETECT_SIDE = 640  # where lines are looked for (_read_frame)
+SAME_LINE = 0.6  # rule 3: shapes this alike are one line (a word dropped or merged, not another caption)
+OVERLAY_MIN_CHANGES = 3  # rule 4: distinct readings, and distinct digits among them, that make an overlay
+CONSENSUS_READINGS = 64  # rule 5: the most supported distinct readings compared with each other
 
 
 def load_reader():
@@ -90,24 +110,28 @@ def normalized(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
-def same_text(a: str, b: str) -> bool:
-    """Two readings of one line: equal once normalized, or at most a character in ten apart."""
-    import difflib
+def template(key: str) -> str:
+    """A normalized reading with every digit as 0: a clock's readings share it while they change."""
+    return re.sub(r"\d", "0", key)
 
-    return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= 0.9
+
+def similarity(a: str, b: str) -> float:
+    return 1.0 if a == b else difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrames | None = None) -> dict:
-    """ocr.json content: every text appearance as an entity of kind "text" (rules in the module doc).
-    Frames come from `kept` when it holds this sampling (detection kept it), else from a decode."""
+    """ocr.json content: captions and signs as entities of kind "text", overlays (a clock, a
+    counter) as entities of kind "overlay", every fresh reading for audit, and the wall clock an
+    overlay shows (wallclock.py). Frames come from `kept` when it holds this sampling (detection
+    kept it), else from a decode."""
     import cv2
     import numpy as np
 
     size = media.sample_size(facts, settings.ocr_max_side)
     scale = facts["video"]["display_width"] / size[0]  # boxes in display pixels of the source, as detections
     interval = 1.0 / settings.ocr_fps
-    appearances: list[dict] = []
-    last_thumb, last_lines = None, []
+    tracks: list[dict] = []
+    last_thumb, last_lines, last_read = None, [], -math.inf
     frames_read = frames_seen = 0
     if kept and kept.fps == settings.ocr_fps and kept.size == size:
         frames = kept.read()
@@ -116,22 +140,30 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
     for t, frame in frames:
         frames_seen += 1
         thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
-        if last_thumb is None or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change:
+        # Rule 1, and a line with digits (a clock's seconds may change too few pixels) is read again every ocr_reread_s.
+        digits_shown = any(any(ch.isdigit() for ch in text) for _, text, _ in last_lines)
+        fresh = (last_thumb is None or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change
+                 or (digits_shown and t - last_read >= settings.ocr_reread_s - _EPSILON))
+        if fresh:
             with models.exclusive(("ocr",), load_reader) as reader:  # one frame at a time per process
                 found = _read_frame(reader, frame)
             pieces = [([min(x for x, _ in quad) * scale, min(y for _, y in quad) * scale,
                         max(x for x, _ in quad) * scale, max(y for _, y in quad) * scale], text, score)
                       for quad, text, score in found if text.strip()]
             last_lines = [line for line in merge_lines(pieces) if line[2] >= settings.ocr_min_confidence]
-            last_thumb = thumb
+            last_thumb, last_read = thumb, t
             frames_read += 1
         for box, text, confidence in last_lines:
-            _extend(appearances, t, [round(v, 1) for v in box], text, round(confidence, 3), interval, settings)
+            _extend(tracks, t, [round(v, 1) for v in box], text, round(confidence, 3), fresh, interval, settings)
         progress.within("ocr", t, facts["duration_s"])
-    texts = _as_entities(appearances, interval, facts["duration_s"])
+    texts, overlays, readings = _as_entities(tracks, interval, facts["duration_s"])
+    clock, clock_note = wallclock.find([(overlay, [r for r in readings if r["of"] == len(texts) + k])
+                                        for k, overlay in enumerate(overlays)], facts["duration_s"], settings)
     return {"rules": {"sample_fps": settings.ocr_fps, "max_side": settings.ocr_max_side, "change": settings.ocr_change,
-                      "min_confidence": settings.ocr_min_confidence, "gap_s": settings.entity_gap_s},
-            "frames_sampled": frames_seen, "frames_read": frames_read, "texts": texts}
+                      "reread_s": settings.ocr_reread_s, "min_confidence": settings.ocr_min_confidence,
+                      "gap_s": settings.entity_gap_s},
+            "frames_sampled": frames_seen, "frames_read": frames_read, "texts": texts, "overlays": overlays,
+            "readings": readings, "wall_clock": clock, "wall_clock_note": clock_note}
 
 
 def _most_changed_cell(a, b) -> float:
@@ -139,38 +171,104 @@ def _most_changed_cell(a, b) -> float:
     return float(difference.mean(axis=(1, 3)).max())
 
 
-def _extend(appearances: list[dict], t: float, box: list[float], text: str, confidence: float, interval: float,
+def _extend(tracks: list[dict], t: float, box: list[float], text: str, confidence: float, fresh: bool, interval: float,
             settings: Settings) -> None:
-    """Rule 3: continue the open appearance of this text at this place, or open a new one."""
+    """Rule 3: continue the open track of a line at this place whose text has this shape, or open one."""
     key = normalized(text)
-    for appearance in reversed(appearances):
-        silence = t - (appearance["last"] + interval)
-        if (silence <= settings.entity_gap_s + _EPSILON and box_iou(appearance["box"], box) > 0.3
-                and same_text(appearance["key"], key)):
-            appearance["last"] = t
-            appearance["scores"].append(confidence)
-            if confidence > appearance["best"]["confidence"]:
-                appearance["best"] = {"t": t, "box": box, "confidence": confidence, "text": text}
-            appearance["box"] = box
-            return
-    appearances.append({"key": key, "first": t, "last": t, "box": box, "scores": [confidence],
-                        "best": {"t": t, "box": box, "confidence": confidence, "text": text}})
+    shape = template(key)
+    for track in reversed(tracks):
+        silence = t - (track["last"] + interval)
+        if (silence <= settings.entity_gap_s + _EPSILON
+                and max(box_iou(track["box"], box), box_iou(track["best"]["box"], box)) > 0.3
+                and similarity(track["template"], shape) >= SAME_LINE):
+            break
+    else:
+        track = {"template": shape, "first": t, "box": box, "frames": 0, "scores": [], "readings": [],
+                 "best": {"t": t, "box": box, "confidence": -1.0, "text": text}}
+        tracks.append(track)
+    track["last"], track["box"] = t, box
+    track["frames"] += 1
+    track["scores"].append(confidence)
+    if fresh:
+        track["readings"].append({"t": t, "text": text, "key": key, "confidence": confidence, "frames": 1})
+    elif track["readings"]:
+        track["readings"][-1]["frames"] += 1  # the frame looked the same: its reading stands for it too
+    if confidence > track["best"]["confidence"]:
+        track["best"] = {"t": t, "box": box, "confidence": confidence, "text": text}
 
 
-def _as_entities(appearances: list[dict], interval: float, duration: float) -> list[dict]:
-    texts = []
-    for appearance in sorted(appearances, key=lambda a: (a["first"], a["box"][1], a["box"][0])):
-        end = min(appearance["last"] + interval, duration)
-        best = appearance["best"]
-        texts.append({"kind": "text", "label": best["text"], "text": best["text"], "animal": False,
-                      "start": appearance["first"], "end": round(end, 3), "duration": round(end - appearance["first"], 3),
-                      "peak_confidence": max(appearance["scores"]),
-                      "mean_confidence": round(sum(appearance["scores"]) / len(appearance["scores"]), 3),
-                      "frame_count": len(appearance["scores"]), "max_instances": 1,
-                      "evidence": {"t": best["t"], "box": best["box"], "confidence": best["confidence"]}})
-    for index, text in enumerate(texts):
-        text["evidence"]["path"] = f"text/{index:04d}-{entities.slug(text['text'][:40])}.jpg"
-    return texts
+def is_overlay(readings: list[dict]) -> bool:
+    """Rule 4: most readings share one shape with two digits or more, and those digits change."""
+    keys = [r["key"] for r in readings]
+    if len(set(keys)) < OVERLAY_MIN_CHANGES:
+        return False
+    shape, count = Counter(template(key) for key in keys).most_common(1)[0]
+    if count < 0.5 * len(keys) or shape.count("0") < 2:
+        return False
+    digits = {re.sub(r"\D", "", key) for key in keys if template(key) == shape}
+    return len(digits) >= max(OVERLAY_MIN_CHANGES, 0.3 * count)
+
+
+def consensus(readings: list[dict]) -> dict:
+    """Rule 5: the reading most like all the others (weighted by frames and confidence); of the
+    readings with that text, the form read most, then the most confident. Bounded: the most supported readings are
+    compared with each other, not every misreading with every other."""
+    weight: dict[str, float] = {}
+    for r in readings:
+        weight[r["key"]] = weight.get(r["key"], 0.0) + r["frames"] * r["confidence"]
+    ranked = sorted(weight, key=lambda key: (-weight[key], key))[:CONSENSUS_READINGS]
+    best = max(ranked, key=lambda key: (sum(weight[other] * similarity(key, other) for other in ranked), weight[key]))
+    forms: dict[str, float] = {}  # of that text, the form read most ("closes at" over "closesat")
+    for r in readings:
+        if r["key"] == best:
+            forms[r["text"]] = forms.get(r["text"], 0.0) + r["frames"] * r["confidence"]
+    return max((r for r in readings if r["key"] == best), key=lambda r: (forms[r["text"]], r["confidence"], -r["t"]))
+
+
+def _contains(outer: list[float], inner: list[float]) -> float:
+    """The part of `inner`'s area inside `outer`."""
+    width = min(outer[2], inner[2]) - max(outer[0], inner[0])
+    height = min(outer[3], inner[3]) - max(outer[1], inner[1])
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return max(0.0, width) * max(0.0, height) / area if area > 0 else 0.0
+
+
+def _fragments(tracks: list[dict]) -> set[int]:
+    """Tracks that are a piece of a longer one (the detector boxed part of a caption apart for a
+    moment): inside its box and its time, with under a third of its frames."""
+    return {i for i, piece in enumerate(tracks) for j, whole in enumerate(tracks)
+            if i != j and whole["frames"] >= 3 * piece["frames"] and whole["first"] <= piece["first"]
+            and piece["last"] <= whole["last"] and _contains(whole["best"]["box"], piece["best"]["box"]) >= 0.7}
+
+
+def _as_entities(tracks: list[dict], interval: float, duration: float) -> tuple[list[dict], list[dict], list[dict]]:
+    """Tracks -> (text entities, overlay entities, readings for audit), in order of appearance."""
+    dropped = _fragments(tracks)
+    kept = sorted((track for i, track in enumerate(tracks) if i not in dropped and track["readings"]),
+                  key=lambda tr: (tr["first"], tr["best"]["box"][1], tr["best"]["box"][0]))
+    texts, overlays, readings = [], [], []
+    for track in kept:
+        end = min(track["last"] + interval, duration)
+        overlay = is_overlay(track["readings"])
+        chosen = track["best"] if overlay else consensus(track["readings"])
+        entity = {"kind": "overlay" if overlay else "text", "label": "overlay" if overlay else chosen["text"],
+                  "text": track["readings"][0]["text"] if overlay else chosen["text"], "animal": False,
+                  "start": track["first"], "end": round(end, 3), "duration": round(end - track["first"], 3),
+                  "peak_confidence": max(track["scores"]),
+                  "mean_confidence": round(sum(track["scores"]) / len(track["scores"]), 3),
+                  "frame_count": track["frames"], "max_instances": 1, "box": track["best"]["box"],
+                  "evidence": {"t": track["best"]["t"], "box": track["best"]["box"],
+                               "confidence": track["best"]["confidence"]}}
+        if overlay:
+            entity |= {"first_reading": track["readings"][0]["text"], "last_reading": track["readings"][-1]["text"],
+                       "readings": len(track["readings"])}
+        (overlays if overlay else texts).append((entity, track["readings"]))
+    numbered = texts + overlays
+    for index, (entity, track_readings) in enumerate(numbered):
+        entity["evidence"]["path"] = f"text/{index:04d}-{entities.slug(entity['text'][:40])}.jpg"
+        readings += [{"t": r["t"], "text": r["text"], "confidence": r["confidence"], "frames": r["frames"],
+                      "of": index} for r in track_readings]
+    return [e for e, _ in texts], [e for e, _ in overlays], readings
 
 
 def render_evidence(video: Path, facts: dict, texts: list[dict], out_dir: Path,
