@@ -410,6 +410,8 @@ class ApiFront(Construct):
         job = jobs.add_resource("{job_id}")
         job.add_method("GET", request_validator=validator, request_parameters={"method.request.path.job_id": True})
         job.add_resource("report").add_method("GET", request_validator=validator)
+        job.add_resource("artifacts").add_method("GET", request_validator=validator, request_parameters={
+            f"method.request.querystring.{name}": name == "kind" for name in ("kind", "limit", "next")})
         job.add_resource("runs").add_method("POST", request_validator=validator)
         shares = job.add_resource("shares")
         shares.add_method("POST", request_validator=validator)

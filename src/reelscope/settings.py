@@ -66,7 +66,6 @@ class Settings:
     ocr_fps: float = 1.0
     ocr_max_side: int = 1280  # text ~24 px high at 640 px loses its spaces when read ("FREECOFFEE")
     ocr_change: float = 6.0
-    ocr_reread_s: float = 10.0
     ocr_min_confidence: float = 0.6
     # wall clock from a burned-in date and time (wallclock.py): the readings that must agree, and
     # how to read 02/07/2025 when neither number is over 12: auto (MDY beside AM/PM, else DMY) | DMY | MDY
@@ -122,8 +121,7 @@ class Settings:
     def validate(self) -> None:
         positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch", "whisper_beam_size",
                     "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s",
-                    "fetch_deadline_s", "shot_cut_change", "shot_cut_ratio", "ocr_fps", "ocr_max_side", "ocr_reread_s",
-                    "clock_min_readings")
+                    "fetch_deadline_s", "shot_cut_change", "shot_cut_ratio", "ocr_fps", "ocr_max_side", "clock_min_readings")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")

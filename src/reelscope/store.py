@@ -2,9 +2,10 @@
 
 S3:        uploads/...                    inputs (the only prefix that starts jobs)
            jobs/{job_id}/{artifact path}  outputs, same layout as `reelscope analyze --out`
+           jobs/{job_id}/records/{step}-outputs.json  what a step published (its record keeps the count)
 DynamoDB:  PK = JOB#{job_id}, SK = JOB             the job: status, source, media facts, summary, error
                                                    (entity = JOB: the ByCreated index lists jobs by created_at)
-           PK = JOB#{job_id}, SK = STEP#{step}     one per step: status, times, outputs, error
+           PK = JOB#{job_id}, SK = STEP#{step}     one per step: status, times, output count and key, summary, error
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def job_id_for(bucket: str, key: str, etag: str) -> str:
 
 def artifact_key(job_id: str, relative: str) -> str:
     return f"jobs/{job_id}/{relative}"
+
+
+def outputs_key(job_id: str, step: str) -> str:
+    return f"jobs/{job_id}/records/{step}-outputs.json"
 
 
 def now() -> str:
@@ -290,12 +295,25 @@ class Store:
                                   "status": Status.RUNNING, "started_at": now()})
 
     def end_step(self, job_id: str, step: str, seconds: float, outputs: list[dict] | None = None,
-                 error: str | None = None) -> None:
+                 error: str | None = None, summary: dict | None = None) -> None:
+        """Record a step's end. Its outputs (one per file: thousands for hours of video) go to S3 as
+        a list; the item keeps their count, total size and key, so it stays the same size whatever
+        the video's length (an item holds at most 400 KB)."""
+        outputs = outputs or []
         fields = {"status": Status.FAILED if error else Status.SUCCEEDED, "ended_at": now(), "duration_s": round(seconds, 3),
-                  "outputs": outputs or []}
+                  "output_count": len(outputs), "output_bytes": sum(o["size_bytes"] for o in outputs)}
+        if outputs:
+            fields["outputs_key"] = outputs_key(job_id, step)
+            self.put_json(fields["outputs_key"], json.dumps(outputs, sort_keys=True))
         if error:
             fields["error"] = error
+        if summary:
+            fields["summary"] = summary
         self._set(f"JOB#{job_id}", f"STEP#{step}", fields)
+
+    def step_outputs(self, record: dict) -> list[dict]:
+        """The outputs a step record names (end_step)."""
+        return self.get_json(record["outputs_key"]) if record.get("outputs_key") else []
 
     # ------------------------------------------------------------ objects
     def download(self, key: str, path: Path) -> Path:

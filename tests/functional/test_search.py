@@ -17,6 +17,7 @@ from .test_api import call, request
 
 HARBOR = ["The harbor crane was repaired yesterday afternoon.", "Three cargo ships arrived before sunrise."]
 CAPTION = "Free coffee at the front desk"  # drawn on the harbor video: on-screen text
+CLOCK_EPOCH = 1700000000  # and a burned-in clock: 2023-11-14 22:13:20 at its first frame
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,8 @@ def indexed(tmp_path_factory, speech_video, people_video, model_dir, fall_weight
     folder = tmp_path_factory.mktemp("harbor")
     spoken = synth.speech_track(HARBOR, folder / "harbor.wav", lead_s=0.5, gap_s=1.0)
     plain = synth.slideshow(folder / "plain.mp4", [("color:navy", round(spoken[-1].end + 1, 1))], audio=folder / "harbor.wav")
-    harbor = synth.captioned(plain, folder / "harbor.mp4", [(CAPTION, 0.5, 4.0, 100, 600, 48)])
+    harbor = synth.captioned(plain, folder / "harbor.mp4", [(CAPTION, 0.5, 4.0, 100, 600, 48),
+                                                            (synth.clock(CLOCK_EPOCH), 0, 60, 760, 40, 36)])
     with LocalCloud(tmp_path_factory.mktemp("state")) as cloud:
         jobs = {}
         for name, path in (("speech", speech_video[0]), ("harbor", harbor), ("people", people_video)):
@@ -167,6 +169,24 @@ def test_hybrid_keeps_words_of_a_job_without_vectors(indexed):
         assert all(hit["job_id"] != jobs["harbor"] for hit in semantic)
     finally:
         cloud.store.table.put_item(Item=item)
+
+
+def test_a_wall_clock_time_finds_the_moment_the_burned_in_clock_showed_it(indexed):
+    cloud, jobs, _ = indexed
+    report = cloud.store.get_json(f"jobs/{jobs['harbor']}/report.json")
+    assert report["wall_clock"]["start"] == "2023-11-14T22:13:20"
+    assert [e["kind"] for e in report["entities"]].count("overlay") == 1
+    assert all("2023" not in e.get("text", "") for e in report["entities"] if e["kind"] == "text")
+    status, body = search(cloud, q="2023-11-14 22:13:23")
+    assert status == 200
+    (moment,) = [hit for hit in body["hits"] if hit["kind"] == "moment"]
+    assert (moment["job_id"], moment["start"], moment["wall_time"]) == (jobs["harbor"], 3.0, "2023-11-14T22:13:23")
+    assert body["hits"][0] == moment and moment["link"].endswith("#t=3.00")
+    assert [hit["start"] for hit in search(cloud, q="22:13:25")[1]["hits"] if hit["kind"] == "moment"] == [5.0]
+    assert not [hit for hit in search(cloud, q="2023-11-15 22:13:23")[1]["hits"] if hit["kind"] == "moment"]
+    assert search(cloud, q="22:13")[1]["hits"][0]["start"] == 0.0  # the minute began before the video
+    for job in (jobs["speech"], jobs["people"]):  # no clock: no wall-clock anywhere
+        assert cloud.store.get_json(f"jobs/{job}/report.json")["wall_clock"] is None
 
 
 def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):

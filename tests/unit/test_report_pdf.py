@@ -17,11 +17,11 @@ HEADINGS = ("Media", "Entities", "Timeline", "Evidence frames", "Transcript")
 def _report(segments: int, ranges: int = 4) -> dict:
     labels = ["person", "dog", "car", "boat"]
     entities = [{"id": i, "kind": "object", "label": labels[i % 4], "animal": i % 4 == 1, "start": 10.0 * i,
-                 "end": 10.0 * i + 8, "peak_confidence": 0.9, "mean_confidence": 0.7, "frame_count": 9, "track_ids": [i],
+                 "end": 10.0 * i + 8, "duration": 8.0, "peak_confidence": 0.9, "mean_confidence": 0.7, "frame_count": 9, "track_ids": [i],
                  "evidence": {"path": f"evidence/e{i}.jpg", "t": 10.0 * i + 1, "confidence": 0.9}}
                 for i in range(ranges)]
     entities.append({"id": ranges, "kind": "text", "label": "NORTH GATE 47", "text": "NORTH GATE 47", "animal": False,
-                     "start": 30.0, "end": 36.0, "peak_confidence": 0.99, "mean_confidence": 0.98, "frame_count": 6,
+                     "start": 30.0, "end": 36.0, "duration": 6.0, "peak_confidence": 0.99, "mean_confidence": 0.98, "frame_count": 6,
                      "evidence": {"path": "text/0000-north-gate-47.jpg", "t": 31.0, "confidence": 0.99}})
     tracks = [{"id": i, "label": e["label"], "start": e["start"], "end": e["end"]} for i, e in enumerate(entities[:ranges])]
     shots = [{"index": i, "start": 120.0 * i, "end": 120.0 * (i + 1), "starts_with": "cut" if i else "start",
@@ -71,3 +71,42 @@ def test_a_track_no_kept_range_holds_is_not_drawn(tmp_path):
     report = _report(12)
     with_stray = {**report, "tracks": report["tracks"] + [{"id": 99, "label": "person", "start": 300.0, "end": 302.0}]}
     assert report_pdf(with_stray, tmp_path) == report_pdf(report, tmp_path)
+
+
+def test_an_hour_of_footage_is_a_bounded_briefing(tmp_path):
+    """An hour's report as a clock and busy footage leave it: 3,000 object ranges of 5 labels, 1,500
+    on-screen texts, an overlay, 600 shots, 900 transcript segments. The PDF shows the longest
+    ranges of each kind with a few evidence frames, 24 keyframes and the whole transcript."""
+    from PIL import Image
+
+    report = _report(900, ranges=0)
+    labels = ["person", "dog", "car", "boat", "bus"]
+    objects = [{"id": i, "kind": "object", "label": labels[i % 5], "animal": False, "start": 1.2 * i, "end": 1.2 * i + 1 + i % 7,
+                "duration": 1.0 + i % 7, "peak_confidence": 0.9, "mean_confidence": 0.7, "frame_count": 2, "track_ids": [i],
+                "evidence": {"path": f"evidence/{i:04d}.jpg", "t": 1.2 * i, "confidence": 0.9}} for i in range(3000)]
+    texts = [{"id": 3000 + i, "kind": "text", "label": f"caption {i}", "text": f"caption {i}", "animal": False,
+              "start": 2.4 * i, "end": 2.4 * i + 2, "duration": 2.0, "peak_confidence": 0.9, "mean_confidence": 0.9,
+              "frame_count": 2, "evidence": {"path": f"text/{i:04d}.jpg", "t": 2.4 * i, "confidence": 0.9}} for i in range(1500)]
+    overlay = {"id": 4500, "kind": "overlay", "label": "overlay", "text": "2023-11-14 22:13:20", "animal": False,
+               "first_reading": "2023-11-14 22:13:20", "last_reading": "2023-11-14 23:13:19", "start": 0.0, "end": 3600.0,
+               "duration": 3600.0, "peak_confidence": 0.99, "mean_confidence": 0.98, "frame_count": 3600,
+               "evidence": {"path": "text/1500.jpg", "t": 10.0, "confidence": 0.99}}
+    shots = [{"index": i, "start": 6.0 * i, "end": 6.0 * (i + 1), "starts_with": "cut" if i else "start",
+              "keyframe": {"t": 6.0 * i + 3, "path": f"shots/{i:04d}.jpg"}} for i in range(600)]
+    report |= {"entities": objects + texts + [overlay], "shots": shots, "tracks": [],
+               "media": {**report["media"], "duration_s": 3600.0},
+               "wall_clock": {"start": "2023-11-14T22:13:20", "source": {"fitted": 3500},
+                              "pieces": [{"video_start": 0.0, "video_end": 3600.0, "wall_start": "2023-11-14T22:13:20"}]}}
+    for i, e in enumerate(report["entities"] + [s["keyframe"] for s in shots]):
+        path = tmp_path / (e["evidence"]["path"] if "evidence" in e else e["path"])
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (64, 36), (i % 256, i // 256 % 256, 7)).save(path)  # each picture its own
+    pdf = report_pdf(report, tmp_path)
+    reader = PdfReader(io.BytesIO(pdf))
+    pictures = sum(len(page.images) for page in reader.pages)
+    assert pictures == 6 * 2 + 1 + 24  # two frames of each of 5 labels and of text, the one overlay; 24 keyframes
+    assert len(reader.pages) <= 45, len(reader.pages)
+    words = " ".join(" ".join(lines) for lines in _pages(pdf))
+    assert "Sentence number 899 of the harbor walk." in words  # the whole transcript
+    assert "2023-11-14 22:13:20" in words and "2023-11-14 23:13:19" in words  # wall clock, overlay readings
+    assert "The 49 longest of 4501 ranges" in words

@@ -157,6 +157,21 @@ def read_text(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     return stage.published
 
 
+def step_summary(name: str, out_dir: Path) -> dict | None:
+    """What a step's record says of its result beyond its files, small whatever the video's length
+    (ocr: how many texts and overlays, and the wall clock found or why none was)."""
+    if name != "ocr":
+        return None
+    found = read_json(Path(out_dir) / "ocr.json")
+    return {"texts": len(found["texts"]), "overlays": len(found["overlays"]),
+            "wall_clock": (found["wall_clock"] or {}).get("start", ""), "wall_clock_note": found["wall_clock_note"]}
+
+
+def succeeded(summary: dict | None) -> dict:
+    """A succeeded step's entry in a manifest or report: its status and, if any, its summary."""
+    return {"status": Status.SUCCEEDED, **({"summary": summary} if summary else {})}
+
+
 def make_exports(out_dir: Path, source: dict, steps: dict[str, dict]) -> list[str]:
     """report.json, entities.csv, transcript.csv, report.pdf from the artifacts in out_dir."""
     report = reports.build_report(out_dir, source, steps, overall_status(steps))
@@ -244,7 +259,7 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
         started = time.perf_counter()
         try:
             published.extend(action())
-            steps[name] = {"status": Status.SUCCEEDED}
+            steps[name] = succeeded(step_summary(name, out_dir))
         except Exception as err:  # a bug must not stop sibling branches; it is recorded, not swallowed
             steps[name] = {"status": Status.FAILED, "error": error_message(err)}
         timings[name] = round(time.perf_counter() - started, 3)

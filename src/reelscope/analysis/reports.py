@@ -12,13 +12,14 @@ import io
 from pathlib import Path
 
 from reelscope import packaged
+from reelscope.analysis import wallclock
 from reelscope.artifacts import read_json
 from reelscope.status import Status
 
 REPORT_SCHEMA = "reelscope.report/1"
 FIXED_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)  # PDFs carry a date; this one never changes
 ENTITY_COLUMNS = ["id", "kind", "label", "animal", "start", "end", "duration", "peak_confidence", "mean_confidence",
-                  "frame_count", "max_instances", "evidence_path"]
+                  "frame_count", "max_instances", "evidence_path", "text"]
 
 
 # What the exports read besides media.json: each step's JSON artifact (read when the step succeeded)
@@ -29,8 +30,8 @@ PICTURE_KINDS = ("evidence", "keyframe")
 
 
 def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: str) -> dict:
-    """One JSON document with what an analyst reads: media, status, entities (objects and on-screen
-    text), tracks, shots, transcript."""
+    """One JSON document with what an analyst reads: media, status, entities (objects, on-screen
+    text, overlays), the wall clock if a burned-in one was read, tracks, shots, transcript."""
     out_dir = Path(out_dir)
     media = read_json(out_dir / "media.json")
 
@@ -42,7 +43,8 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
     shots, tracks, texts = delivered("shots"), delivered("tracks"), delivered("ocr")
     # One list of entities: objects (entities.json, ids as there), then on-screen text (numbered on)
     objects = [{**e, "kind": "object"} for e in (entities or {}).get("entities", [])]
-    found = objects + [{**t, "id": len(objects) + i} for i, t in enumerate((texts or {}).get("texts", []))]
+    on_screen = (texts or {}).get("texts", []) + (texts or {}).get("overlays", [])  # in ocr.json's "of" order
+    found = objects + [{**t, "id": len(objects) + i} for i, t in enumerate(on_screen)]
     return {
         "schema": REPORT_SCHEMA,
         "source": source,
@@ -53,6 +55,7 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
         "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"]}
                        for s in (transcript or {}).get("segments", [])],
         "entities": found,
+        "wall_clock": (texts or {}).get("wall_clock"),
         "timeline_rules": (entities or {}).get("rules"),
         "shots": (shots or {}).get("shots", []),
         "tracks": [{k: t[k] for k in ("id", "label", "start", "end", "frame_count", "peak_confidence")}
@@ -71,20 +74,43 @@ def _csv(rows: list[list]) -> str:
     return buffer.getvalue()
 
 
+def _wall(report: dict, *times: float) -> list[str]:
+    """The wall-clock columns' values: what the burned-in clock showed at each time (none without one)."""
+    return [wallclock.wall_time(report.get("wall_clock"), t) for t in times] if report.get("wall_clock") else []
+
+
+def _wall_columns(report: dict) -> list[str]:
+    return ["wall_start", "wall_end"] if report.get("wall_clock") else []
+
+
+def entity_text(e: dict) -> str:
+    """What an entity reads: a text's reading, an overlay's first and last readings."""
+    if e["kind"] == "overlay":
+        return f"{e['first_reading']} \u2026 {e['last_reading']}"
+    return e.get("text", "")
+
+
 def entities_csv(report: dict) -> str:
-    return _csv([ENTITY_COLUMNS] + [[
+    return _csv([ENTITY_COLUMNS + _wall_columns(report)] + [[
         e["id"], e["kind"], e["label"], str(e["animal"]).lower(), f"{e['start']:.3f}", f"{e['end']:.3f}", f"{e['duration']:.3f}",
         f"{e['peak_confidence']:.3f}", f"{e['mean_confidence']:.3f}", e["frame_count"], e["max_instances"],
-        e["evidence"]["path"]] for e in report["entities"]])
+        e["evidence"]["path"], entity_text(e), *_wall(report, e["start"], e["end"])] for e in report["entities"]])
 
 
 def transcript_csv(report: dict) -> str:
-    return _csv([["segment", "start", "end", "text"]] + [
-        [s["id"], f"{s['start']:.3f}", f"{s['end']:.3f}", s["text"]] for s in report["transcript"]])
+    return _csv([["segment", "start", "end", "text"] + _wall_columns(report)] + [
+        [s["id"], f"{s['start']:.3f}", f"{s['end']:.3f}", s["text"], *_wall(report, s["start"], s["end"])]
+        for s in report["transcript"]])
 
 
 def _entity_name(e: dict) -> str:
+    if e["kind"] == "overlay":
+        return f"overlay {entity_text(e)[:60]}"
     return f'"{e["text"][:60]}"' if e["kind"] == "text" else e["label"] + (" (animal)" if e["animal"] else "")
+
+
+def _wall_clock(iso: str) -> str:
+    return iso.replace("T", " ")
 
 
 def _clock(seconds: float) -> str:
@@ -92,11 +118,44 @@ def _clock(seconds: float) -> str:
     return f"{int(minutes):02d}:{rest:04.1f}"
 
 
+# report.pdf is a briefing, bounded whatever the video's length (the CSVs and report.json keep
+# everything): per object label its longest ranges in the table and evidence frames of the first
+# few, the same for on-screen text and overlays, keyframes of shots spread over the video.
+PDF_RANGES_PER_LABEL = 8
+PDF_FRAMES_PER_LABEL = 2
+PDF_KEYFRAMES = 24
+
+
+def briefing(entities: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the table's entities in time order, those whose evidence frame is shown): of each object
+    label, of on-screen text and of overlays, the longest (then surest) PDF_RANGES_PER_LABEL ranges,
+    and of those the first PDF_FRAMES_PER_LABEL."""
+    groups: dict[str, list[dict]] = {}
+    for e in entities:
+        groups.setdefault(e["label"] if e["kind"] == "object" else e["kind"], []).append(e)
+    table, frames = [], []
+    for _, members in sorted(groups.items()):
+        longest = sorted(members, key=lambda e: (-e["duration"], -e["peak_confidence"], e["start"]))[:PDF_RANGES_PER_LABEL]
+        table += longest
+        frames += longest[:PDF_FRAMES_PER_LABEL]
+    by_time = lambda e: (e["start"], e["id"])  # noqa: E731
+    return sorted(table, key=by_time), sorted(frames, key=by_time)
+
+
+def spread(items: list, most: int) -> list:
+    """At most `most` of items, evenly spread over them (first and last kept)."""
+    if len(items) <= most:
+        return items
+    return [items[round(i * (len(items) - 1) / (most - 1))] for i in range(most)]
+
+
 def report_pdf(report: dict, out_dir: Path) -> bytes:
     """Title, media facts, entity table, a timeline (the shots, then one lane per label shaded by
-    peak confidence), evidence frames, the shots' keyframes, transcript. Every page names the file and the job and says
-    which page of how many it is; no heading ends a page and no page holds a transcript's lone
-    last line. The same report gives the same bytes (a fixed creation date)."""
+    peak confidence), evidence frames, the shots' keyframes, transcript: a briefing bounded in
+    pages and pictures (briefing(), spread()), the transcript whole. With a burned-in clock, wall
+    time beside video time. Every page names the file and the job and says which page of how many
+    it is; no heading ends a page and no page holds a transcript's lone last line. The same report
+    gives the same bytes (a fixed creation date)."""
     from fpdf import FPDF
     from fpdf.enums import MethodReturnValue
     from fpdf.fonts import FontFace
@@ -151,6 +210,11 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
              ("Video", f"{video['display_width']}x{video['display_height']} {video['codec']} {video['fps']:g} fps"),
              ("Audio", audio), ("Language", report["language"] or "-"), ("Size", f"{media['size_bytes']} bytes"),
              ("SHA-256", source["sha256"])] + ([("Job", source["job_id"])] if source.get("job_id") else [])
+    clock = report.get("wall_clock")
+    if clock:
+        pieces = len(clock["pieces"])
+        facts.append(("Wall clock", f"{_wall_clock(clock['start'])} at the first frame, read from the burned-in clock "
+                                    f"({clock['source']['fitted']} readings" + (f"; it jumps: {pieces} pieces)" if pieces > 1 else ")")))
     for name, value in facts + [(f"Step {k}", v["status"] + (f": {v['error']}" if v.get("error") else ""))
                                 for k, v in report["steps"].items() if v["status"] != Status.SUCCEEDED]:
         pdf.cell(w=30, h=5, text=text(name))
@@ -161,32 +225,44 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
         pdf.multi_cell(w=0, h=5, new_x="LMARGIN", new_y="NEXT", text=text("Distinct objects (tracks): " + ", ".join(
             f"{count['label']} {count['unique_count']}" for count in report["labels"])))
         pdf.ln(1)
-    with pdf.table(col_widths=(40, 25, 25, 20, 20, 16, 16), text_align="LEFT", line_height=5,
+    shown, framed = briefing(report["entities"])
+    if len(shown) < len(report["entities"]):
+        pdf.multi_cell(w=0, h=5, new_x="LMARGIN", new_y="NEXT", text=text(
+            f"The {len(shown)} longest of {len(report['entities'])} ranges ({PDF_RANGES_PER_LABEL} at most of each "
+            "label, on-screen text and overlays); entities.csv and report.json list them all."))
+        pdf.ln(1)
+    widths = (40, 22, 22) + ((36,) if clock else ()) + (16, 16, 16, 16)
+    with pdf.table(col_widths=widths, text_align="LEFT", line_height=5,
                    headings_style=FontFace(emphasis="", fill_color=(230, 230, 230))) as table:
-        table.row(["label", "start", "end", "peak", "mean", "frames", "tracks"])
-        for e in report["entities"]:
-            table.row([text(_entity_name(e)), _clock(e["start"]), _clock(e["end"]),
-                       f"{e['peak_confidence']:.2f}", f"{e['mean_confidence']:.2f}", str(e["frame_count"]),
-                       str(len(e.get("track_ids", []))) if report["labels"] else "-"])
+        table.row(["label", "start", "end"] + (["wall clock at start"] if clock else []) + ["peak", "mean", "frames", "tracks"])
+        for e in shown:
+            table.row([text(_entity_name(e)), _clock(e["start"]), _clock(e["end"])]
+                      + [_wall_clock(wall) for wall in _wall(report, e["start"])]
+                      + [f"{e['peak_confidence']:.2f}", f"{e['mean_confidence']:.2f}", str(e["frame_count"]),
+                         str(len(e.get("track_ids", []))) if report["labels"] else "-"])
 
     heading("Timeline", keep=(len({e["label"] for e in report["entities"]}) + 2) * 6 + 10)
     _timeline(pdf, report, text)
 
-    if report["entities"]:
+    if framed:
         heading("Evidence frames")
-        for e in report["entities"]:
+        for e in framed:
             frame = Path(out_dir) / e["evidence"]["path"]
             room_for(5 + (110 * 9 / 16 if frame.exists() else 0) + 2)
-            pdf.cell(text=text(f"{_entity_name(e)} at {_clock(e['evidence']['t'])} "
+            wall = "".join(f", {_wall_clock(w)}" for w in _wall(report, e["evidence"]["t"]))
+            pdf.cell(text=text(f"{_entity_name(e)} at {_clock(e['evidence']['t'])}{wall} "
                                f"(confidence {e['evidence']['confidence']:.2f})"),
                      new_x="LMARGIN", new_y="NEXT")
             if frame.exists():
                 pdf.image(str(frame), w=110)
             pdf.ln(2)
 
-    keyframes = [(shot, Path(out_dir) / shot["keyframe"]["path"]) for shot in report["shots"]]
+    keyframes = [(shot, Path(out_dir) / shot["keyframe"]["path"]) for shot in spread(report["shots"], PDF_KEYFRAMES)]
     if keyframes:
         heading("Shots", keep=40)
+        if len(keyframes) < len(report["shots"]):
+            pdf.multi_cell(w=0, h=5, new_x="LMARGIN", new_y="NEXT",
+                           text=f"{len(keyframes)} of {len(report['shots'])} shots, spread over the video.")
         per_row, gap = 4, 3
         width = (pdf.epw - gap * (per_row - 1)) / per_row
         height = width * video["display_height"] / max(video["display_width"], 1)
@@ -202,7 +278,8 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
             pdf.set_xy(pdf.l_margin, top + height + 6)
 
     heading("Transcript")
-    lines = [text(f"[{_clock(s['start'])}-{_clock(s['end'])}] {s['text']}") for s in report["transcript"]]
+    lines = [text(f"[{_clock(s['start'])}-{_clock(s['end'])}" + "".join(f" | {_wall_clock(w)}" for w in _wall(report, s["start"]))
+                  + f"] {s['text']}") for s in report["transcript"]]
     heights = [pdf.multi_cell(w=0, h=5, text=line, dry_run=True, output=MethodReturnValue.HEIGHT) for line in lines]
     for i, line in enumerate(lines):
         # A segment is not split across pages, and the last two travel together: no lone last line.

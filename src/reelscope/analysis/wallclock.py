@@ -166,8 +166,9 @@ def find(overlays: list[tuple[dict, list[dict]]], duration: float, settings: Set
         if not has_date and len(pieces) == 1 and abs(pieces[0][1]) < 2 * tick:
             why = f"the overlay at {overlay['start']:.0f} s counts the video's own time (a timecode, not a clock)"
             continue
+        written_day_first = any(p["date"] and p["date"][0] == "XXY" for _, p in parsed)
         if best is None or (has_date, fitted) > best[:2]:
-            best = (has_date, fitted, overlay, pieces, order, len(parsed))
+            best = (has_date, fitted, overlay, pieces, order if written_day_first else None, len(parsed))
     if best is None:
         return None, why
     has_date, fitted, overlay, pieces, order, parsed_count = best
@@ -177,7 +178,7 @@ def find(overlays: list[tuple[dict, list[dict]]], duration: float, settings: Set
                          "wall_start": _iso(start + offset, has_date)}
                         for start, end, (_, offset) in zip(starts, ends, pieces)],
              "source": {"box": overlay["box"], "first_reading": overlay["first_reading"],
-                        "readings": parsed_count, "fitted": fitted, "date_order": order if has_date else None}}
+                        "readings": parsed_count, "fitted": fitted, "date_order": order}}
     clock["start"] = clock["pieces"][0]["wall_start"]
     return clock, f"{fitted} of {parsed_count} readings fit {len(pieces)} piece{'s' * (len(pieces) > 1)}"
 

@@ -7,7 +7,8 @@ POST /ingest {url}                fetch a video from a URL into uploads/ (checke
                                   202 with a fetch id; the fetch runs in the fetch function
 GET  /ingest/{id}                 QUEUED, SUCCEEDED (the upload then starts a job) or FAILED with the reason
 GET  /jobs                        jobs, newest first, paged; ?status= keeps one status
-GET  /jobs/{id}                   status, steps with timings, media facts, presigned links to the artifacts
+GET  /jobs/{id}                   status, steps with timings, media facts, artifacts by kind, links to the documents
+GET  /jobs/{id}/artifacts?kind=    one kind's artifacts (evidence frames...), a page at a time, with links
 GET  /jobs/{id}/report            the report page (HTML): player with subtitles, timeline lanes, transcript, evidence
 GET  /search?q=&mode=keyword|semantic|hybrid&label=&job=   hits across all videos (search.py)
 POST /jobs/{id}/runs              run a finished job again: a new execution on the same upload (409 while it runs)
@@ -58,6 +59,7 @@ from pydantic import BaseModel
 from reelscope import __version__
 from reelscope.cloud import jobs
 from reelscope.cloud.schemas import (
+    ArtifactsPage,
     FetchQueued,
     FetchRecord,
     IngestRequest,
@@ -170,9 +172,24 @@ WEB = FilePath(__file__).parents[1] / "web"
 HTML = "text/html; charset=utf-8"
 
 
-def artifact_links(store: Store, job_id: str, manifest: dict) -> dict[str, str]:
+# Kinds of which a job has one file per entity, shot or 10 s (thousands for hours of video): the job
+# names how many, GET /jobs/{id}/artifacts?kind= lists them page by page.
+PAGED_KINDS = ("evidence", "keyframe", "thumbnail", "search-index")
+
+
+def artifact_links(store: Store, job_id: str, manifest: dict, kinds_left_out: tuple[str, ...] = ("thumbnail",
+                                                                                                   "search-index")) -> dict[str, str]:
     return {a["path"]: store.presigned_get(f"jobs/{job_id}/{a['path']}", LINK_TTL_S)
-            for a in manifest["artifacts"] if a["kind"] not in ("thumbnail", "search-index")}
+            for a in manifest["artifacts"] if a["kind"] not in kinds_left_out}
+
+
+def artifact_kinds(manifest: dict) -> dict[str, dict]:
+    kinds: dict[str, dict] = {}
+    for artifact in manifest["artifacts"]:
+        kind = kinds.setdefault(artifact["kind"], {"count": 0, "size_bytes": 0})
+        kind["count"] += 1
+        kind["size_bytes"] += artifact["size_bytes"]
+    return kinds
 
 
 def html_page(template: str, title: str, data: dict, status: int = 200) -> Response:
@@ -413,8 +430,27 @@ def _job_routes(client) -> Router:
         return answer(JobDetail, {"job": {k: v for k, v in job.items() if k not in hidden},
                                   "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
                                             for name, step in steps.items()},
-                                  "links": artifact_links(store, job_id, manifest) if manifest else {},
+                                  "artifacts": artifact_kinds(manifest) if manifest else {},
+                                  "links": artifact_links(store, job_id, manifest, PAGED_KINDS) if manifest else {},
                                   "links_expire_in": LINK_TTL_S})
+
+    @router.get("/jobs/<job_id>/artifacts", summary="A job's artifacts of one kind, a page at a time, with links",
+                responses={200: ok("a page of artifacts", ArtifactsPage), **NOT_FOUND})
+    def list_artifacts(job_id: JobId, kind: Annotated[str, Query(max_length=40, pattern=r"^[a-z-]+$")],
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                       page: Annotated[str | None, Query(alias="next", max_length=20, pattern=r"^[0-9]+$",
+                                                         description="`next` of the previous page")] = None):
+        store = store_()
+        job = store.job(job_id)
+        manifest = manifest_of(store, job) if job else None
+        if manifest is None:
+            return _error(404, f"job {job_id} has no artifacts yet")
+        start = int(page or 0)
+        of_kind = [a for a in manifest["artifacts"] if a["kind"] == kind]
+        shown = [{**a, "url": store.presigned_get(f"jobs/{job_id}/{a['path']}", LINK_TTL_S)}
+                 for a in of_kind[start: start + limit]]
+        following = str(start + limit) if start + limit < len(of_kind) else None
+        return answer(ArtifactsPage, {"artifacts": shown, "next": following, "links_expire_in": LINK_TTL_S})
 
     return router
 

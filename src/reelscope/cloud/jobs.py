@@ -68,7 +68,8 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
                 statuses[name] = {"status": Status.FAILED}
                 failures.append(err)
                 continue
-            store.end_step(job_id, name, time.perf_counter() - started, outputs=outputs)
+            store.end_step(job_id, name, time.perf_counter() - started, outputs=outputs,
+                           summary=pipeline.step_summary(name, out))
             statuses[name] = {"status": Status.SUCCEEDED}
             have.update(published)
             results.append({"step": name, "outputs": len(outputs)})
@@ -234,12 +235,12 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
             if blocker := pipeline.blocked_by(name, steps):
                 steps[name] = {"status": Status.SKIPPED, "error": f"{blocker} failed"}
             elif record.get("status") == Status.SUCCEEDED:
-                steps[name] = {"status": Status.SUCCEEDED}
+                steps[name] = pipeline.succeeded(record.get("summary"))
             else:
                 error = record.get("error") if record.get("status") == Status.FAILED else None
                 steps[name] = {"status": Status.FAILED, "error": error or failure_reason(branch)}
     artifacts = [output for name, record in records.items() if steps.get(name, {}).get("status") == Status.SUCCEEDED
-                 for output in record.get("outputs", [])]
+                 for output in store.step_outputs(record)]
     source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"],
               "job_id": job_id}
     with tempfile.TemporaryDirectory(prefix="reelscope-index-") as tmp:

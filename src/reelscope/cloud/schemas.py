@@ -109,7 +109,10 @@ class StepRecord(BaseModel):
     started_at: Timestamp
     ended_at: Timestamp | None = None
     duration_s: float | None = None
-    outputs: list[Output] = []
+    output_count: int = Field(0, description="files the step published (listed by GET /jobs/{id}/artifacts)")
+    output_bytes: int = 0
+    summary: dict[str, Any] | None = Field(None, description="what the step found, in brief (ocr: texts, overlays, "
+                                                             "the wall clock or why none)")
     error: str | None = None
 
 
@@ -145,10 +148,28 @@ class JobRecord(Open):
     media: MediaFacts | None = None
 
 
+class ArtifactKind(BaseModel):
+    count: int
+    size_bytes: int
+
+
 class JobDetail(BaseModel):
     job: JobRecord
     steps: dict[str, StepRecord]
-    links: dict[str, str] = Field(description="artifact path -> presigned URL")
+    artifacts: dict[str, ArtifactKind] = Field(description="artifact kind -> how many files, how many bytes")
+    links: dict[str, str] = Field(description="artifact path -> presigned URL, for every kind but those listed page "
+                                              "by page at GET /jobs/{id}/artifacts?kind= (evidence, keyframe, "
+                                              "thumbnail, search-index)")
+    links_expire_in: int
+
+
+class Artifact(Output):
+    url: str
+
+
+class ArtifactsPage(BaseModel):
+    artifacts: list[Artifact]
+    next: str | None = Field(description="pass as ?next= for the following page; null on the last")
     links_expire_in: int
 
 
@@ -164,7 +185,8 @@ class Hit(BaseModel):
     job_id: str
     file_name: str
     doc_id: str
-    kind: str = Field(description="transcript, entity (an object's range) or text (on-screen text)")
+    kind: str = Field(description="transcript, entity (an object's range or an overlay), text (on-screen text) "
+                                  "or moment (where a burned-in clock showed the time searched for)")
     start: float
     end: float
     snippet: str
@@ -178,6 +200,7 @@ class Hit(BaseModel):
     evidence_url: str | None = None
     thumbnail: str | None = None
     thumbnail_url: str | None = Field(None, description="a picture of the moment, presigned")
+    wall_time: str | None = Field(None, description="a moment's time on the burned-in clock (ISO 8601, the clock's own zone)")
 
 
 class SearchAnswer(BaseModel):

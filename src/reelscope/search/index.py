@@ -17,6 +17,10 @@ jobs/{job_id}/search/vectors.json; PK = VECTORS, SK = {job_id} lists the jobs th
 query is embedded and compared with every stored vector (exact cosine: fine to a few hundred
 thousand documents, see docs/BENCHMARKS.md). A warm process keeps a job's vectors until the job
 is indexed again. Hybrid: 0.5 * keyword score / best keyword score + 0.5 * similarity.
+
+Wall clock: a query that is a time or a date and time ("17:20", "2025-07-02 17:20:05") also
+finds the moments whose burned-in clock showed it (PK = CLOCK, SK = {job_id}: the job's clock
+pieces), first, as hits of kind "moment".
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from boto3.dynamodb.conditions import Key
 
+from reelscope.analysis import wallclock
 from reelscope.artifacts import dumps
 from reelscope.errors import BadQuery, ReelscopeError
 from reelscope.search import embed
@@ -152,6 +157,11 @@ def index_documents(store: Store, job_id: str, report: dict, folder: Path) -> tu
                             + [{"PK": f"DOC#{job_id}", "SK": doc_id} for doc_id in sorted(gone_docs)])
     store.table.update_item(Key={"PK": "SEARCH", "SK": "STATS"}, UpdateExpression="ADD documents :n",
                             ExpressionAttributeValues={":n": len(docs) - int(before.get("documents", 0))})
+    if report.get("wall_clock"):
+        store.table.put_item(Item=to_dynamo({"PK": "CLOCK", "SK": job_id, "file_name": file_name,
+                                             "pieces": report["wall_clock"]["pieces"]}))
+    else:
+        store.table.delete_item(Key={"PK": "CLOCK", "SK": job_id})
     return len(docs), VECTORS_PATH
 
 
@@ -167,19 +177,43 @@ def search(store: Store, query: str, mode: str = "keyword", job: str | None = No
     ranges. Raises ValueError, naming the problem, for a query with nothing to search for."""
     if mode not in MODES:
         raise BadQuery(f"mode must be one of {', '.join(MODES)}")
-    if mode == "keyword":
-        hits = _keyword_hits(store, query, job)
-    elif mode == "semantic":
-        hits = {sk: {**hit, "score": hit["similarity"]} for sk, hit in _semantic_hits(store, query, job).items()}
-    else:
-        hits = _hybrid_hits(store, query, job)
+    wall = wallclock.parse_query(query)
+    moments = _clock_hits(store, wall, job) if wall and not label else []
+    try:
+        if mode == "keyword":
+            hits = _keyword_hits(store, query, job)
+        elif mode == "semantic":
+            hits = {sk: {**hit, "score": hit["similarity"]} for sk, hit in _semantic_hits(store, query, job).items()}
+        else:
+            hits = _hybrid_hits(store, query, job)
+    except BadQuery:
+        if not wall:
+            raise
+        hits = {}
     ranked = sorted((h for h in hits.values() if not label or h.get("label") == label),
-                    key=lambda h: (-h["score"], h["job_id"], h["start"]))[:limit]
+                    key=lambda h: (-h["score"], h["job_id"], h["start"]))[:max(limit - len(moments), 0)]
     _add_documents(store, ranked)
+    ranked = (moments + ranked)[:limit]
     for hit in ranked:
         hit["score"] = round(hit["score"], 4)
         hit["link"] = f"/jobs/{hit['job_id']}/report#t={hit['start']:.2f}"
     return ranked
+
+
+def _clock_hits(store: Store, wall: dict, job: str | None) -> list[dict]:
+    """A wall-clock time's moments in each video whose burned-in clock showed it (wallclock.py),
+    ranked before any other hit; the CLOCK items hold each job's pieces."""
+    condition = Key("PK").eq("CLOCK") & Key("SK").eq(job) if job else Key("PK").eq("CLOCK")
+    hits = []
+    for item in store.table.query_all(condition):
+        clock = {"pieces": [{k: (float(v) if isinstance(v, Decimal) else v) for k, v in piece.items()}
+                            for piece in item["pieces"]]}
+        for t in wallclock.moments(clock, wall):
+            shown = wallclock.wall_time(clock, t)
+            hits.append({"job_id": item["SK"], "file_name": item["file_name"], "doc_id": f"clock-{t:.3f}",
+                         "kind": "moment", "start": t, "end": t + wall["span"], "wall_time": shown, "score": 1.0,
+                         "snippet": f"{shown.replace('T', ' ')} on the burned-in clock"})
+    return sorted(hits, key=lambda h: (h["job_id"], h["start"]))
 
 
 def _keyword_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
