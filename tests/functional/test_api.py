@@ -132,10 +132,36 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     assert all(isinstance(step["duration_s"], float) and millisecond_utc.match(step["ended_at"]) for step in steps)
     assert millisecond_utc.match(body["job"]["finished_at"]) and isinstance(body["job"]["media"]["duration_s"], float)
     manifest = cloud.store.get_json(f"jobs/{people_job}/manifest.json")
-    expected = {a["path"]: a["sha256"] for a in manifest["artifacts"] if a["kind"] not in ("thumbnail", "search-index")}
+    paged = ("evidence", "keyframe", "thumbnail", "search-index")  # one file per entity, shot or 10 s
+    expected = {a["path"]: a["sha256"] for a in manifest["artifacts"] if a["kind"] not in paged}
     assert set(body["links"]) == set(expected) and "search/vectors.json" not in body["links"]
     report_pdf = requests.get(body["links"]["report.pdf"], timeout=30).content
     assert hashlib.sha256(report_pdf).hexdigest() == expected["report.pdf"]
+    evidence = sorted(a["path"] for a in manifest["artifacts"] if a["kind"] == "evidence")
+    assert body["artifacts"]["evidence"]["count"] == len(evidence) >= 3  # Normal ranges and on-screen text
+    assert body["artifacts"]["report"]["count"] == 2  # report.json and report.pdf
+    assert sum(kind["size_bytes"] for kind in body["artifacts"].values()) == sum(a["size_bytes"] for a in manifest["artifacts"])
+    assert sum(step["output_count"] for step in body["steps"].values()) == sum(
+        len(cloud.store.step_outputs(record)) for record in cloud.store.steps(people_job).values())
+    assert "outputs" not in body["steps"]["detect"] and body["steps"]["ocr"]["summary"]["wall_clock"] == ""
+
+    listed, query = [], {"kind": "evidence", "limit": "2"}
+    while True:  # the evidence frames two at a time, each with a link
+        status, page = get(cloud, f"/jobs/{people_job}/artifacts", "/jobs/{job_id}/artifacts", {"job_id": people_job},
+                           query=query)
+        assert status == 200 and len(page["artifacts"]) <= 2
+        listed += [a["path"] for a in page["artifacts"]]
+        if not page["next"]:
+            break
+        query = {**query, "next": page["next"]}
+    assert listed == evidence
+    assert requests.get(page["artifacts"][-1]["url"], timeout=30).content[:2] == b"\xff\xd8"
+    status, page = get(cloud, f"/jobs/{people_job}/artifacts", "/jobs/{job_id}/artifacts", {"job_id": people_job},
+                       query={"kind": "no-such-kind"})
+    assert (status, page["artifacts"], page["next"]) == (200, [], None)
+    status, page = get(cloud, f"/jobs/{people_job}/artifacts", "/jobs/{job_id}/artifacts", {"job_id": people_job},
+                       query={"kind": "evidence", "next": "x"})
+    assert status == 422 and page["message"].startswith("next:")
 
 
 def test_openapi_document(cloud):
@@ -145,7 +171,7 @@ def test_openapi_document(cloud):
     assert status == 200 and document["info"]["title"] == "reelscope"
     assert set(document["paths"]) == {
         "/", "/openapi.json", "/uploads", "/search", "/ingest", "/ingest/{fetch_id}", "/jobs", "/jobs/{job_id}",
-        "/jobs/{job_id}/report", "/jobs/{job_id}/runs", "/jobs/{job_id}/shares", "/jobs/{job_id}/shares/{token}", "/s/{token}",
+        "/jobs/{job_id}/artifacts", "/jobs/{job_id}/report", "/jobs/{job_id}/runs", "/jobs/{job_id}/shares", "/jobs/{job_id}/shares/{token}", "/s/{token}",
         "/s/{token}/report.json"}
     mode = next(p for p in document["paths"]["/search"]["get"]["parameters"] if p["name"] == "mode")
     assert mode["schema"]["enum"] == ["keyword", "semantic", "hybrid"]
@@ -330,3 +356,34 @@ def test_malformed_urls_and_page_tokens_are_the_client_s_error(cloud):
                   {"PK": "a", "SK": "b", "entity": "JOB", "created_at": "x", "extra": "y"}, [{"PK": "a"}]):
         token = base64.urlsafe_b64encode(json.dumps(shape).encode()).decode()
         assert get(cloud, "/jobs", query={"next": token}) == (422, {"message": "next: not a page token from this API"}), shape
+
+
+def test_a_long_jobs_records_and_answers_stay_small(cloud):
+    """Hours of footage publish thousands of files (an evidence frame per range, a thumbnail every
+    10 s): the step's item keeps a count and a key, GET /jobs/{id} counts them by kind."""
+    from reelscope.artifacts import dumps
+
+    job_id = "f" * 32
+    cloud.store.create_job(job_id, {"bucket": "b", "key": "uploads/hours.mp4", "size": 1, "version": "v"}, job_id)
+    outputs = [{"path": f"evidence/{i:05d}-person.jpg", "kind": "evidence", "sha256": "0" * 64, "size_bytes": 90_000}
+               for i in range(20_000)]
+    cloud.store.start_step(job_id, "entities")
+    cloud.store.end_step(job_id, "entities", 12.5, outputs=outputs)
+    item = cloud.store.table.client.get_item(TableName=cloud.store.table.name,
+                                             Key={"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": "STEP#entities"}})["Item"]
+    assert len(json.dumps(item)) < 1000  # DynamoDB refuses items over 400 KB
+    (record,) = cloud.store.steps(job_id).values()
+    assert (record["output_count"], record["output_bytes"]) == (20_000, 20_000 * 90_000)
+    assert cloud.store.step_outputs(record) == outputs
+
+    manifest = pipeline.build_manifest({"file_name": "hours.mp4"}, {"entities": {"status": "SUCCEEDED"}}, outputs + [
+        {"path": "report.json", "kind": "report", "sha256": "0" * 64, "size_bytes": 10}])
+    cloud.store.put_json(f"jobs/{job_id}/manifest.json", dumps(manifest))
+    cloud.store.update_job(job_id, status="SUCCEEDED", manifest_key=f"jobs/{job_id}/manifest.json")
+    status, body = get(cloud, f"/jobs/{job_id}", "/jobs/{job_id}", {"job_id": job_id})
+    assert status == 200 and len(json.dumps(body)) < 10_000
+    assert body["artifacts"]["evidence"] == {"count": 20_000, "size_bytes": 20_000 * 90_000}
+    assert list(body["links"]) == ["report.json"]
+    status, page = get(cloud, f"/jobs/{job_id}/artifacts", "/jobs/{job_id}/artifacts", {"job_id": job_id},
+                       query={"kind": "evidence", "limit": "500", "next": "19800"})
+    assert [a["path"] for a in page["artifacts"]] == [o["path"] for o in outputs[19_800:]] and page["next"] is None

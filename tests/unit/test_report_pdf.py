@@ -17,11 +17,13 @@ HEADINGS = ("Media", "Entities", "Timeline", "Evidence frames", "Transcript")
 def _report(segments: int, ranges: int = 4) -> dict:
     labels = ["person", "dog", "car", "boat"]
     entities = [{"id": i, "kind": "object", "label": labels[i % 4], "animal": i % 4 == 1, "start": 10.0 * i,
-                 "end": 10.0 * i + 8, "duration": 8.0, "peak_confidence": 0.9, "mean_confidence": 0.7, "frame_count": 9, "track_ids": [i],
+                 "end": 10.0 * i + 8, "duration": 8.0, "peak_confidence": 0.9, "mean_confidence": 0.7, "frame_count": 9,
+                 "track_ids": [i],
                  "evidence": {"path": f"evidence/e{i}.jpg", "t": 10.0 * i + 1, "confidence": 0.9}}
                 for i in range(ranges)]
     entities.append({"id": ranges, "kind": "text", "label": "NORTH GATE 47", "text": "NORTH GATE 47", "animal": False,
-                     "start": 30.0, "end": 36.0, "duration": 6.0, "peak_confidence": 0.99, "mean_confidence": 0.98, "frame_count": 6,
+                     "start": 30.0, "end": 36.0, "duration": 6.0, "peak_confidence": 0.99, "mean_confidence": 0.98,
+                     "frame_count": 6,
                      "evidence": {"path": "text/0000-north-gate-47.jpg", "t": 31.0, "confidence": 0.99}})
     tracks = [{"id": i, "label": e["label"], "start": e["start"], "end": e["end"]} for i, e in enumerate(entities[:ranges])]
     shots = [{"index": i, "start": 120.0 * i, "end": 120.0 * (i + 1), "starts_with": "cut" if i else "start",

@@ -213,8 +213,9 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
     clock = report.get("wall_clock")
     if clock:
         pieces = len(clock["pieces"])
+        jumps = f"; it jumps: {pieces} pieces" if pieces > 1 else ""
         facts.append(("Wall clock", f"{_wall_clock(clock['start'])} at the first frame, read from the burned-in clock "
-                                    f"({clock['source']['fitted']} readings" + (f"; it jumps: {pieces} pieces)" if pieces > 1 else ")")))
+                                    f"({clock['source']['fitted']} readings{jumps})"))
     for name, value in facts + [(f"Step {k}", v["status"] + (f": {v['error']}" if v.get("error") else ""))
                                 for k, v in report["steps"].items() if v["status"] != Status.SUCCEEDED]:
         pdf.cell(w=30, h=5, text=text(name))

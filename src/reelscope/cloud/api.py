@@ -177,8 +177,8 @@ HTML = "text/html; charset=utf-8"
 PAGED_KINDS = ("evidence", "keyframe", "thumbnail", "search-index")
 
 
-def artifact_links(store: Store, job_id: str, manifest: dict, kinds_left_out: tuple[str, ...] = ("thumbnail",
-                                                                                                   "search-index")) -> dict[str, str]:
+def artifact_links(store: Store, job_id: str, manifest: dict,
+                   kinds_left_out: tuple[str, ...] = ("thumbnail", "search-index")) -> dict[str, str]:
     return {a["path"]: store.presigned_get(f"jobs/{job_id}/{a['path']}", LINK_TTL_S)
             for a in manifest["artifacts"] if a["kind"] not in kinds_left_out}
 

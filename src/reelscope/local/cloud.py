@@ -44,6 +44,7 @@ from reelscope.definition import BATCH_PLACEHOLDERS, LAMBDA_PLACEHOLDERS, TABLE_
 from reelscope.errors import ReelscopeError, error_message
 from reelscope.local.servers import ApiServer, S3Gate
 from reelscope.progress import Progress
+from reelscope.settings import Settings
 from reelscope.status import UNFINISHED, Status
 from reelscope.store import Store, artifact_key, forget_shared_stores, shared_store
 
@@ -556,13 +557,15 @@ class LocalCloud:
                 return found[0]
         raise ReelscopeError(f"no notification arrived for {key}")
 
-    def wait(self, job_id: str, progress: Progress | None = None, timeout_s: float = 3600) -> dict:
-        """Block until the job's current execution ends; report each state as it is entered and left."""
+    def wait(self, job_id: str, progress: Progress | None = None, timeout_s: float | None = None) -> dict:
+        """Block until the job's current execution ends; report each state as it is entered and left.
+        Without timeout_s, how long is derived from the media's duration (wait_limit)."""
         progress = progress or Progress(enabled=False)
         name = self.store.job(job_id).get("execution_name", job_id)
         execution_arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
-        seen, deadline = 0, time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        started, seen = time.monotonic(), 0
+        limit, checked = timeout_s or wait_limit(self.store.job(job_id)), started
+        while True:
             status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
             events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
             for event in events[seen:]:
@@ -576,8 +579,11 @@ class LocalCloud:
                 if status in ("FAILED", "TIMED_OUT", "ABORTED"):
                     self._execution_ended(execution_arn)
                 return self.store.job(job_id)
+            if not timeout_s and time.monotonic() - checked > 20:  # probe may have said how long the media is since
+                limit, checked = wait_limit(self.store.job(job_id)), time.monotonic()
+            if time.monotonic() - started > limit:
+                raise ReelscopeError(f"job {job_id} still running after {limit:.0f} s")
             time.sleep(0.3)
-        raise ReelscopeError(f"job {job_id} still running after {timeout_s:.0f} s")
 
     def _execution_ended(self, execution_arn: str) -> None:
         """What EventBridge hands the mark_failed function in AWS when an execution fails (moto sends no events)."""
@@ -632,6 +638,18 @@ class LocalCloud:
         detail = job.get("error") or f"report at {api_url}/jobs/{job_id}/report"
         say(f"job {job_id}: {job['status']}: {detail}")
         self.save()
+
+
+# How long a job may run locally before `wait` gives up on it: a floor for start-up, and per second of
+# media eight times the 0.25x real time measured on 2 cores (docs/BENCHMARKS.md). The longest media
+# allowed (settings.max_duration_s) is assumed until probe says.
+WAIT_FLOOR_S = 1800.0
+WAIT_PER_MEDIA_S = 2.0
+
+
+def wait_limit(job: dict | None) -> float:
+    duration = ((job or {}).get("media") or {}).get("duration_s") or Settings().max_duration_s
+    return WAIT_FLOOR_S + WAIT_PER_MEDIA_S * float(duration)
 
 
 def describe_outcome(result: dict) -> str:
