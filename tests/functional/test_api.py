@@ -171,7 +171,8 @@ def test_openapi_document(cloud):
     assert status == 200 and document["info"]["title"] == "reelscope"
     assert set(document["paths"]) == {
         "/", "/openapi.json", "/uploads", "/search", "/ingest", "/ingest/{fetch_id}", "/jobs", "/jobs/{job_id}",
-        "/jobs/{job_id}/artifacts", "/jobs/{job_id}/report", "/jobs/{job_id}/runs", "/jobs/{job_id}/shares", "/jobs/{job_id}/shares/{token}", "/s/{token}",
+        "/jobs/{job_id}/artifacts", "/jobs/{job_id}/report", "/jobs/{job_id}/runs", "/jobs/{job_id}/shares",
+        "/jobs/{job_id}/shares/{token}", "/s/{token}",
         "/s/{token}/report.json"}
     mode = next(p for p in document["paths"]["/search"]["get"]["parameters"] if p["name"] == "mode")
     assert mode["schema"]["enum"] == ["keyword", "semantic", "hybrid"]

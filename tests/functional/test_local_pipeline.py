@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from reelscope.analysis import pipeline
 from reelscope.cli import main
 from reelscope.local.cloud import BUCKET, LocalCloud
 
@@ -72,7 +73,9 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
     assert report["media"]["duration_s"] == 16.0 and report["transcript"] and report["shots"] and report["tracks"]
     listed = {f"jobs/{job_id}/{a['path']}": a["sha256"] for a in manifest["artifacts"]}
     stored = {o["Key"] for o in cloud.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"jobs/{job_id}/")["Contents"]}
-    assert stored == set(listed) | {f"jobs/{job_id}/manifest.json"}
+    records = {f"jobs/{job_id}/records/{name}-outputs.json" for name in pipeline.STEP_ORDER} | {
+        f"jobs/{job_id}/records/search-terms.json"}  # what each step published, the job's search terms
+    assert stored == set(listed) | {f"jobs/{job_id}/manifest.json"} | records
     for key, sha in listed.items():
         assert hashlib.sha256(cloud.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()).hexdigest() == sha
     assert cloud.store.get_json(f"jobs/{job_id}/transcript.json")["language"] == "en"
@@ -81,7 +84,7 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
 
     exported = cloud.export(job_id, tmp_path)
     assert sorted(p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()) == \
-           sorted(k.split("/", 2)[2] for k in stored)
+           sorted(k.split("/", 2)[2] for k in stored - records)  # records are the service's, not results
 
     # The same object announced again (a duplicate delivery) starts nothing.
     etag = cloud.s3.head_object(Bucket=BUCKET, Key="uploads/sample.mp4")["ETag"]
@@ -119,7 +122,8 @@ def test_vision_failure_leaves_the_job_partial_with_speech_delivered(cloud, samp
     for step in ("shots", "tracks", "entities"):  # they need detect's output
         assert manifest["steps"][step] == {"status": "SKIPPED", "error": "detect failed"}
     # ocr needs nothing of detect: the same Batch job goes on to it after detect failed
-    assert manifest["steps"]["ocr"] == {"status": "SUCCEEDED"} and steps["ocr"]["status"] == "SUCCEEDED"
+    assert manifest["steps"]["ocr"]["status"] == "SUCCEEDED" and steps["ocr"]["status"] == "SUCCEEDED"
+    assert manifest["steps"]["ocr"]["summary"]["wall_clock"] == ""  # no burned-in clock in this video
     paths = {a["path"] for a in manifest["artifacts"]}
     assert {"transcript.json", "subtitles.srt", "subtitles.vtt", "720p.mp4", "ocr.json"} <= paths
     assert not paths & {"detections.json", "entities.json", "shots.json", "tracks.json"}

@@ -7,6 +7,7 @@ import re
 
 import pytest
 import requests
+from boto3.dynamodb.conditions import Key
 
 from reelscope import synth
 from reelscope.local.cloud import LocalCloud
@@ -212,6 +213,55 @@ def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):
     assert search(cloud, q="zeppelin orchard")[1]["hits"] == []
     # The warm process's vectors of the job were replaced too.
     assert all("Zeppelin" not in hit["snippet"] for hit in search(cloud, **airships)[1]["hits"])
+
+
+def test_a_term_said_many_times_spreads_over_items_of_bounded_size(indexed, tmp_path, monkeypatch):
+    """Hours of speech say a word thousands of times: its postings in one job continue over
+    several items (here chunks of 300 characters stand for 64,000); indexing again drops the ones
+    no longer needed, and the job's terms are listed in S3, not in an item."""
+    from reelscope.search import index as search_module
+
+    cloud, jobs, _ = indexed
+    monkeypatch.setattr(search_module, "POSTINGS_CHUNK_CHARS", 300)
+    report = cloud.store.get_json(f"jobs/{jobs['harbor']}/report.json")
+    long = {**report, "transcript": [{"id": i, "start": 10.0 * i, "end": 10.0 * i + 5, "text": f"Walrus sighting number {i}."}
+                                     for i in range(40)]}
+
+    def walrus_items() -> list[dict]:
+        return cloud.store.table.query_all(Key("PK").eq("TERM#walru") & Key("SK").begins_with(jobs["harbor"]))
+
+    try:
+        search_module.index_documents(cloud.store, jobs["harbor"], long, tmp_path / "long")
+        items = walrus_items()
+        assert len(items) >= 3 and all(len(item["postings"]) <= 300 for item in items)
+        hits = search(cloud, q="walrus", job=jobs["harbor"], limit="100")[1]["hits"]
+        assert sorted(hit["start"] for hit in hits) == [10.0 * i for i in range(40)]  # each once, from every item
+        vectors = cloud.store.table.get_item(Key={"PK": "VECTORS", "SK": jobs["harbor"]})["Item"]
+        assert cloud.store.get_json(vectors["terms_key"])["walru"] == len(items)
+        short = {**long, "transcript": long["transcript"][:2]}
+        search_module.index_documents(cloud.store, jobs["harbor"], short, tmp_path / "short")
+        assert len(walrus_items()) == 1
+        assert len(search(cloud, q="walrus", job=jobs["harbor"])[1]["hits"]) == 2
+    finally:
+        search_module.index_documents(cloud.store, jobs["harbor"], report, tmp_path / "again")
+    assert walrus_items() == []
+
+
+def test_a_job_whose_terms_its_vectors_item_listed_is_indexed_again_cleanly(indexed, tmp_path):
+    """An index written before the terms went to S3 listed them in the VECTORS item: indexing the
+    job again still deletes the terms it no longer has."""
+    from reelscope.search import index as search_module
+
+    cloud, jobs, _ = indexed
+    report = cloud.store.get_json(f"jobs/{jobs['people']}/report.json")
+    vectors = cloud.store.table.get_item(Key={"PK": "VECTORS", "SK": jobs["people"]})["Item"]
+    stale = {"PK": "TERM#platypu", "SK": jobs["people"], "postings": "ent-0\t1\t1.0\tNormal"}
+    cloud.store.table.write_batch([stale, {**{k: v for k, v in vectors.items() if k != "terms_key"},
+                                           "terms": ["normal", "platypu"]}])
+    assert [hit["doc_id"] for hit in search(cloud, q="platypus")[1]["hits"]] == ["ent-0"]
+    search_module.index_documents(cloud.store, jobs["people"], report, tmp_path)
+    assert search(cloud, q="platypus")[1]["hits"] == []
+    assert "terms_key" in cloud.store.table.get_item(Key={"PK": "VECTORS", "SK": jobs["people"]})["Item"]
 
 
 def test_jobs_indexed_by_the_first_layout_are_still_found(indexed):

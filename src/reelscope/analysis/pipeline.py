@@ -172,9 +172,13 @@ def succeeded(summary: dict | None) -> dict:
     return {"status": Status.SUCCEEDED, **({"summary": summary} if summary else {})}
 
 
-def make_exports(out_dir: Path, source: dict, steps: dict[str, dict]) -> list[str]:
-    """report.json, entities.csv, transcript.csv, report.pdf from the artifacts in out_dir."""
+def make_exports(out_dir: Path, source: dict, steps: dict[str, dict],
+                 fetch_pictures: Callable[[list[str]], None] | None = None) -> list[str]:
+    """report.json, entities.csv, transcript.csv, report.pdf from the artifacts in out_dir;
+    `fetch_pictures` brings the pictures the PDF shows into out_dir first (the index step)."""
     report = reports.build_report(out_dir, source, steps, overall_status(steps))
+    if fetch_pictures:
+        fetch_pictures(reports.pdf_pictures(report))
     with staging(out_dir) as stage:
         reports.write_exports(report, out_dir, stage.dir)
     return stage.published

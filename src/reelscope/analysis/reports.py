@@ -23,10 +23,9 @@ ENTITY_COLUMNS = ["id", "kind", "label", "animal", "start", "end", "duration", "
 
 
 # What the exports read besides media.json: each step's JSON artifact (read when the step succeeded)
-# and the pictures the PDF shows (artifact kinds). The index step downloads exactly these.
+# and the pictures the PDF shows (pdf_pictures). The index step downloads exactly these.
 STEP_ARTIFACTS = {"transcribe": "transcript.json", "entities": "entities.json", "downscale": "renditions.json",
                   "shots": "shots.json", "tracks": "tracks.json", "ocr": "ocr.json"}
-PICTURE_KINDS = ("evidence", "keyframe")
 
 
 def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: str) -> dict:
@@ -147,6 +146,12 @@ def spread(items: list, most: int) -> list:
     if len(items) <= most:
         return items
     return [items[round(i * (len(items) - 1) / (most - 1))] for i in range(most)]
+
+
+def pdf_pictures(report: dict) -> list[str]:
+    """The relative paths of the pictures report.pdf shows: evidence frames and keyframes."""
+    return ([e["evidence"]["path"] for e in briefing(report["entities"])[1]]
+            + [shot["keyframe"]["path"] for shot in spread(report["shots"], PDF_KEYFRAMES)])
 
 
 def report_pdf(report: dict, out_dir: Path) -> bytes:

@@ -244,12 +244,18 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
     source = {"file_name": job["source_file_name"], "size_bytes": job["source"]["size"], "sha256": job["source_sha256"],
               "job_id": job_id}
     with tempfile.TemporaryDirectory(prefix="reelscope-index-") as tmp:
-        # Only what the exports read: no renditions, no detections or frame signal (megabytes for an hour).
-        reads = {"media.json", *reports.STEP_ARTIFACTS.values()}
-        for output in artifacts:
-            if output["path"] in reads or output["kind"] in reports.PICTURE_KINDS:
-                store.download(artifact_key(job_id, output["path"]), Path(tmp) / output["path"])
-        for relative in pipeline.make_exports(Path(tmp), source, steps):
+        # Only what the exports read: no renditions, no detections or frame signal (megabytes for an
+        # hour), of the pictures only those the PDF shows (bounded, however long the video).
+        delivered = {output["path"] for output in artifacts}
+        reads = {"media.json", *reports.STEP_ARTIFACTS.values()} & delivered
+        for relative in sorted(reads):
+            store.download(artifact_key(job_id, relative), Path(tmp) / relative)
+
+        def fetch_pictures(paths: list[str]) -> None:
+            for relative in sorted(set(paths) & delivered):
+                store.download(artifact_key(job_id, relative), Path(tmp) / relative)
+
+        for relative in pipeline.make_exports(Path(tmp), source, steps, fetch_pictures):
             store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
             artifacts.append(pipeline.describe_artifact(Path(tmp), relative))
         indexed, vectors = search.index_documents(store, job_id, read_json(Path(tmp) / "report.json"), Path(tmp))

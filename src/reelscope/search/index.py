@@ -8,12 +8,15 @@ Keyword: text is normalized (lower case, accents folded, punctuation dropped, a 
 stop list, plural "s" trimmed) the same way for documents and queries. Items: PK = TERM#{term},
 SK = {job_id}: the term's postings in that job, packed in one string (a line per document: id,
 term frequency, start, label), so a query reads one small item per job a term occurs in rather
-than one per document; PK = DOC#{job_id}, SK = {doc_id}: what a hit shows of the document, read
-only for the hits returned; PK = SEARCH, SK = STATS counts documents for the idf. A query ranks
-documents by sum over its terms of idf(term) * tf / (tf + 1) (BM25 without length norm).
+than one per document (a term said thousands of times in hours of speech continues in items
+SK = {job_id}.1, .2...: none grows past POSTINGS_CHUNK_CHARS); PK = DOC#{job_id}, SK = {doc_id}:
+what a hit shows of the document, read only for the hits returned; PK = SEARCH, SK = STATS
+counts documents for the idf. A query ranks documents by sum over its terms of idf(term) * tf /
+(tf + 1) (BM25 without length norm).
 
 Semantic: each document's all-MiniLM-L6-v2 vector (embed.py), stored per job in S3 as
-jobs/{job_id}/search/vectors.json; PK = VECTORS, SK = {job_id} lists the jobs that have one. A
+jobs/{job_id}/search/vectors.json; PK = VECTORS, SK = {job_id} lists the jobs that have one (and
+where the job's terms are listed, for indexing it again: records/search-terms.json). A
 query is embedded and compared with every stored vector (exact cosine: fine to a few hundred
 thousand documents, see docs/BENCHMARKS.md). A warm process keeps a job's vectors until the job
 is indexed again. Hybrid: 0.5 * keyword score / best keyword score + 0.5 * similarity.
@@ -67,6 +70,8 @@ KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
 CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
 MAX_QUERY_TERMS = 32
 FIRST_LAYOUT_FIELDS = ("tf", "job_id", "start", "label")  # what ranking reads of a first-layout term item
+POSTINGS_CHUNK_CHARS = 64_000  # a term's postings in one job, per item (an item holds at most 400 KB)
+JOB_ID_CHARS = 32
 
 
 def min_similarity(doc: dict) -> float:
@@ -112,15 +117,34 @@ def _hit_fields(job_id: str, file_name: str, doc: dict) -> dict:
             "snippet": doc["text"][:SNIPPET_CHARS]}
 
 
-def _postings(docs: list[dict]) -> dict[str, str]:
-    """Each term of the job's documents -> its postings: a line per document, "doc_id TAB tf TAB
-    start TAB label" (label empty for transcript segments)."""
+def _postings(docs: list[dict]) -> dict[str, list[str]]:
+    """Each term of the job's documents -> its postings in chunks of at most POSTINGS_CHUNK_CHARS:
+    a line per document, "doc_id TAB tf TAB start TAB label" (label empty for transcript segments)."""
     lines: dict[str, list[str]] = {}
     for doc in docs:
         for term, count in Counter(terms(doc["text"])).items():
             label = " ".join(doc.get("label", "").split())  # a label of custom weights could hold a tab
             lines.setdefault(term, []).append(f"{doc['doc_id']}\t{count}\t{doc['start']!r}\t{label}")
-    return {term: "\n".join(found) for term, found in lines.items()}
+    chunked: dict[str, list[str]] = {}
+    for term, found in lines.items():
+        chunks, size = [[]], 0
+        for line in found:
+            if size + len(line) > POSTINGS_CHUNK_CHARS and chunks[-1]:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(line)
+            size += len(line) + 1
+        chunked[term] = ["\n".join(chunk) for chunk in chunks]
+    return chunked
+
+
+def _postings_key(job_id: str, chunk: int) -> str:
+    """A term's postings item in a job: SK = the job id, then {job_id}.{n} for chunk n."""
+    return job_id if chunk == 0 else f"{job_id}.{chunk}"
+
+
+def terms_key(job_id: str) -> str:
+    return artifact_key(job_id, "records/search-terms.json")
 
 
 def _read_postings(job_id: str, packed: str) -> list[dict]:
@@ -139,29 +163,38 @@ def index_documents(store: Store, job_id: str, report: dict, folder: Path) -> tu
     shown = [_hit_fields(job_id, file_name, doc) for doc in docs]
     old_docs = {item["SK"] for item in store.table.query_all(Key("PK").eq(f"DOC#{job_id}"), fields=("SK",))}
     store.table.write_batch(
-        [{"PK": f"TERM#{term}", "SK": job_id, "postings": packed} for term, packed in sorted(postings.items())]
+        [{"PK": f"TERM#{term}", "SK": _postings_key(job_id, n), "postings": packed}
+         for term, chunks in sorted(postings.items()) for n, packed in enumerate(chunks)]
         + [to_dynamo({"PK": f"DOC#{job_id}", "SK": doc["doc_id"], **fields}) for doc, fields in zip(docs, shown)])
     path = Path(folder) / VECTORS_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(vectors_document(shown, embed.embed([doc["text"] for doc in docs]))), encoding="utf-8")
     key = artifact_key(job_id, VECTORS_PATH)
     store.upload(path, key)
+    # The job's terms and their chunk counts go to S3 (thousands of words for hours of speech: no item
+    # grows with a video's length); an item written before this layout lists its terms itself.
+    chunks = {term: len(packed) for term, packed in postings.items()}
+    previous = store.table.get_item(Key={"PK": "VECTORS", "SK": job_id}).get("Item", {})
+    old_chunks = (store.get_json(previous["terms_key"]) if "terms_key" in previous
+                  else dict.fromkeys(previous.get("terms", ()), 1))
+    store.put_json(terms_key(job_id), dumps(chunks))
     before = store.table.put_item(Item={"PK": "VECTORS", "SK": job_id, "key": key, "documents": len(docs),
-                                        "model": embed.MODEL_NAME, "indexed_at": now(), "terms": sorted(postings)},
+                                        "model": embed.MODEL_NAME, "indexed_at": now(), "terms": len(chunks),
+                                        "terms_key": terms_key(job_id)},
                                   ReturnValues="ALL_OLD").get("Attributes", {})
     # A job indexed again (a redriven execution, a rerun) replaces its documents: what it no longer
     # has is deleted, and the count changes by the difference only.
-    gone_terms = set(before.get("terms", ())) - set(postings)
+    gone_postings = [(term, n) for term, count in sorted(old_chunks.items()) for n in range(chunks.get(term, 0), int(count))]
     gone_docs = old_docs - {doc["doc_id"] for doc in docs}
-    store.table.write_batch(deletes=[{"PK": f"TERM#{term}", "SK": job_id} for term in sorted(gone_terms)]
+    store.table.write_batch(deletes=[{"PK": f"TERM#{term}", "SK": _postings_key(job_id, n)} for term, n in gone_postings]
                             + [{"PK": f"DOC#{job_id}", "SK": doc_id} for doc_id in sorted(gone_docs)])
     store.table.update_item(Key={"PK": "SEARCH", "SK": "STATS"}, UpdateExpression="ADD documents :n",
                             ExpressionAttributeValues={":n": len(docs) - int(before.get("documents", 0))})
     if report.get("wall_clock"):
         store.table.put_item(Item=to_dynamo({"PK": "CLOCK", "SK": job_id, "file_name": file_name,
                                              "pieces": report["wall_clock"]["pieces"]}))
-    else:
-        store.table.delete_item(Key={"PK": "CLOCK", "SK": job_id})
+    else:  # a batch delete: the index function may write in batches, and deletes nothing else alone
+        store.table.write_batch(deletes=[{"PK": "CLOCK", "SK": job_id}])
     return len(docs), VECTORS_PATH
 
 
@@ -244,11 +277,11 @@ def _term_postings(store: Store, term: str, job: str | None) -> list[dict]:
     if job:  # both layouts' keys start with the job id (ids are all 32 characters long)
         condition = condition & Key("SK").begins_with(job)
     items = store.table.query_all(condition, fields=("SK", "postings", *FIRST_LAYOUT_FIELDS))
-    indexed_again = {item["SK"] for item in items if "postings" in item}
+    indexed_again = {item["SK"][:JOB_ID_CHARS] for item in items if "postings" in item}
     postings = []
     for item in items:
         if "postings" in item:
-            postings += _read_postings(item["SK"], item["postings"])
+            postings += _read_postings(item["SK"][:JOB_ID_CHARS], item["postings"])
         elif item["job_id"] not in indexed_again:
             postings.append({"sk": item["SK"], "job_id": item["job_id"], "tf": int(item["tf"]), "start": float(item["start"]),
                              **({"label": item["label"]} if item.get("label") else {}), "first_layout_term": term})
