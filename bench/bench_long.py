@@ -90,7 +90,8 @@ def state_sizes(state: Path, job_id: str) -> dict:
         answer, error = cloud.runner.invoke("api", event)
         assert error is None, error
         return {"largest_item": len(json.dumps(largest)), "largest_item_sk": largest["SK"]["S"],
-                "largest_payload": max(payloads), "job_answer": len(answer["body"])}
+                "largest_payload": max(payloads) if payloads else "n/a (executions are not saved)",
+                "job_answer": len(answer["body"])}
 
 
 def measure(target: Path) -> dict:
