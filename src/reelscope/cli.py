@@ -194,7 +194,8 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
     """Upload VIDEO to local mode, follow its execution state by state, export and summarize.
     The same file processed before (same bytes, same name) is not processed again: its job's
     result is shown, unless `force` runs the job again."""
-    from reelscope.local.cloud import LocalCloud, job_timings
+    from reelscope.cloud import jobs
+    from reelscope.local.cloud import LocalCloud, job_timings, was_interrupted
     from reelscope.status import UNFINISHED
 
     if not video.is_file():
@@ -206,6 +207,10 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
             raise ReelscopeError(f"{video.name}: {result['reason']}")
         job_id = result["job_id"]
         job = cloud.store.job(job_id)
+        if result["outcome"] == "duplicate" and was_interrupted(job):  # resumed: the steps that had ended are reused
+            result = {"outcome": "resumed", **jobs.rerun(job_id, Settings.from_env(), cloud.sfn, cloud.store)}
+            job = cloud.store.job(job_id)
+            print(f"{video.name}: job {job_id} was interrupted; resuming it", file=sys.stderr)
         if result["outcome"] == "duplicate" and job["status"] not in UNFINISHED:
             # A job indexed by an earlier reelscope lacks the steps added since: say so, --force adds them.
             indexed = job.get("steps_summary")  # set by the index step; a job that never got there has none
@@ -218,6 +223,10 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
             job = cloud.wait(job_id, progress)
         target = cloud.export(job_id, out) if "manifest_key" in job else None
         timings = job_timings(cloud.store, job_id)
+        reused = [name for name, record in cloud.store.steps(job_id, run=int(job.get("run", 1))).items() if record.get("reused")]
+    if reused:
+        print(f"reused from an earlier run of job {job_id}: {', '.join(n for n in pipeline.STEP_ORDER if n in reused)}",
+              file=sys.stderr)
     if job["status"] == Status.FAILED:
         raise ReelscopeError(job.get("error", "job failed"))
     print(summary(target, {"manifest": read_json(target / "manifest.json"), "timings": timings}))

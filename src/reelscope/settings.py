@@ -13,6 +13,12 @@ from pathlib import Path
 
 from reelscope.errors import ReelscopeError
 
+# Fields that say where things are or how fast they go, never what a step finds. A step that
+# succeeded is reused when the others that it depends on are the same (pipeline.STEP_SETTINGS).
+PLACE_AND_PACE = ("model_dir", "ffmpeg_threads", "whisper_threads", "bucket", "table", "state_machine_arn",
+                  "lambda_downscale_max_s", "lambda_downscale_max_bytes", "upload_expiry_s", "share_default_s",
+                  "share_max_s", "fetch_function", "fetch_deadline_s", "fetch_min_bytes_per_s", "fetch_rate_grace_s",
+                  "fetch_allow_loopback", "state_dir", "state_save_every_s")
 COCO_ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
 
 
@@ -103,8 +109,14 @@ class Settings:
     fetch_min_bytes_per_s: int = 32 * 1024
     fetch_rate_grace_s: float = 30.0
     fetch_allow_loopback: bool = False
-    # local mode: moto's objects and items are kept here between runs
+    # local mode: moto's objects and items are kept here between runs, saved this often while jobs
+    # run (what a kill -9 can lose: running the job again reuses the steps saved as ended)
     state_dir: str = str(Path.home() / ".local" / "state" / "reelscope")
+    state_save_every_s: float = 30.0
+
+    def results_affecting(self) -> dict:
+        """The fields that may change what a step finds (all but PLACE_AND_PACE)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in PLACE_AND_PACE}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,7 +133,8 @@ class Settings:
     def validate(self) -> None:
         positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch", "whisper_beam_size",
                     "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s",
-                    "fetch_deadline_s", "shot_cut_change", "shot_cut_ratio", "ocr_fps", "ocr_max_side", "clock_min_readings")
+                    "fetch_deadline_s", "shot_cut_change", "shot_cut_ratio", "ocr_fps", "ocr_max_side", "clock_min_readings",
+                    "state_save_every_s")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")

@@ -5,7 +5,8 @@ S3:        uploads/...                    inputs (the only prefix that starts jo
            jobs/{job_id}/records/{step}-outputs.json  what a step published (its record keeps the count)
 DynamoDB:  PK = JOB#{job_id}, SK = JOB             the job: status, source, media facts, summary, error
                                                    (entity = JOB: the ByCreated index lists jobs by created_at)
-           PK = JOB#{job_id}, SK = STEP#{step}     one per step: status, times, output count and key, summary, error
+           PK = JOB#{job_id}, SK = STEP#{step}     one per step: status, times, output count and key, summary, error,
+                                                   the run it counts for, its fingerprint (reuse)
 """
 
 from __future__ import annotations
@@ -248,12 +249,12 @@ class Store:
         page = self.table.query(**kwargs)
         return [from_dynamo(item) for item in page["Items"]], page.get("LastEvaluatedKey")
 
-    def delete_steps(self, job_id: str) -> None:
-        self.table.write_batch(deletes=[{"PK": f"JOB#{job_id}", "SK": f"STEP#{name}"} for name in self.steps(job_id)])
-
-    def steps(self, job_id: str) -> dict[str, dict]:
+    def steps(self, job_id: str, run: int | None = None) -> dict[str, dict]:
+        """The job's step records; with `run`, only those that count for that run (made or reused in it:
+        a rerun keeps the earlier run's records until each step runs again or is reused)."""
         items = self.table.query_all(Key("PK").eq(f"JOB#{job_id}") & Key("SK").begins_with("STEP#"))
-        return {item["step"]: from_dynamo(item) for item in items}
+        records = {item["step"]: from_dynamo(item) for item in items}
+        return {name: r for name, r in records.items() if run is None or r.get("run", 1) == run}
 
     # ------------------------------------------------------------ share links
     def put_share(self, token_hash: str, job_id: str, expires_at: int) -> None:
@@ -290,18 +291,21 @@ class Store:
         return reader.total
 
     # ------------------------------------------------------------ steps
-    def start_step(self, job_id: str, step: str) -> None:
+    def start_step(self, job_id: str, step: str, run: int) -> None:
         self.table.put_item(Item={"PK": f"JOB#{job_id}", "SK": f"STEP#{step}", "job_id": job_id, "step": step,
-                                  "status": Status.RUNNING, "started_at": now()})
+                                  "status": Status.RUNNING, "started_at": now(), "run": run})
 
     def end_step(self, job_id: str, step: str, seconds: float, outputs: list[dict] | None = None,
-                 error: str | None = None, summary: dict | None = None) -> None:
+                 error: str | None = None, summary: dict | None = None, fingerprint: str = "") -> None:
         """Record a step's end. Its outputs (one per file: thousands for hours of video) go to S3 as
         a list; the item keeps their count, total size and key, so it stays the same size whatever
-        the video's length (an item holds at most 400 KB)."""
+        the video's length (an item holds at most 400 KB). A success keeps the step's fingerprint:
+        a later run of the job with the same one reuses it (reuse_step)."""
         outputs = outputs or []
         fields = {"status": Status.FAILED if error else Status.SUCCEEDED, "ended_at": now(), "duration_s": round(seconds, 3),
                   "output_count": len(outputs), "output_bytes": sum(o["size_bytes"] for o in outputs)}
+        if fingerprint and not error:
+            fields["fingerprint"] = fingerprint
         if outputs:
             fields["outputs_key"] = outputs_key(job_id, step)
             self.put_json(fields["outputs_key"], json.dumps(outputs, sort_keys=True))
@@ -310,6 +314,10 @@ class Store:
         if summary:
             fields["summary"] = summary
         self._set(f"JOB#{job_id}", f"STEP#{step}", fields)
+
+    def reuse_step(self, job_id: str, step: str, run: int) -> None:
+        """An earlier run's success counts for this run too (its outputs are in place)."""
+        self._set(f"JOB#{job_id}", f"STEP#{step}", {"run": run, "reused": True})
 
     def step_outputs(self, record: dict) -> list[dict]:
         """The outputs a step record names (end_step)."""

@@ -160,8 +160,9 @@ def test_stopping_while_a_job_runs_saves_it_failed_with_the_reason(tmp_path, sam
             time.sleep(0.2)
     (saved,) = [i for i in json.loads((state / "items.json").read_text()) if i["SK"]["S"] == "JOB"]
     assert saved["status"]["S"] == "FAILED"
-    assert saved["error"]["S"] == ("interrupted: local mode stopped while the job ran; run it again with "
-                                   f"`reelscope process --force VIDEO` or POST /jobs/{job_id}/runs")
+    assert saved["error"]["S"] == ("interrupted: local mode stopped while the job ran; run it again (the steps "
+                                   "that had ended are reused) with `reelscope process VIDEO` or POST "
+                                   f"/jobs/{job_id}/runs")
 
 
 def cli(*args: str, env: dict | None = None, **kwargs):
@@ -195,29 +196,44 @@ def test_a_busy_port_is_an_error_not_a_hang(tmp_path):
                                                      "Address already in use; choose another with --api-port\n")
 
 
-def test_kill_9_during_a_job_then_a_restart(tmp_path, people_video, monkeypatch, capsys):
-    """The upload and its job are saved as soon as the job starts; after kill -9 the lock is free,
-    the job is FAILED with the reason, and --force runs it to the end."""
-    state = tmp_path / "state"
-    command, options = cli("process", str(people_video), "--state-dir", str(state), "--out", str(tmp_path / "out"))
+def test_kill_9_during_a_job_then_the_same_command_resumes_it(tmp_path, speech_video, monkeypatch, capsys):
+    """While a job runs its state is saved every second here (30 s by default); after kill -9 the
+    lock is free, and `process` again resumes the job: the steps saved as ended are reused (not
+    run: their records keep their first start), the others run, and the result is whole."""
+    state, (video, _) = tmp_path / "state", speech_video
+    command, options = cli("process", str(video), "--state-dir", str(state), "--out", str(tmp_path / "out"),
+                           env={"REELSCOPE_STATE_SAVE_EVERY_S": "1"})
     running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **options)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     items = state / "items.json"
-    while not (items.exists() and any(i["SK"]["S"] == "JOB" for i in json.loads(items.read_text()))):
+
+    def ended_steps() -> dict[str, dict]:
+        saved = json.loads(items.read_text()) if items.exists() else []
+        return {i["step"]["S"]: i for i in saved if i["SK"]["S"].startswith("STEP#") and i["status"]["S"] == "SUCCEEDED"}
+
+    while not ended_steps().keys() - {"probe"}:  # a step that is reused, not probe (it always runs)
         assert time.monotonic() < deadline and running.poll() is None, running.stderr.read() if running.poll() else ""
         time.sleep(0.05)
     running.send_signal(signal.SIGKILL)
     running.wait(timeout=30)
-    (saved,) = [i for i in json.loads(items.read_text()) if i["SK"]["S"] == "JOB"]
-    assert saved["status"]["S"] in ("QUEUED", "RUNNING")  # as it was when killed
+    saved = ended_steps()
+    (job,) = [i for i in json.loads(items.read_text()) if i["SK"]["S"] == "JOB"]
+    assert job["status"]["S"] in ("QUEUED", "RUNNING")  # as it was when killed
 
     monkeypatch.setenv("REELSCOPE_STATE_DIR", str(state))
-    assert main(["process", str(people_video), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert f"people.mp4 was processed before (job {saved['job_id']['S']}, FAILED" in err
-    assert "interrupted: local mode stopped while the job ran; run it again with `reelscope process --force" in err
-    assert main(["process", str(people_video), "--out", str(tmp_path / "out"), "--force"]) == 0
-    assert "status: SUCCEEDED" in capsys.readouterr().out
+    assert main(["process", str(video), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr()
+    job_id = job["job_id"]["S"]
+    assert f"speech.mp4: job {job_id} was interrupted; resuming it" in printed.err and "status: SUCCEEDED" in printed.out
+    reused = sorted(saved.keys() - {"probe"})
+    assert f"reused from an earlier run of job {job_id}: " in printed.err
+    with LocalCloud(state) as cloud:
+        steps = cloud.store.steps(job_id, run=2)
+        manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
+    assert all(steps[name]["reused"] and steps[name]["started_at"] == saved[name]["started_at"]["S"] for name in reused)
+    assert not any(step.get("reused") for name, step in steps.items() if name not in saved)
+    assert manifest["status"] == "SUCCEEDED" and {"transcript.json", "720p.mp4", "report.pdf"} <= \
+        {a["path"] for a in manifest["artifacts"]}
 
 
 def test_serve_stops_on_sigterm_as_on_ctrl_c(tmp_path):

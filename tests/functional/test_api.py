@@ -314,7 +314,7 @@ def test_a_slow_server_answers_at_once_and_fails_the_fetch(cloud, video_server, 
 
 def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_dir, fall_weights):
     """POST /jobs/{id}/runs: 202, a second execution of the same definition on the same upload; refused
-    (409) while it runs; the job ends with fresh step records and its artifacts."""
+    (409) while it runs; the job ends with its steps counted for the new run and its artifacts."""
     path = f"/jobs/{people_job}/runs"
     before = cloud.store.steps(people_job)
     detail = ("/jobs/{job_id}", {"job_id": people_job})
@@ -335,7 +335,10 @@ def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_d
     executions = {e["name"] for e in cloud.sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]}
     assert {people_job, f"{people_job}-run2"} <= executions
     after = cloud.store.steps(people_job)
-    assert set(after) == set(before) and all(after[n]["started_at"] > before[n]["ended_at"] for n in after)
+    # The same code and settings: probe runs again, every other step is reused, not run.
+    assert set(after) == set(before) and after["probe"]["started_at"] > before["probe"]["ended_at"]
+    assert all(after[n]["reused"] and after[n]["started_at"] == before[n]["started_at"] for n in set(after) - {"probe"})
+    assert all(step["run"] == 2 for step in after.values())
     shown = get(cloud, f"/jobs/{people_job}", *detail)[1]  # the rerun's steps, not the first run's kept ones
     assert shown["job"]["run"] == 2
     assert {name: step["started_at"] for name, step in shown["steps"].items()} == \

@@ -112,7 +112,7 @@ def test_corrupt_upload_fails_with_a_readable_cause_and_a_changed_upload_is_a_ne
     assert second_id != job_id and second["status"] == "FAILED"
 
 
-def test_vision_failure_leaves_the_job_partial_with_speech_delivered(cloud, sample, monkeypatch):
+def test_vision_failure_leaves_the_job_partial_and_running_it_again_runs_only_vision(cloud, sample, monkeypatch):
     monkeypatch.setenv("REELSCOPE_YOLO_WEIGHTS", "/nonexistent/weights.pt")
     job_id, job = run(cloud, sample, "uploads/vision fails/sample.mp4")
     assert job["status"] == "PARTIAL" and job["failed_steps"] == ["detect"]
@@ -127,6 +127,21 @@ def test_vision_failure_leaves_the_job_partial_with_speech_delivered(cloud, samp
     paths = {a["path"] for a in manifest["artifacts"]}
     assert {"transcript.json", "subtitles.srt", "subtitles.vtt", "720p.mp4", "ocr.json"} <= paths
     assert not paths & {"detections.json", "entities.json", "shots.json", "tracks.json"}
+
+    # The weights fixed, the job runs again: detect and the steps it feeds run; the rest is reused.
+    monkeypatch.undo()
+    cloud.upload(sample, "uploads/vision fails/sample.mp4", rerun=True)
+    job = cloud.wait(job_id, timeout_s=600)
+    assert job["status"] == "SUCCEEDED" and job["failed_steps"] == []
+    again = cloud.store.steps(job_id, run=2)
+    vision = {"detect", "shots", "tracks", "entities"}
+    assert {name for name, step in again.items() if step.get("reused")} == STEPS - vision - {"probe"}
+    assert all(again[name]["started_at"] == steps[name]["started_at"] for name in STEPS - vision - {"probe"})
+    assert all(again[name]["status"] == "SUCCEEDED" and again[name]["started_at"] > steps["detect"]["ended_at"]
+               for name in vision)
+    manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
+    assert {"detections.json", "entities.json", "shots.json", "tracks.json", "ocr.json", "720p.mp4"} <= \
+        {a["path"] for a in manifest["artifacts"]}
 
 
 def test_transient_lambda_error_is_retried_and_hostile_keys_survive(cloud, people_video):

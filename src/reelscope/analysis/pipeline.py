@@ -7,12 +7,16 @@ Batch entrypoints, local mode) call these same functions.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from reelscope import __version__
 from reelscope.analysis import detect as detect_mod
 from reelscope.analysis import entities as entities_mod
 from reelscope.analysis import media, ocr, reports, shots, subtitles
@@ -31,10 +35,52 @@ BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"),
             "vision": ("detect", "shots", "tracks", "entities", "ocr")}
 STEP_NEEDS = {"subtitles": ("transcribe",), "shots": ("detect",), "tracks": ("detect",), "entities": ("detect",)}
 STEP_ORDER = ("probe", *(name for branch in BRANCHES.values() for name in branch))
+# The steps whose outputs a step reads when they succeeded (entities: shots' cuts and tracks' ids too).
+FEEDS = {**STEP_NEEDS, "entities": ("detect", "shots", "tracks")}
+# The settings each step's result depends on: field names, or prefixes ending in "_". Every
+# setting but settings.PLACE_AND_PACE belongs to a step (a test checks it).
+STEP_SETTINGS = {
+    "probe": ("max_duration_s", "max_bytes"),
+    "downscale": ("ladder", "thumbnail_", "x264_", "copy_max_bit_rate"),
+    "transcribe": ("whisper_",),
+    "subtitles": ("subtitle_",),
+    "detect": ("yolo_weights", "detect_", "animal_labels"),
+    "shots": ("shot_", "detect_fps"),
+    "tracks": ("track_",),
+    "entities": ("entity_",),
+    "ocr": ("ocr_", "clock_", "entity_gap_s"),
+}
 # The vision branch decodes the video once: detect keeps its sampled frames here (JPEG, the long
 # side up to what on-screen text reads and evidence shows) for the steps after it. Scratch in the
 # branch's working folder, never published; whoever owns the folder discards it at the end.
 KEPT_FRAMES = ".sampled-frames"
+
+
+@functools.cache
+def code_digest() -> str:
+    """The package's own code: a step made by other code is not reused."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def step_settings(name: str, settings: Settings) -> dict:
+    """The settings that can change what step `name` finds (STEP_SETTINGS)."""
+    claimed = STEP_SETTINGS[name]
+    return {k: v for k, v in settings.results_affecting().items()
+            if any(k == c or (c.endswith("_") and k.startswith(c)) for c in claimed)}
+
+
+def step_fingerprint(name: str, settings: Settings, fed_by: tuple[str, ...] | None = None) -> str:
+    """What a step's result depends on besides the upload (a job is one upload): the code, its
+    settings, and the fingerprints of the steps whose outputs it read (`fed_by`, by default all of
+    FEEDS). A record that says SUCCEEDED with the same fingerprint means it need not run again."""
+    feeds = FEEDS.get(name, ()) if fed_by is None else fed_by
+    basis = json.dumps([name, code_digest(), step_settings(name, settings),
+                        {feed: step_fingerprint(feed, settings) for feed in sorted(feeds)}], sort_keys=True, default=str)
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
 def blocked_by(name: str, steps: dict[str, dict]) -> str | None:
@@ -200,6 +246,12 @@ STAGE_INPUTS = {"probe": (), "downscale": ("media.json",), "transcribe": ("media
                 "subtitles": ("transcript.json",), "detect": ("media.json",), "shots": ("media.json",),
                 "tracks": ("detections.json",), "entities": ("detections.json",), "ocr": ("media.json",)}
 NEEDS_VIDEO = {"probe", "downscale", "transcribe", "detect", "shots", "entities", "ocr"}
+# The files a step reads from the steps before it in its branch, when they ran (frame-signal.json
+# spares shots a decode; shots.json and tracks.json shape the entities): a step reused rather than
+# run brings these of its outputs to the steps after it.
+READ_BY_LATER = {*(f for inputs in STAGE_INPUTS.values() for f in inputs), "frame-signal.json", "shots.json", "tracks.json"}
+# Probe always runs: it is what checks the upload, and it takes seconds.
+REUSABLE = set(STEP_ORDER) - {"probe"}
 
 
 # ---------------------------------------------------------------- analyze

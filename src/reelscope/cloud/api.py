@@ -426,7 +426,7 @@ def _job_routes(client) -> Router:
             return _error(404, f"job {job_id} not found")
         hidden = {"PK", "SK", "entity", "ttl"}
         manifest = manifest_of(store, job)
-        steps = settled(store, job, "steps", lambda: store.steps(job_id))
+        steps = settled(store, job, "steps", lambda: store.steps(job_id, run=int(job.get("run", 1))))
         return answer(JobDetail, {"job": {k: v for k, v in job.items() if k not in hidden},
                                   "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
                                             for name, step in steps.items()},

@@ -35,28 +35,50 @@ def local_source(workdir: Path, key: str) -> Path:
 
 def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store: Store | None = None,
               on_done: Callable[[Path, Path], None] | None = None) -> list[dict]:
-    """Run steps in order in one scratch folder (a Batch job runs a branch). A failed step is
-    recorded and the steps that need it are not run (the index step marks them skipped); the
+    """Run steps in order in one scratch folder (a Batch job runs a branch). A step that succeeded
+    in an earlier run of the job with the same fingerprint (code and settings: the upload is the
+    job's) is reused, not run: a job interrupted part-way resumes where it stopped. A failed step
+    is recorded and the steps that need it are not run (the index step marks them skipped); the
     others still run. Then the first failure is raised: the state machine's Catch decides what
     happens next. `on_done(video, out)` runs after the last step, while the scratch folder exists."""
     store = store or shared_store(settings.bucket, settings.table)
+    run = int((store.job(job_id) or {}).get("run", 1))
+    records = store.steps(job_id)
     results, statuses, failures = [], {}, []
     with tempfile.TemporaryDirectory(prefix="reelscope-") as tmp:
         work = Path(tmp)
         out = work / "out"
         out.mkdir()
         video = local_source(work, key)
-        if any(name in pipeline.NEEDS_VIDEO for name in names):
-            store.download(key, video)
         have: set[str] = set()
+
+        def bring(relatives) -> None:
+            for relative in relatives:
+                if relative not in have:
+                    store.download(artifact_key(job_id, relative), out / relative)
+                    have.add(relative)
+
         for name in names:
             if pipeline.blocked_by(name, statuses):
                 statuses[name] = {"status": Status.SKIPPED}
                 continue
-            for relative in pipeline.STAGE_INPUTS[name]:
-                if relative not in have:
-                    store.download(artifact_key(job_id, relative), out / relative)
-            store.start_step(job_id, name)
+            # The steps that fed it here: those that succeeded, or that ran in another task before it.
+            fed_by = tuple(f for f in pipeline.FEEDS.get(name, ())
+                           if f not in names or statuses.get(f, {}).get("status") == Status.SUCCEEDED)
+            fingerprint = pipeline.step_fingerprint(name, settings, fed_by)
+            earlier = records.get(name, {})
+            if name in pipeline.REUSABLE and earlier.get("status") == Status.SUCCEEDED \
+                    and earlier.get("fingerprint") == fingerprint:
+                store.reuse_step(job_id, name, run)
+                statuses[name] = {"status": Status.SUCCEEDED}
+                # What the steps after it here read of its outputs (never the heavy ones).
+                bring(sorted(pipeline.READ_BY_LATER & {o["path"] for o in store.step_outputs(earlier)}))
+                results.append({"step": name, "outputs": earlier.get("output_count", 0), "reused": True})
+                continue
+            if name in pipeline.NEEDS_VIDEO and not video.exists():
+                store.download(key, video)
+            bring(pipeline.STAGE_INPUTS[name])
+            store.start_step(job_id, name, run)
             started = time.perf_counter()
             try:
                 published = pipeline.STAGES[name](video, out, settings)
@@ -69,7 +91,7 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
                 failures.append(err)
                 continue
             store.end_step(job_id, name, time.perf_counter() - started, outputs=outputs,
-                           summary=pipeline.step_summary(name, out))
+                           summary=pipeline.step_summary(name, out), fingerprint=fingerprint)
             statuses[name] = {"status": Status.SUCCEEDED}
             have.update(published)
             results.append({"step": name, "outputs": len(outputs)})
@@ -145,9 +167,10 @@ def _start_execution(sfn, settings: Settings, job_id: str, name: str, source: di
 
 
 def rerun(job_id: str, settings: Settings, sfn, store: Store | None = None, token: str = "") -> dict:
-    """Run a finished job again: a new execution of the same definition on the same upload, its
-    step records cleared first. Its artifacts are replaced as the new run publishes them; until
-    then the earlier report stays readable. Refused (JobBusy) while the job is queued or running."""
+    """Run a finished job again: a new execution of the same definition on the same upload. Each
+    step that succeeded before with the same code and settings is reused (run_steps), the others
+    run; the artifacts are replaced as the new run publishes them, and until then the earlier
+    report stays readable. Refused (JobBusy) while the job is queued or running."""
     store = store or shared_store(settings.bucket, settings.table)
     job = store.job(job_id)
     if job is None:
@@ -158,7 +181,6 @@ def rerun(job_id: str, settings: Settings, sfn, store: Store | None = None, toke
     if not store.update_job(job_id, only_if_status=FINISHED, remove=("error", "finished_at"), status=Status.QUEUED,
                             run=run, execution_name=name, rerun_token=token):
         raise JobBusy(f"job {job_id} is {store.job(job_id)['status']}: it can run again once it has finished")
-    store.delete_steps(job_id)
     _start_execution(sfn, settings, job_id, name, job["source"])
     return {"job_id": job_id, "run": run, "execution_name": name, "status": Status.QUEUED}
 
@@ -227,7 +249,8 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
     """Step statuses from their records (a branch that crashed before recording takes the branch
     error), the manifest of every delivered artifact, the job summary. Returns the final status."""
     store = shared_store(settings.bucket, settings.table)
-    job, records = store.job(job_id), store.steps(job_id)
+    job = store.job(job_id)
+    records = store.steps(job_id, run=int(job.get("run", 1)))
     steps = {"probe": {"status": Status.SUCCEEDED}}
     for branch in branches:
         for name in pipeline.BRANCHES[branch["branch"]]:

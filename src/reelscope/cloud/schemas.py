@@ -114,6 +114,8 @@ class StepRecord(BaseModel):
     summary: dict[str, Any] | None = Field(None, description="what the step found, in brief (ocr: texts, overlays, "
                                                              "the wall clock or why none)")
     error: str | None = None
+    run: int = Field(1, description="the run of the job this record counts for")
+    reused: bool = Field(False, description="made by an earlier run with the same code and settings, not run again")
 
 
 class VideoFacts(Open):

@@ -129,6 +129,10 @@ class TaskRunner:
                 self._running -= 1
                 self._idle.notify_all()
 
+    def busy(self) -> bool:
+        with self._idle:
+            return self._running > 0
+
     def close(self) -> None:
         """Refuse new tasks (their executions fail fast), then wait until none runs. A branch still
         running must not meet interpreter shutdown inside torch: its threads abort the process
@@ -356,8 +360,13 @@ def _check_port_free(port: int) -> None:
                                  "choose another with --port") from None
 
 
-INTERRUPTED = ("interrupted: local mode stopped while the job ran; run it again with "
-               "`reelscope process --force VIDEO` or POST /jobs/{job_id}/runs")
+INTERRUPTED = ("interrupted: local mode stopped while the job ran; run it again (the steps that had ended "
+               "are reused) with `reelscope process VIDEO` or POST /jobs/{job_id}/runs")
+
+
+def was_interrupted(job: dict) -> bool:
+    """A job that local mode stopping (or a kill) left unfinished: running it again resumes it."""
+    return job["status"] == Status.FAILED and job.get("error", "").startswith(INTERRUPTED.split(";")[0])
 
 
 def interrupted(item: dict) -> dict:
@@ -414,6 +423,8 @@ class LocalCloud:
         self.server = None
         self.page_origins: set[str] = set()  # the local API's origin while it serves: its pages may upload
         self._saving = threading.Lock()  # serve's job threads save when their job ends
+        self._closing = threading.Event()
+        self.save_every_s = Settings.from_env().state_save_every_s
 
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalCloud:
@@ -453,11 +464,15 @@ class LocalCloud:
         self.runner.install()
         self._create_resources()
         self.store = shared_store(BUCKET, TABLE)
+        self._saver = threading.Thread(target=self._save_while_running, daemon=True)
+        self._saver.start()
         return self
 
     def __exit__(self, *_) -> None:
         try:
+            self._closing.set()
             self.runner.close()
+            self._saver.join()
             self.save(final=True)
         finally:
             self.runner.uninstall()
@@ -492,6 +507,8 @@ class LocalCloud:
             self._save(final)
 
     def _save(self, final: bool) -> None:
+        # Items first: a step recorded as succeeded uploaded its outputs before, so they are listed below.
+        items = [item for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE) for item in page["Items"]]
         objects_dir = self.state_dir / "objects"
         objects_dir.mkdir(parents=True, exist_ok=True)
         index_path = self.state_dir / "objects.json"
@@ -509,11 +526,20 @@ class LocalCloud:
                     os.replace(partial, objects_dir / name)
                     content_type = self.s3.head_object(Bucket=BUCKET, Key=obj["Key"])["ContentType"]
                 index[obj["Key"]] = {"file": name, "etag": obj["ETag"], "content_type": content_type}
-        items = [item for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE) for item in page["Items"]]
         write_json(self.state_dir / "items.json", [interrupted(item) for item in items] if final else items)
         write_json(index_path, index)
         for gone in {p.name for p in objects_dir.iterdir()} - {meta["file"] for meta in index.values()}:
             (objects_dir / gone).unlink()
+
+    def _save_while_running(self) -> None:
+        """Save every state_save_every_s while a task runs: after a kill -9 the steps that had ended are
+        in the saved state, and running the job again reuses them (cloud/jobs.py run_steps)."""
+        while not self._closing.wait(self.save_every_s):
+            if self.runner.busy():
+                try:
+                    self.save()
+                except Exception as err:  # the next save tries again; the final save reports its own failure
+                    logging.getLogger(__name__).warning("saving local state: %s", error_message(err))
 
     def _restore(self) -> None:
         index_path = self.state_dir / "objects.json"
@@ -665,4 +691,7 @@ def describe_outcome(result: dict) -> str:
 
 
 def job_timings(store: Store, job_id: str) -> dict[str, float]:
-    return {name: record.get("duration_s", 0.0) for name, record in store.steps(job_id).items()}
+    """Seconds of each step that ran in the job's last run (not those reused from an earlier one)."""
+    run = int(store.job(job_id).get("run", 1))
+    return {name: record.get("duration_s", 0.0) for name, record in store.steps(job_id, run=run).items()
+            if not record.get("reused")}
