@@ -7,6 +7,7 @@ DynamoDB:  PK = JOB#{job_id}, SK = JOB             the job: status, source, medi
                                                    (entity = JOB: the ByCreated index lists jobs by created_at)
            PK = JOB#{job_id}, SK = STEP#{step}     one per step: status, times, output count and key, summary, error,
                                                    the run it counts for, its fingerprint (reuse)
+           PK = RATES, SK = RATES                  each step's average seconds per media second here (eta.py)
 """
 
 from __future__ import annotations
@@ -314,6 +315,14 @@ class Store:
         if summary:
             fields["summary"] = summary
         self._set(f"JOB#{job_id}", f"STEP#{step}", fields)
+
+    def step_rates(self) -> dict:
+        """Each step's average seconds per second of media here (cloud/eta.py), or {} before any job ended."""
+        return (self._get("RATES", "RATES") or {}).get("rates", {})
+
+    def put_step_rates(self, rates: dict) -> None:
+        """One item; two jobs ending at once may each write theirs: an average losing one measurement is harmless."""
+        self._set("RATES", "RATES", {"rates": rates, "updated_at": now()})
 
     def reuse_step(self, job_id: str, step: str, run: int) -> None:
         """An earlier run's success counts for this run too (its outputs are in place)."""

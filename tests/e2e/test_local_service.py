@@ -102,6 +102,10 @@ def test_a_video_over_ten_minutes_takes_the_batch_renditions_route(tmp_path, med
         arn = f"{cloud.state_machine_arn.replace(':stateMachine:', ':execution:')}:{result['job_id']}"
         events = cloud.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         renditions = cloud.store.get_json(f"jobs/{result['job_id']}/renditions.json")
+        records, rates = cloud.store.steps(result["job_id"]), cloud.store.step_rates()
+    # Index learned each step's rate from this job (the first here): its seconds less the start, per media second.
+    assert rates == {name: round(max(float(r["duration_s"]) - 3.0, 0) / float(job["media"]["duration_s"]), 6)
+                     for name, r in records.items()}
     entered = {e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e}
     assert job["status"] == "SUCCEEDED", job
     assert job["media"]["duration_s"] == pytest.approx(630, abs=0.5)

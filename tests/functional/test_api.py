@@ -312,6 +312,22 @@ def test_a_slow_server_answers_at_once_and_fails_the_fetch(cloud, video_server, 
     assert "Contents" not in cloud.s3.list_objects_v2(Bucket="reelscope-media", Prefix="uploads/" + body["key"].split("/")[1])
 
 
+def test_a_running_job_says_how_far_it_is_and_about_how_long_it_has_left(cloud):
+    job_id = "e" * 32
+    cloud.store.create_job(job_id, {"bucket": "reelscope-media", "key": "uploads/hour.mp4", "size": 1, "version": "v"},
+                           job_id)
+    cloud.store.update_job(job_id, status="RUNNING", media={"duration_s": 3600.0}, source_file_name="hour.mp4")
+    cloud.store.start_step(job_id, "probe", 1)
+    cloud.store.end_step(job_id, "probe", 1.0)
+    cloud.store.start_step(job_id, "transcribe", 1)
+    status, body = get(cloud, f"/jobs/{job_id}", "/jobs/{job_id}", {"job_id": job_id})
+    assert status == 200, body
+    progress = body["progress"]
+    assert progress["steps_ended"] == 1 and progress["steps"] == 9
+    # Nothing ended here long enough to learn from yet: the default rates, about 0.14 s per media second.
+    assert progress["rates"] == "defaults (2 cores)" and 300 < progress["eta_s"] < 1800
+
+
 def test_a_finished_job_runs_again_as_a_new_execution(cloud, people_job, model_dir, fall_weights):
     """POST /jobs/{id}/runs: 202, a second execution of the same definition on the same upload; refused
     (409) while it runs; the job ends with its steps counted for the new run and its artifacts."""

@@ -7,7 +7,8 @@ POST /ingest {url}                fetch a video from a URL into uploads/ (checke
                                   202 with a fetch id; the fetch runs in the fetch function
 GET  /ingest/{id}                 QUEUED, SUCCEEDED (the upload then starts a job) or FAILED with the reason
 GET  /jobs                        jobs, newest first, paged; ?status= keeps one status
-GET  /jobs/{id}                   status, steps with timings, media facts, artifacts by kind, links to the documents
+GET  /jobs/{id}                   status, steps with timings, media facts, artifacts by kind, links to the documents,
+                                  while it runs the steps ended and an estimate of the time left (eta.py)
 GET  /jobs/{id}/artifacts?kind=    one kind's artifacts (evidence frames...), a page at a time, with links
 GET  /jobs/{id}/report            the report page (HTML): player with subtitles, timeline lanes, transcript, evidence
 GET  /search?q=&mode=keyword|semantic|hybrid&label=&job=   hits across all videos (search.py)
@@ -57,7 +58,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel
 
 from reelscope import __version__
-from reelscope.cloud import jobs
+from reelscope.cloud import eta, jobs
 from reelscope.cloud.schemas import (
     ArtifactsPage,
     FetchQueued,
@@ -430,6 +431,8 @@ def _job_routes(client) -> Router:
         return answer(JobDetail, {"job": {k: v for k, v in job.items() if k not in hidden},
                                   "steps": {name: {k: v for k, v in step.items() if k not in hidden | {"job_id"}}
                                             for name, step in steps.items()},
+                                  "progress": eta.progress(job, steps, store.step_rates()) if job["status"] not in FINISHED
+                                  else None,
                                   "artifacts": artifact_kinds(manifest) if manifest else {},
                                   "links": artifact_links(store, job_id, manifest, PAGED_KINDS) if manifest else {},
                                   "links_expire_in": LINK_TTL_S})

@@ -17,6 +17,7 @@ from urllib.parse import unquote_plus
 
 from reelscope.analysis import pipeline, reports
 from reelscope.artifacts import dumps, read_json, sha256_file
+from reelscope.cloud import eta
 from reelscope.cloud.fetch import Pace, open_video
 from reelscope.errors import FetchRefused, NotFound, ReelscopeError, error_message
 from reelscope.search import index as search
@@ -285,6 +286,7 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
         artifacts.append(pipeline.describe_artifact(Path(tmp), vectors))
     manifest = pipeline.build_manifest(source, steps, artifacts)
     store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
+    store.put_step_rates(eta.learn(store.step_rates(), records, float(job["media"]["duration_s"])))
     failed = [name for name, step in steps.items() if step["status"] == Status.FAILED]
     poster = next((artifact_key(job_id, a["path"]) for a in artifacts if a["kind"] == "poster"), None)
     store.update_job(job_id, manifest_key=artifact_key(job_id, "manifest.json"), failed_steps=failed, search_documents=indexed,

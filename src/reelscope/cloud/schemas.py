@@ -155,9 +155,17 @@ class ArtifactKind(BaseModel):
     size_bytes: int
 
 
+class JobProgress(BaseModel):
+    steps_ended: int
+    steps: int
+    eta_s: int = Field(description="seconds until the job ends, estimated from each step's rate per second of media")
+    rates: str = Field(description="where the rates come from: measured here (earlier jobs), or the defaults")
+
+
 class JobDetail(BaseModel):
     job: JobRecord
     steps: dict[str, StepRecord]
+    progress: JobProgress | None = Field(None, description="while the job is queued or running and its length is known")
     artifacts: dict[str, ArtifactKind] = Field(description="artifact kind -> how many files, how many bytes")
     links: dict[str, str] = Field(description="artifact path -> presigned URL, for every kind but those listed page "
                                               "by page at GET /jobs/{id}/artifacts?kind= (evidence, keyframe, "

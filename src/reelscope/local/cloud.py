@@ -39,7 +39,7 @@ from botocore.response import StreamingBody
 
 from reelscope import definition
 from reelscope.artifacts import write_json
-from reelscope.cloud import jobs
+from reelscope.cloud import eta, jobs
 from reelscope.definition import BATCH_PLACEHOLDERS, LAMBDA_PLACEHOLDERS, TABLE_PLACEHOLDER
 from reelscope.errors import ReelscopeError, error_message
 from reelscope.local.servers import ApiServer, S3Gate
@@ -590,17 +590,27 @@ class LocalCloud:
         name = self.store.job(job_id).get("execution_name", job_id)
         execution_arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
         started, seen = time.monotonic(), 0
+        told = started
         limit, checked = timeout_s or wait_limit(self.store.job(job_id)), started
         while True:
             status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
             events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+            exited = False
             for event in events[seen:]:
                 details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
                 if details and event["type"].endswith("StateEntered"):
                     progress.say(f"  > {details['name']}")
                 elif details:
                     progress.say(f"  < {details['name']}")
+                    exited = True
             seen = len(events)
+            if progress.enabled and status == "RUNNING" and (exited or time.monotonic() - told > ETA_EVERY_S):
+                told = time.monotonic()
+                job = self.store.job(job_id)
+                if estimate := eta.progress(job, self.store.steps(job_id, run=int(job.get("run", 1))),
+                                            self.store.step_rates()):
+                    progress.say(f"    {estimate['steps_ended']} of {estimate['steps']} steps ended, "
+                                 f"{eta.say_left(estimate['eta_s'])}")
             if status != "RUNNING":
                 if status in ("FAILED", "TIMED_OUT", "ABORTED"):
                     self._execution_ended(execution_arn)
@@ -670,6 +680,7 @@ class LocalCloud:
 # media eight times the 0.25x real time measured on 2 cores (docs/BENCHMARKS.md). The longest media
 # allowed (settings.max_duration_s) is assumed until probe says.
 WAIT_FLOOR_S = 1800.0
+ETA_EVERY_S = 60.0  # `process` on a terminal: the estimate as each state ends, and at least this often
 WAIT_PER_MEDIA_S = 2.0
 
 
