@@ -97,15 +97,15 @@ class Config:
 ITEMS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
 ACCESS = {
     # principal: (reads, writes, table actions, indexes)
-    # ingest: + HEAD of the upload (its rerun metadata) and a rerun's job update and step deletion
-    "ingest": (("uploads/*",), (), ITEMS + ("dynamodb:BatchWriteItem",), ()),
+    # ingest: + HEAD of the upload (its rerun metadata) and a rerun's job update
+    "ingest": (("uploads/*",), (), ITEMS, ()),
     "probe": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
     "downscale": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
     "subtitles": (("jobs/*",), ("jobs/*",), ITEMS, ()),
     "index": (("jobs/*",), ("jobs/*",), ITEMS + ("dynamodb:BatchWriteItem",), ()),  # + the search terms
     "mark_failed": ((), (), ("dynamodb:UpdateItem",), ()),
-    # api: + search hits read in one batch; POST /jobs/{id}/runs clears a job's step items
-    "api": (("jobs/*",), ("uploads/*",), ITEMS + ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"), (BY_CREATED,)),
+    # api: + search hits read in one batch
+    "api": (("jobs/*",), ("uploads/*",), ITEMS + ("dynamodb:BatchGetItem",), (BY_CREATED,)),
     "fetch": ((), ("uploads/*",), ("dynamodb:UpdateItem",), ()),
     "batch_job": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
 }

@@ -51,6 +51,8 @@ class Settings:
     detect_engine: str = "auto"  # auto | torch | openvino | onnxruntime (detect.py)
     whisper_threads: int = 0  # ctranslate2 on CPU: threads; 0 = every core
     whisper_language: str = ""  # "" = detect
+    # audio transcribed at once (each window detects its language): memory holds one window, whatever the length
+    whisper_window_s: float = 600.0
 
     # detect
     yolo_weights: str = "yolov8n.pt"
@@ -134,7 +136,7 @@ class Settings:
         positive = ("max_duration_s", "max_bytes", "thumbnail_interval_s", "detect_fps", "detect_batch", "whisper_beam_size",
                     "detect_imgsz", "subtitle_max_chars", "subtitle_max_lines", "subtitle_max_cue_s",
                     "fetch_deadline_s", "shot_cut_change", "shot_cut_ratio", "ocr_fps", "ocr_max_side", "clock_min_readings",
-                    "state_save_every_s")
+                    "state_save_every_s", "whisper_window_s")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")

@@ -39,6 +39,7 @@ def transcribed(request, speech_video, tmp_path_factory, model_dir, fall_weights
     out = tmp_path_factory.mktemp("speech-out")
     pipeline.probe(video, out, settings)
     pipeline.transcribe(video, out, settings)
+    assert read_json(out / "transcript.json")["windows"] == 1
     pipeline.make_subtitles(out / "transcript.json", out, settings)
     return out, spoken
 
@@ -98,6 +99,39 @@ def test_video_without_audio_gets_an_empty_transcript(people_video, tmp_path, se
     assert list(srt.parse((tmp_path / "subtitles.srt").read_text())) == []
 
 
+def test_audio_windows_end_in_the_quiet_and_lose_no_sample(speech_video):
+    import numpy as np
+
+    video, spoken = speech_video
+    ((_, whole),) = transcribe.audio_windows(video, 600)
+    windows = list(transcribe.audio_windows(video, 5.0))
+    assert np.array_equal(np.concatenate([samples for _, samples in windows]), whole)
+    starts = [start for start, _ in windows]
+    assert starts == [0.0, *np.cumsum([len(s) / transcribe.SAMPLE_RATE for _, s in windows])[:-1]]
+    for cut in starts[1:]:  # in a pause between two sentences, never inside one
+        assert not any(truth.start < cut < truth.end for truth in spoken), (cut, spoken)
+
+
+def test_audio_read_in_windows_keeps_every_word_at_its_time(speech_video, model_dir, tmp_path):
+    """Hours of audio are transcribed a window at a time (600 s): here 8 s windows, so the cut falls
+    after the second sentence. Every sentence keeps its place in time, the words after the cut are
+    right. (The first sentence's two words can change with what else is in its window: Whisper
+    decodes each 30 s of speech on its own, and a shorter one gives it less; at 600 s only the
+    speech next to a cut is decoded differently.)"""
+    video, spoken = speech_video
+    settings = Settings(model_dir=str(model_dir), whisper_window_s=8.0)
+    pipeline.probe(video, tmp_path, settings)
+    pipeline.transcribe(video, tmp_path, settings)
+    transcript = read_json(tmp_path / "transcript.json")
+    assert transcript["windows"] == 2 and transcript["language"] == "en"
+    assert len(transcript["segments"]) == len(spoken)
+    for segment, truth in zip(transcript["segments"], spoken):
+        assert segment["words"][0]["start"] == pytest.approx(truth.start, abs=TOLERANCE_S)
+        assert segment["words"][-1]["end"] == pytest.approx(truth.end, abs=TOLERANCE_S)
+    assert wer(spoken[-1].text, transcript["segments"][-1]["text"]) <= MAX_WER
+    assert wer(" ".join(SENTENCES), transcript["text"]) <= 0.2
+
+
 def test_converted_weights_agree_with_ctranslate2(speech_video, tmp_path, model_dir):
     """The same CTranslate2 weights through faster-whisper (CTranslate2 itself) and through our
     conversion into openai-whisper give the same words; a CT2 folder given by path works too."""
@@ -113,7 +147,7 @@ def test_converted_weights_agree_with_ctranslate2(speech_video, tmp_path, model_
         shutil.copy(config_dir / name, folder / name)
 
     video, _ = speech_video
-    audio = transcribe.decode_audio(video)
+    ((_, audio),) = transcribe.audio_windows(video, 600)
     reference, info = WhisperModel(str(folder), device="cpu", compute_type="float32").transcribe(
         audio, language="en", beam_size=1, condition_on_previous_text=False)
     reference_text = " ".join(segment.text.strip() for segment in reference)
@@ -218,7 +252,7 @@ def test_ctranslate2_skips_music_and_silence(tmp_path, model_dir):
                     "-f", "lavfi", "-i", "sine=frequency=554:duration=12", "-f", "lavfi", "-i", "anullsrc=d=8",
                     "-filter_complex", "[0][1]amix=inputs=2[chord];[chord][2]concat=n=2:v=0:a=1", "-c:a", "aac",
                     str(clip)], check=True)
-    result = transcribe.transcribe(clip, {"has_audio": True}, Settings(model_dir=str(model_dir),
+    result = transcribe.transcribe(clip, {"has_audio": True, "duration_s": 20.0}, Settings(model_dir=str(model_dir),
                                                                         whisper_engine="ctranslate2"))
     assert result["segments"] == [] and result["text"] == ""
 

@@ -24,7 +24,10 @@ import base64
 import gzip
 import os
 import shutil
+import subprocess
 import tempfile
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -193,16 +196,55 @@ def load_model(spec: str, model_dir: str):
     return model
 
 
-def decode_audio(path: Path) -> np.ndarray:
-    """The first audio stream as mono float32 at 16 kHz."""
+def audio_windows(path: Path, window_s: float) -> Iterator[tuple[float, np.ndarray]]:
+    """(start in seconds, mono float32 16 kHz samples) of the first audio stream, a window at a time,
+    read from ffmpeg as it decodes: memory holds one window whatever the length (an hour decoded at
+    once was 230 MB of samples, and Whisper's features of it several times that). A window ends
+    in the quietest half second of its last third (quiet_cut), so no word is cut in two."""
     import numpy as np  # numpy is imported where used: the Lambda functions load this module without it
 
-    stream = ffmpeg.input(file_url(path)).audio.output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
-    try:
-        pcm, _ = stream.global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True)
-    except ffmpeg.Error as err:
-        raise StageFailed(f"{Path(path).name}: decoding audio failed: {diagnostic(err.stderr)}") from None
-    return np.frombuffer(pcm, np.float32).copy()  # writable: whisper wraps it in a tensor
+    args = (ffmpeg.input(file_url(path)).audio.output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
+            .global_args(*GLOBAL_ARGS).compile())
+    window = max(int(window_s * SAMPLE_RATE), SAMPLE_RATE)
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+        finished = False
+        try:
+            carried, start = np.zeros(0, np.float32), 0
+            while True:
+                wanted = window - len(carried)
+                data = proc.stdout.read(wanted * 4)
+                samples = np.concatenate([carried, np.frombuffer(data[: len(data) // 4 * 4], np.float32)])
+                if len(data) < wanted * 4:  # the end of the audio
+                    if len(samples):
+                        yield start / SAMPLE_RATE, samples
+                    break
+                cut = quiet_cut(samples)
+                yield start / SAMPLE_RATE, samples[:cut]
+                carried, start = samples[cut:], start + cut
+            finished = True
+        finally:
+            if not finished:  # the caller stopped early, or failed: nothing more to decode
+                proc.kill()
+            proc.stdout.close()
+            returncode = proc.wait()
+        if returncode != 0:
+            errors.seek(0)
+            raise StageFailed(f"{Path(path).name}: decoding audio failed: {diagnostic(errors.read())}")
+
+
+def quiet_cut(samples: np.ndarray) -> int:
+    """Where to end a window: the middle of the quietest half second (10 ms energy frames) of its last third."""
+    import numpy as np
+
+    hop, span = SAMPLE_RATE // 100, 50
+    tail = samples[len(samples) - len(samples) // 3:]
+    frames = len(tail) // hop
+    if frames <= span:
+        return len(samples)
+    energy = np.mean(tail[: frames * hop].reshape(frames, hop) ** 2, axis=1)
+    quietest = int(np.argmin(np.convolve(energy, np.ones(span), mode="valid")))
+    return len(samples) - len(tail) + (quietest + span // 2) * hop
 
 
 def tighten_to_voice(words: list[dict], audio: np.ndarray) -> None:
@@ -235,7 +277,7 @@ def tighten_to_voice(words: list[dict], audio: np.ndarray) -> None:
             word["end"] = round(max(float(first + inside[-1] + 1) / 100, word["start"] + 0.01), 3)
 
 
-def _openai_whisper(audio, settings: Settings) -> tuple[str, float | None, list[dict], str]:
+def _openai_whisper(audio, settings: Settings, offset_s: float, total_s: float) -> tuple[str, float | None, list[dict], str]:
     import torch
     import whisper
 
@@ -257,7 +299,7 @@ def _openai_whisper(audio, settings: Settings) -> tuple[str, float | None, list[
         return language, probability, result["segments"], engine
 
 
-def _ctranslate2(audio, settings: Settings) -> tuple[str, float | None, list[dict], str]:
+def _ctranslate2(audio, settings: Settings, offset_s: float, total_s: float) -> tuple[str, float | None, list[dict], str]:
     import ctranslate2
 
     spec = settings.whisper_model
@@ -280,7 +322,7 @@ def _ctranslate2(audio, settings: Settings) -> tuple[str, float | None, list[dic
                              "no_speech_prob": seg.no_speech_prob,
                              "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability}
                                        for w in seg.words or []]})
-            progress.within("transcribe", seg.end, info.duration)
+            progress.within("transcribe", offset_s + seg.end, total_s)
         probability = None if settings.whisper_language else info.language_probability
         return info.language, probability, segments, model.reelscope_engine
 
@@ -291,28 +333,40 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
         return {"language": None, "language_probability": None, "model": None, "engine": None, "segments": [],
                 "text": "", "skipped_reason": "no audio track"}
     engine = engine_for(settings)
-    audio = decode_audio(path)
     run = _ctranslate2 if engine == "ctranslate2" else _openai_whisper
-    language, probability, found, engine_name = run(audio, settings)
-    segments = [{
-        "id": i,
-        "start": round(float(seg["start"]), 3),
-        "end": round(float(seg["end"]), 3),
-        "text": seg["text"].strip(),
-        "avg_logprob": round(float(seg["avg_logprob"]), 4),
-        "no_speech_prob": round(float(seg["no_speech_prob"]), 4),
-        "words": [{"word": w["word"].strip(), "start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
-                   "probability": round(float(w["probability"]), 4)} for w in seg.get("words", [])],
-    } for i, seg in enumerate(found)]
-    for segment in segments:
-        tighten_to_voice(segment["words"], audio)
-        if segment["words"]:
-            segment["start"], segment["end"] = segment["words"][0]["start"], segment["words"][-1]["end"]
+    segments, words_in, engine_name, windows = [], Counter(), engine, 0
+    language_of: dict[str, float | None] = {}  # each language found, with its first window's probability
+    for offset, audio in audio_windows(path, settings.whisper_window_s):
+        language, probability, found, engine_name = run(audio, settings, offset, facts["duration_s"])
+        shifted = [{
+            "start": round(offset + float(seg["start"]), 3),
+            "end": round(offset + float(seg["end"]), 3),
+            "text": seg["text"].strip(),
+            "avg_logprob": round(float(seg["avg_logprob"]), 4),
+            "no_speech_prob": round(float(seg["no_speech_prob"]), 4),
+            "words": [{"word": w["word"].strip(), "start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
+                       "probability": round(float(w["probability"]), 4)} for w in seg.get("words", [])],
+        } for seg in found]
+        for segment in shifted:
+            tighten_to_voice(segment["words"], audio)  # on the window's own times, shifted after
+            for word in segment["words"]:
+                word["start"], word["end"] = round(offset + word["start"], 3), round(offset + word["end"], 3)
+            if segment["words"]:
+                segment["start"], segment["end"] = segment["words"][0]["start"], segment["words"][-1]["end"]
+        segments += shifted
+        windows += 1
+        language_of.setdefault(language, probability)
+        words_in[language] += sum(len(seg["words"]) for seg in shifted)
+    # The transcript's language: the one most words were heard in (each window detects its own).
+    language = max(language_of, key=lambda lang: words_in[lang]) if language_of else settings.whisper_language or None
+    probability = language_of.get(language)
+    segments = [{"id": i, **seg} for i, seg in enumerate(segments)]
     return {
         "language": language,
         "language_probability": None if probability is None else round(float(probability), 4),
         "model": settings.whisper_model or "bundled:whisper-base",
         "engine": engine_name,
+        "windows": windows,
         "segments": segments,
         "text": " ".join(seg["text"] for seg in segments),
     }
