@@ -10,7 +10,8 @@ minute. Each run is a child process on a fresh state folder, as bench_e2e's. Pri
 and CPU seconds, x real time, peak RSS, each step's seconds; the artifacts' sizes by kind, report.pdf
 (bytes, pages), the entities by kind, the wall clock found against the truth; from the saved local
 state: the largest DynamoDB item, the largest state payload of the execution, and the size of
-GET /jobs/{id}'s answer. --earlier runs another checkout's code on the same inputs (its src/ first
+GET /jobs/{id}'s answer; the index step run again alone (seconds, Python's peak allocation: what
+the Index Lambda needs). --earlier runs another checkout's code on the same inputs (its src/ first
 on the path), in the same run.
 """
 
@@ -24,6 +25,8 @@ import os
 import shutil
 import sys
 import tempfile
+import time
+import tracemalloc
 from pathlib import Path
 
 import ffmpeg
@@ -33,6 +36,8 @@ from bench_stages import PARAGRAPH, transcript_quality
 from reelscope import synth
 from reelscope.analysis import pipeline
 from reelscope.analysis.media import GLOBAL_ARGS
+from reelscope.cloud import jobs
+from reelscope.settings import Settings
 
 EPOCH = 1700000000  # 2023-11-14 22:13:20, the clock at the first frame
 CAPTION = "Camera 4 north gate entrance"
@@ -61,7 +66,7 @@ def build_video(folder: Path, seconds: float, wav: Path) -> Path:
     return video
 
 
-def state_sizes(state: Path, job_id: str) -> dict:
+def state_sizes(state: Path, job_id: str, index: bool) -> dict:
     """From a saved local state: the largest DynamoDB item, the largest input or output the
     execution's states passed, and GET /jobs/{id}'s answer, in bytes."""
     from reelscope.local.cloud import LocalCloud
@@ -88,9 +93,16 @@ def state_sizes(state: Path, job_id: str) -> dict:
                  "requestContext": {"stage": "v1", "httpMethod": "GET", "path": f"/v1/jobs/{job_id}", "requestId": "bench"}}
         answer, error = cloud.runner.invoke("api", event)
         assert error is None, error
-        return {"largest_item": len(json.dumps(largest)), "largest_item_sk": largest["SK"]["S"],
-                "largest_payload": max(payloads) if payloads else "n/a (executions are not saved)",
-                "job_answer": len(answer["body"])}
+        sizes = {"largest_item": len(json.dumps(largest)), "largest_item_sk": largest["SK"]["S"],
+                 "largest_payload": max(payloads) if payloads else "n/a (executions are not saved)",
+                 "job_answer": len(answer["body"]), "index_s": float("nan"), "index_peak": float("nan")}
+        if index:  # the index step again, alone (idempotent): what the Index Lambda needs for this length
+            tracemalloc.start()
+            started = time.perf_counter()
+            jobs.index_job(job_id, [{"branch": name} for name in pipeline.BRANCHES], Settings.from_env())
+            sizes["index_s"], (_, sizes["index_peak"]) = time.perf_counter() - started, tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        return sizes
 
 
 def measure(target: Path) -> dict:
@@ -145,7 +157,8 @@ def main() -> None:
             elapsed, cpu, rss, printed = run(command, {**env, **variant})
             steps = {m[1]: float(m[2]) for m in map(STEP_LINE.match, printed.splitlines()) if m}
             (target,) = [p for p in out.iterdir() if p.is_dir()]
-            rows.append((minutes, name, elapsed, cpu, rss, steps, measure(target), state_sizes(state, target.name),
+            sizes = state_sizes(state, target.name, index=not variant)  # not another checkout's records
+            rows.append((minutes, name, elapsed, cpu, rss, steps, measure(target), sizes,
                          transcript_quality(target / "transcript.json", spoken)))
             print(f"  {minutes:g} min, {name}: {elapsed:.1f} s", file=sys.stderr)
 
@@ -160,8 +173,8 @@ def main() -> None:
         print(f"| {minutes:g} | {name} | {elapsed:.1f} | {elapsed / (minutes * 60):.3f} | {cpu:.0f} | {rss:.0f} | "
               f"{cells} | {quality} |")
     print("\n| minutes | code | status | entities | wall clock start | report.pdf MB, pages | report.json KB | "
-          "artifacts | largest item KB | largest payload B | GET /jobs/{id} KB |")
-    print("|---:|---|---|---|---|---:|---:|---|---:|---:|---:|")
+          "artifacts | largest item KB | largest payload B | GET /jobs/{id} KB | index s | index Python peak MiB |")
+    print("|---:|---|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for minutes, name, _, _, _, _, found, sizes, _ in rows:
         clock = found["wall_clock"]
         entities = ", ".join(f"{kind} {count}" for kind, count in sorted(found["entities"].items()))
@@ -171,7 +184,7 @@ def main() -> None:
               f"{shown} | "
               f"{found['pdf'][0] / 1e6:.1f}, {found['pdf'][1]} | {found['report_json'] / 1e3:.0f} | {artifacts} | "
               f"{sizes['largest_item'] / 1e3:.1f} ({sizes['largest_item_sk']}) | {sizes['largest_payload']} | "
-              f"{sizes['job_answer'] / 1e3:.1f} |")
+              f"{sizes['job_answer'] / 1e3:.1f} | {sizes['index_s']:.1f} | {sizes['index_peak'] / 2**20:.0f} |")
 
 
 if __name__ == "__main__":

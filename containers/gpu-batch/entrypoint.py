@@ -1,4 +1,4 @@
-"""AWS Batch job: `transcribe | detect | downscale --job-id ID --key KEY`.
+"""AWS Batch job: `transcribe | detect | ocr | downscale --job-id ID --key KEY`.
 
 Reads the upload and earlier artifacts from S3, writes its artifacts to S3 and its step records
 to DynamoDB (REELSCOPE_BUCKET, REELSCOPE_TABLE). Exit status 1 on a failure that a retry cannot
@@ -15,7 +15,7 @@ from reelscope.cloud.jobs import run_steps
 from reelscope.errors import error_message
 from reelscope.settings import Settings
 
-COMMANDS = {"transcribe": ["transcribe"], "detect": list(BRANCHES["vision"]), "downscale": ["downscale"]}
+COMMANDS = {"transcribe": ["transcribe"], "detect": list(BRANCHES["vision"]), "ocr": ["ocr"], "downscale": ["downscale"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,7 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
     assert job["status"] == "SUCCEEDED" and "error" not in job
     assert job["media"]["duration_s"] == 16.0 and job["source"]["key"] == "uploads/sample.mp4"
     assert set(entered(history(cloud, job_id))) >= {"Probe", "Analyze", "RouteRenditions", "DownscaleOnLambda",
-                                                     "Transcribe", "Subtitles", "Detect", "Index", "Finalize"}
+                                                     "Transcribe", "Subtitles", "Detect", "ReadText", "Index", "Finalize"}
     steps = cloud.store.steps(job_id)
     assert set(steps) == STEPS
     for name, step in steps.items():
@@ -121,7 +121,7 @@ def test_vision_failure_leaves_the_job_partial_and_running_it_again_runs_only_vi
     manifest = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
     for step in ("shots", "tracks", "entities"):  # they need detect's output
         assert manifest["steps"][step] == {"status": "SKIPPED", "error": "detect failed"}
-    # ocr needs nothing of detect: the same Batch job goes on to it after detect failed
+    # ocr needs nothing of detect: its own branch delivers it
     assert manifest["steps"]["ocr"]["status"] == "SUCCEEDED" and steps["ocr"]["status"] == "SUCCEEDED"
     assert manifest["steps"]["ocr"]["summary"]["wall_clock"] == ""  # no burned-in clock in this video
     paths = {a["path"] for a in manifest["artifacts"]}

@@ -50,6 +50,7 @@ DETECT_SIDE = 640  # where lines are looked for (_read_frame)
 SAME_LINE = 0.6  # rule 3: shapes this alike are one line (a word dropped or merged, not another caption)
 OVERLAY_MIN_CHANGES = 3  # rule 4: distinct readings, and distinct digits among them, that make an overlay
 CONSENSUS_READINGS = 64  # rule 5: the most supported distinct readings compared with each other
+SAME_CROP = 2.0  # a line's pixels within this mean absolute difference (0-255) are read as before
 
 
 def load_reader():
@@ -61,12 +62,14 @@ def load_reader():
     return RapidOCR(det_limit_type="max")  # its default scales a small frame's short side up to 736 px
 
 
-def _read_frame(reader, frame) -> list[tuple[list[list[float]], str, float]]:
-    """(quad in frame pixels, text, confidence) of every line. Lines are found on the frame shrunk
-    to DETECT_SIDE (RapidOCR would search a 720p frame at full size: 0.20 s against 0.05 s on 2
-    cores, the same boxes for text a few lines high) and read from the frame itself: read from
-    a crop upscaled from text 24 px high, the recogniser drops the spaces between capitals
-    ("FREECOFFEEAT...")."""
+def _read_frame(reader, frame, before: list[tuple] = ()) -> list[tuple[list[list[float]], str, float, object]]:
+    """(quad in frame pixels, text, confidence, crop) of every line. Lines are found on the frame
+    shrunk to DETECT_SIDE (RapidOCR would search a 720p frame at full size: 0.20 s against 0.05 s
+    on 2 cores, the same boxes for text a few lines high) and read from the frame itself: read
+    from a crop upscaled from text 24 px high, the recogniser drops the spaces between capitals
+    ("FREECOFFEEAT..."). A line whose crop is the one of the frame read `before` (same place,
+    the same pixels give or take SAME_CROP) keeps that reading: recognition was most of a
+    frame's cost, and a moving picture around still text changes the frame, not the text."""
     import cv2
     import numpy as np
 
@@ -76,8 +79,22 @@ def _read_frame(reader, frame) -> list[tuple[list[list[float]], str, float]]:
     if boxes is None or len(boxes) == 0:
         return []
     quads = np.asarray(boxes, dtype=np.float32) / scale
-    read, _ = reader.text_rec(reader.get_crop_img_list(frame, quads))
-    return [(quad.tolist(), text, float(score)) for quad, (text, score) in zip(quads, read)]
+    crops = reader.get_crop_img_list(frame, quads)
+    known = [next(((text, score) for quad_b, text, score, crop_b in before if _same_crop(quad, crop, quad_b, crop_b)), None)
+             for quad, crop in zip(quads, crops)]
+    unread = [i for i, reading in enumerate(known) if reading is None]
+    if unread:
+        read, _ = reader.text_rec([crops[i] for i in unread])
+        for i, reading in zip(unread, read):
+            known[i] = reading
+    return [(quad.tolist(), text, float(score), crop) for quad, crop, (text, score) in zip(quads, crops, known)]
+
+
+def _same_crop(quad, crop, quad_before, crop_before) -> bool:
+    import numpy as np
+
+    return (crop.shape == crop_before.shape and float(np.abs(np.asarray(quad) - np.asarray(quad_before)).max()) <= 1.0
+            and float(np.abs(crop.astype(np.int16) - crop_before).mean()) <= SAME_CROP)
 
 
 def merge_lines(pieces: list[tuple[list[float], str, float]]) -> list[tuple[list[float], str, float]]:
@@ -130,7 +147,7 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
     scale = facts["video"]["display_width"] / size[0]  # boxes in display pixels of the source, as detections
     interval = 1.0 / settings.ocr_fps
     tracks: list[dict] = []
-    last_thumb, last_lines = None, []
+    last_thumb, last_lines, found = None, [], []
     frames_read = lines_reread = frames_seen = 0
     if kept and kept.fps == settings.ocr_fps and kept.size == size:
         frames = kept.read()
@@ -141,10 +158,10 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
         thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
         if last_thumb is None or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change:
             with models.exclusive(("ocr",), load_reader) as reader:  # one frame at a time per process
-                found = _read_frame(reader, frame)
+                found = _read_frame(reader, frame, found)
             pieces = [([min(x for x, _ in quad) * scale, min(y for _, y in quad) * scale,
                         max(x for x, _ in quad) * scale, max(y for _, y in quad) * scale], text, score)
-                      for quad, text, score in found if text.strip()]
+                      for quad, text, score, _ in found if text.strip()]
             last_lines = [(*line, True) for line in merge_lines(pieces) if line[2] >= settings.ocr_min_confidence]
             last_thumb = thumb
             frames_read += 1

@@ -29,10 +29,12 @@ from reelscope.settings import Settings
 from reelscope.status import Status
 
 MANIFEST_SCHEMA = "reelscope.manifest/1"
-# After probe, three independent branches, each run in this order; a step runs when the steps it
-# needs succeeded, and is skipped otherwise (its siblings still run).
+# After probe, four independent branches, each run in this order; a step runs when the steps it
+# needs succeeded, and is skipped otherwise (its siblings still run). On-screen text is a branch of
+# its own: it needs nothing of detection, and beside it rather than after it the longest branch
+# is shorter (a decode of its own costs less than waiting: docs/BENCHMARKS.md).
 BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"),
-            "vision": ("detect", "shots", "tracks", "entities", "ocr")}
+            "vision": ("detect", "shots", "tracks", "entities"), "text": ("ocr",)}
 STEP_NEEDS = {"subtitles": ("transcribe",), "shots": ("detect",), "tracks": ("detect",), "entities": ("detect",)}
 STEP_ORDER = ("probe", *(name for branch in BRANCHES.values() for name in branch))
 # The steps whose outputs a step reads when they succeeded (entities: shots' cuts and tracks' ids too).
@@ -51,8 +53,9 @@ STEP_SETTINGS = {
     "ocr": ("ocr_", "clock_", "entity_gap_s"),
 }
 # The vision branch decodes the video once: detect keeps its sampled frames here (JPEG, the long
-# side up to what on-screen text reads and evidence shows) for the steps after it. Scratch in the
-# branch's working folder, never published; whoever owns the folder discards it at the end.
+# side up to what on-screen text reads and evidence shows) for the steps after it, and for ocr where
+# `analyze` runs every branch in one folder. Scratch in the branch's working folder, never
+# published; whoever owns the folder discards it at the end.
 KEPT_FRAMES = ".sampled-frames"
 
 
