@@ -15,7 +15,7 @@ from reelscope.errors import ReelscopeError
 
 # Fields that say where things are or how fast they go, never what a step finds. A step that
 # succeeded is reused when the others that it depends on are the same (pipeline.STEP_SETTINGS).
-PLACE_AND_PACE = ("model_dir", "ffmpeg_threads", "whisper_threads", "bucket", "table", "state_machine_arn",
+PLACE_AND_PACE = ("model_dir", "ffmpeg_threads", "whisper_threads", "ocr_threads", "bucket", "table", "state_machine_arn",
                   "lambda_downscale_max_s", "lambda_downscale_max_bytes", "upload_expiry_s", "share_default_s",
                   "share_max_s", "fetch_function", "fetch_deadline_s", "fetch_min_bytes_per_s", "fetch_rate_grace_s",
                   "fetch_allow_loopback", "state_dir", "state_save_every_s")
@@ -49,7 +49,7 @@ class Settings:
     whisper_beam_size: int = 2  # ctranslate2: the narrowest beam whose WER beats openai-whisper's (docs/BENCHMARKS.md)
     whisper_batch_size: int = 0  # ctranslate2: VAD chunks decoded at once; 0 = 1 on CPU, 16 on CUDA
     detect_engine: str = "auto"  # auto | torch | openvino | onnxruntime (detect.py)
-    whisper_threads: int = 0  # ctranslate2 on CPU: threads; 0 = every core
+    whisper_threads: int = 0  # ctranslate2 on CPU: threads; 0 = half the cores (models.inference_threads)
     whisper_language: str = ""  # "" = detect
     # audio transcribed at once (each window detects its language): memory holds one window, whatever the length
     whisper_window_s: float = 600.0
@@ -75,6 +75,7 @@ class Settings:
     ocr_max_side: int = 1280  # text ~24 px high at 640 px loses its spaces when read ("FREECOFFEE")
     ocr_change: float = 6.0
     ocr_min_confidence: float = 0.6
+    ocr_threads: int = 0  # ONNX Runtime threads of each model; 0 = half the cores (models.inference_threads)
     # wall clock from a burned-in date and time (wallclock.py): the readings that must agree, and
     # how to read 02/07/2025 when neither number is over 12: auto (MDY beside AM/PM, else DMY) | DMY | MDY
     clock_min_readings: int = 5
@@ -140,7 +141,7 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ReelscopeError(f"setting {name} must be positive, got {getattr(self, name)!r}")
-        for name in ("ffmpeg_threads", "whisper_threads"):  # 0 = the default count
+        for name in ("ffmpeg_threads", "whisper_threads", "ocr_threads"):  # 0 = the default count
             if getattr(self, name) < 0:
                 raise ReelscopeError(f"setting {name} must be at least 0, got {getattr(self, name)!r}; 0 means the default")
         if not self.ladder or any(h < 16 for h in self.ladder):

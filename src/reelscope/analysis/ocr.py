@@ -53,13 +53,15 @@ CONSENSUS_READINGS = 64  # rule 5: the most supported distinct readings compared
 SAME_CROP = 2.0  # a line's pixels within this mean absolute difference (0-255) are read as before
 
 
-def load_reader():
-    """RapidOCR with its shipped models (its own pipeline is not used: see _read_frame)."""
+def load_reader(threads: int = 1):
+    """RapidOCR with its shipped models (its own pipeline is not used: see _read_frame), each
+    model on `threads` threads (models.inference_threads)."""
     try:
         from rapidocr_onnxruntime import RapidOCR
     except ImportError as err:
         raise ModelUnavailable(f"on-screen text needs rapidocr-onnxruntime ({err}); pip install '.[ml]'") from None
-    return RapidOCR(det_limit_type="max")  # its default scales a small frame's short side up to 736 px
+    # det_limit_type: its default scales a small frame's short side up to 736 px
+    return RapidOCR(det_limit_type="max", intra_op_num_threads=threads, inter_op_num_threads=1)
 
 
 def _read_frame(reader, frame, before: list[tuple] = ()) -> list[tuple[list[list[float]], str, float, object]]:
@@ -146,6 +148,7 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
     size = media.sample_size(facts, settings.ocr_max_side)
     scale = facts["video"]["display_width"] / size[0]  # boxes in display pixels of the source, as detections
     interval = 1.0 / settings.ocr_fps
+    threads = models.inference_threads(settings.ocr_threads)
     tracks: list[dict] = []
     last_thumb, last_lines, found = None, [], []
     frames_read = lines_reread = frames_seen = 0
@@ -157,7 +160,7 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
         frames_seen += 1
         thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
         if last_thumb is None or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change:
-            with models.exclusive(("ocr",), load_reader) as reader:  # one frame at a time per process
+            with models.exclusive(("ocr", threads), lambda: load_reader(threads)) as reader:  # a frame at a time
                 found = _read_frame(reader, frame, found)
             pieces = [([min(x for x, _ in quad) * scale, min(y for _, y in quad) * scale,
                         max(x for x, _ in quad) * scale, max(y for _, y in quad) * scale], text, score)
@@ -166,7 +169,7 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
             last_thumb = thumb
             frames_read += 1
         elif any(_has_digits(text) for _, text, _, _ in last_lines):
-            with models.exclusive(("ocr",), load_reader) as reader:
+            with models.exclusive(("ocr", threads), lambda: load_reader(threads)) as reader:
                 last_lines = _reread_digits(reader, frame, last_lines, scale, settings.ocr_min_confidence)
             lines_reread += sum(fresh for *_, fresh in last_lines)
         else:

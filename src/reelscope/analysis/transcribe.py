@@ -134,7 +134,7 @@ def load_ct2_model(spec: str, settings: Settings):
     folder = ct2_folder(spec, settings.model_dir)
     try:
         model = WhisperModel(str(folder), device="cuda" if cuda else "cpu", compute_type=compute_type,
-                             cpu_threads=settings.whisper_threads or (os.cpu_count() or 1), local_files_only=True)
+                             cpu_threads=models.inference_threads(settings.whisper_threads), local_files_only=True)
     except (OSError, RuntimeError, ValueError) as err:
         raise ModelUnavailable(f"Whisper model {spec or 'bundled base'!r} could not be loaded by CTranslate2 "
                                f"({err})") from None
