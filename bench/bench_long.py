@@ -57,12 +57,18 @@ def build_video(folder: Path, seconds: float, wav: Path) -> Path:
      .global_args(*GLOBAL_ARGS).run(overwrite_output=True, capture_stdout=True, capture_stderr=True))
     cycle = [(synth.bigbuckbunny_mp4(), 5.0), (synth.zidane_jpg(), 15.0), (pattern, 20.0),
              (synth.bus_jpg(), 20.0), ("color:black", 5.0), ("color:gray", 10.0)]
-    slides = list(itertools.islice(itertools.cycle(cycle), round(seconds / 75 * len(cycle)) + 1))
-    plain = synth.slideshow(folder / "plain.mp4", slides, size=(1280, 720), fps=25, audio=wav)
+    # One cycle of 75 s, repeated by the demuxer: a slideshow of hundreds of slides opens every one
+    # of them at once (an hour's 289 inputs ran ffmpeg out of memory).
+    one_cycle = synth.slideshow(folder / "cycle.mp4", cycle, size=(1280, 720), fps=25)
+    plain = folder / "plain.mp4"
+    (ffmpeg.output(ffmpeg.input(str(one_cycle), stream_loop=-1).video, ffmpeg.input(str(wav)).audio, str(plain),
+                   vcodec="copy", acodec="aac", audio_bitrate="96k", t=seconds)
+     .global_args(*GLOBAL_ARGS).run(overwrite_output=True, capture_stdout=True, capture_stderr=True))
     captions = [(synth.clock(EPOCH), 0, seconds, 860, 20, 32)]
     captions += [(CAPTION, minute * 60 + 30, minute * 60 + 50, 80, 620, 40) for minute in range(int(seconds // 60))]
     video = synth.captioned(plain, folder / f"long {seconds / 60:g} min 720p.mp4", captions)
     plain.unlink()
+    one_cycle.unlink()
     return video
 
 

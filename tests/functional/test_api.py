@@ -324,7 +324,7 @@ def test_a_running_job_says_how_far_it_is_and_about_how_long_it_has_left(cloud):
     assert status == 200, body
     progress = body["progress"]
     assert progress["steps_ended"] == 1 and progress["steps"] == 9
-    # Nothing ended here long enough to learn from yet: the default rates, about 0.14 s per media second.
+    # Nothing ended here long enough to learn from yet: the default rates, the longest branch (ocr) 0.2 s per media second.
     assert progress["rates"] == "defaults (2 cores)" and 300 < progress["eta_s"] < 1800
 
 
