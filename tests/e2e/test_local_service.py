@@ -51,7 +51,8 @@ def exported_job(printed: str) -> str:
 
 def test_a_large_file_is_processed_then_shown_again_then_forced(large_video, tmp_path, monkeypatch, capsys):
     """Above 8 MiB the upload is multipart, and moto announces it twice (Put, CompleteMultipartUpload):
-    one job. Running the same file again shows that job's result; --force runs it again."""
+    one job. Running the same file again shows that job's result; --force runs it again, reusing
+    the steps the same code and settings made."""
     assert large_video.stat().st_size > MULTIPART_THRESHOLD
     monkeypatch.setenv("REELSCOPE_STATE_DIR", str(tmp_path / "state"))
     command = ["process", str(large_video), "--out", str(tmp_path / "out")]
@@ -70,9 +71,12 @@ def test_a_large_file_is_processed_then_shown_again_then_forced(large_video, tmp
         job = cloud.store.job(job_id)
         assert job["source"]["size"] == large_video.stat().st_size and job["source"]["version"].endswith("-2")
         first_steps = cloud.store.steps(job_id)
-        # as an earlier reelscope, without shots and ocr, would have left it
+        # as an earlier reelscope, without shots and ocr (and without fingerprints on them), would have left it
         cloud.store.update_job(job_id, steps_summary={k: v for k, v in job["steps_summary"].items()
                                                        if k not in ("shots", "ocr")})
+        for name in ("shots", "ocr"):
+            cloud.store.table.update_item(Key={"PK": f"JOB#{job_id}", "SK": f"STEP#{name}"},
+                                          UpdateExpression="REMOVE fingerprint")
     assert "run" not in job and job["execution_name"] == job_id
     assert main(command) == 0
     assert "SUCCEEDED, created " in (older := capsys.readouterr().err)
@@ -80,12 +84,17 @@ def test_a_large_file_is_processed_then_shown_again_then_forced(large_video, tmp
 
     assert main([*command, "--force"]) == 0
     forced = capsys.readouterr()
-    assert exported_job(forced.out) == job_id and "status: SUCCEEDED" in forced.out and forced.err == ""
+    assert exported_job(forced.out) == job_id and "status: SUCCEEDED" in forced.out
+    # The same code and settings made the other steps: they are reused; shots and ocr run again.
+    assert forced.err == (f"reused from an earlier run of job {job_id}: downscale, transcribe, subtitles, detect, "
+                          "tracks, entities\n")
     with LocalCloud(tmp_path / "state") as cloud:
         job = cloud.store.job(job_id)
         steps = cloud.store.steps(job_id)
     assert (job["status"], job["run"], job["execution_name"]) == ("SUCCEEDED", 2, f"{job_id}-run2")
-    assert set(steps) == set(first_steps) and all(steps[n]["started_at"] > first_steps[n]["ended_at"] for n in steps)
+    ran = {"probe", "shots", "ocr"}
+    assert set(steps) == set(first_steps) and all(steps[n]["started_at"] > first_steps[n]["ended_at"] for n in ran)
+    assert all(steps[n]["reused"] and steps[n]["started_at"] == first_steps[n]["started_at"] for n in set(steps) - ran)
 
 
 @pytest.mark.e2e
