@@ -387,7 +387,7 @@ def test_a_long_jobs_records_and_answers_stay_small(cloud):
     cloud.store.create_job(job_id, {"bucket": "b", "key": "uploads/hours.mp4", "size": 1, "version": "v"}, job_id)
     outputs = [{"path": f"evidence/{i:05d}-person.jpg", "kind": "evidence", "sha256": "0" * 64, "size_bytes": 90_000}
                for i in range(20_000)]
-    cloud.store.start_step(job_id, "entities")
+    cloud.store.start_step(job_id, "entities", 1)
     cloud.store.end_step(job_id, "entities", 12.5, outputs=outputs)
     item = cloud.store.table.client.get_item(TableName=cloud.store.table.name,
                                              Key={"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": "STEP#entities"}})["Item"]

@@ -317,26 +317,40 @@ def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: i
                        .output(file_url(kept_folder / KeptFrames.NAME), start_number=0, **{"q:v": 2}))
     piped = sampled.filter("scale", width, height).output("pipe:", format="rawvideo", pix_fmt="bgr24")
     args = ffmpeg.merge_outputs(piped, *outputs).global_args(*_global_args(threads)).compile(overwrite_output=True)
-    count, finished = 0, False
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+    count = 0
+    with ffmpeg_output(args, path, "decoding frames") as proc:
         chunks = _read_ahead(proc.stdout, width * height * 3)
         try:
             for chunk in chunks:
                 yield round(count / fps, 3), np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
                 count += 1
-            finished = True
+        except BaseException:
+            proc.kill()  # before the reader is drained below: nothing more to decode
+            raise
         finally:
-            if not finished:  # the caller stopped early: nothing more to decode
-                proc.kill()
             chunks.close()
+    if keep:
+        KeptFrames.write_index(kept_folder, fps, kept_size, count)
+
+
+@contextlib.contextmanager
+def ffmpeg_output(args: list[str], path: Path, what: str) -> Iterator[subprocess.Popen]:
+    """ffmpeg running `args`, its stdout for the caller to read, its stderr kept aside. Leaving the
+    block early (the caller stopped, or failed) kills it; ffmpeg failing raises StageFailed naming
+    `what` ("decoding audio") and ffmpeg's own words."""
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+        try:
+            yield proc
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
             proc.stdout.close()
             returncode = proc.wait()
         if returncode != 0:
             errors.seek(0)
-            raise StageFailed(f"{Path(path).name}: decoding frames failed: {diagnostic(errors.read())}")
-    if keep:
-        KeptFrames.write_index(kept_folder, fps, kept_size, count)
+            raise StageFailed(f"{Path(path).name}: {what} failed: {diagnostic(errors.read())}")
 
 
 READ_AHEAD = 16  # sampled frames decoded ahead of the caller (a detection batch is 8)

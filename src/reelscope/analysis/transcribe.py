@@ -24,7 +24,6 @@ import base64
 import gzip
 import os
 import shutil
-import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -34,9 +33,10 @@ from typing import TYPE_CHECKING
 import ffmpeg
 
 from reelscope import models, progress
-from reelscope.analysis.media import GLOBAL_ARGS, diagnostic, file_url
+from reelscope.analysis import media
+from reelscope.analysis.media import GLOBAL_ARGS, file_url
 from reelscope.artifacts import building, sha256_file
-from reelscope.errors import ModelUnavailable, ReelscopeError, StageFailed
+from reelscope.errors import ModelUnavailable, ReelscopeError
 from reelscope.packaged import package_file
 from reelscope.settings import Settings
 
@@ -206,31 +206,19 @@ def audio_windows(path: Path, window_s: float) -> Iterator[tuple[float, np.ndarr
     args = (ffmpeg.input(file_url(path)).audio.output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
             .global_args(*GLOBAL_ARGS).compile())
     window = max(int(window_s * SAMPLE_RATE), SAMPLE_RATE)
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
-        finished = False
-        try:
-            carried, start = np.zeros(0, np.float32), 0
-            while True:
-                wanted = window - len(carried)
-                data = proc.stdout.read(wanted * 4)
-                samples = np.concatenate([carried, np.frombuffer(data[: len(data) // 4 * 4], np.float32)])
-                if len(data) < wanted * 4:  # the end of the audio
-                    if len(samples):
-                        yield start / SAMPLE_RATE, samples
-                    break
-                cut = quiet_cut(samples)
-                yield start / SAMPLE_RATE, samples[:cut]
-                carried, start = samples[cut:], start + cut
-            finished = True
-        finally:
-            if not finished:  # the caller stopped early, or failed: nothing more to decode
-                proc.kill()
-            proc.stdout.close()
-            returncode = proc.wait()
-        if returncode != 0:
-            errors.seek(0)
-            raise StageFailed(f"{Path(path).name}: decoding audio failed: {diagnostic(errors.read())}")
+    with media.ffmpeg_output(args, path, "decoding audio") as proc:
+        carried, start = np.zeros(0, np.float32), 0
+        while True:
+            wanted = window - len(carried)
+            data = proc.stdout.read(wanted * 4)
+            samples = np.concatenate([carried, np.frombuffer(data[: len(data) // 4 * 4], np.float32)])
+            if len(data) < wanted * 4:  # the end of the audio
+                if len(samples):
+                    yield start / SAMPLE_RATE, samples
+                break
+            cut = quiet_cut(samples)
+            yield start / SAMPLE_RATE, samples[:cut]
+            carried, start = samples[cut:], start + cut
 
 
 def quiet_cut(samples: np.ndarray) -> int:
