@@ -130,3 +130,30 @@ def test_a_caption_shown_twice_over_a_moving_background_is_two_texts(clocked):
     shown = [(t["text"], t["start"], t["end"]) for t in clocked["texts"] if cer(CAPTION, t["text"]) <= 0.1]
     assert [(text, start, end) for text, start, end in shown] == [(CAPTION, 2.0, 8.0), (CAPTION, 12.0, 19.0)]
     assert sum(r["of"] == 0 for r in clocked["readings"]) >= 5  # each reading kept for audit
+
+
+def test_a_line_whose_pixels_did_not_change_keeps_its_reading_unread():
+    """A frame read again (the picture around moved) reads only the lines whose crops changed."""
+    import cv2
+    import numpy as np
+
+    from reelscope.analysis import ocr
+
+    frame = np.full((720, 1280, 3), 40, np.uint8)
+    cv2.putText(frame, "NORTH GATE 47", (80, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4)
+    cv2.putText(frame, "12:00:05", (80, 500), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4)
+    reader = ocr.load_reader(1)
+    recognized = []
+    recognize = reader.text_rec
+    reader.text_rec = lambda crops: (recognized.append(len(crops)), recognize(crops))[1]
+    first = ocr._read_frame(reader, frame)
+    assert sorted(text for _, text, _, _ in first) == ["12:00:05", "NORTH GATE 47"] and recognized == [2]
+
+    again = ocr._read_frame(reader, frame.copy(), first)  # nothing changed: nothing recognized
+    assert [(q, t, c) for q, t, c, _ in again] == [(q, t, c) for q, t, c, _ in first] and recognized == [2]
+
+    ticked = frame.copy()
+    cv2.rectangle(ticked, (60, 430), (700, 540), (40, 40, 40), -1)
+    cv2.putText(ticked, "12:00:06", (80, 500), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4)
+    later = ocr._read_frame(reader, ticked, again)  # only the clock's line is read
+    assert sorted(text for _, text, _, _ in later) == ["12:00:06", "NORTH GATE 47"] and recognized == [2, 1]

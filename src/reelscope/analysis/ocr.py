@@ -53,7 +53,7 @@ CONSENSUS_READINGS = 64  # rule 5: the most supported distinct readings compared
 SAME_CROP = 2.0  # a line's pixels within this mean absolute difference (0-255) are read as before
 
 
-def load_reader(threads: int = 1):
+def load_reader(threads: int):
     """RapidOCR with its shipped models (its own pipeline is not used: see _read_frame), each
     model on `threads` threads (models.inference_threads)."""
     try:
@@ -149,6 +149,10 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
     scale = facts["video"]["display_width"] / size[0]  # boxes in display pixels of the source, as detections
     interval = 1.0 / settings.ocr_fps
     threads = models.inference_threads(settings.ocr_threads)
+
+    def reader_alone():  # the process's one reader of this many threads, a frame at a time
+        return models.exclusive(("ocr", threads), lambda: load_reader(threads))
+
     tracks: list[dict] = []
     last_thumb, last_lines, found = None, [], []
     frames_read = lines_reread = frames_seen = 0
@@ -160,7 +164,7 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
         frames_seen += 1
         thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
         if last_thumb is None or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change:
-            with models.exclusive(("ocr", threads), lambda: load_reader(threads)) as reader:  # a frame at a time
+            with reader_alone() as reader:
                 found = _read_frame(reader, frame, found)
             pieces = [([min(x for x, _ in quad) * scale, min(y for _, y in quad) * scale,
                         max(x for x, _ in quad) * scale, max(y for _, y in quad) * scale], text, score)
@@ -169,7 +173,7 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
             last_thumb = thumb
             frames_read += 1
         elif any(_has_digits(text) for _, text, _, _ in last_lines):
-            with models.exclusive(("ocr", threads), lambda: load_reader(threads)) as reader:
+            with reader_alone() as reader:
                 last_lines = _reread_digits(reader, frame, last_lines, scale, settings.ocr_min_confidence)
             lines_reread += sum(fresh for *_, fresh in last_lines)
         else:
