@@ -342,6 +342,58 @@ def index_moto_queries() -> None:
     JSONSerializer._serialize_type_map = serialize_map_as_is
 
 
+_ranged_get: contextvars.ContextVar = contextvars.ContextVar("reelscope_moto_ranged_get", default=False)
+
+
+class _ObjectBytes:
+    """An object's bytes as a ranged GET reads them: its length, and the slice asked for, read
+    from moto's spooled file alone."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def __len__(self) -> int:
+        return self.key.contentsize
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(len(self))
+        with self.key.lock:
+            self.key._value_buffer.seek(start)
+            return self.key._value_buffer.read(max(0, stop - start))
+
+
+def ranged_moto_reads() -> None:
+    """Make moto's S3 answer a ranged GET by reading that range only. moto 5.2 reads the whole
+    object into memory for every GET (FakeKey.value), then slices the range out of it
+    (S3Response._handle_range_header). boto3 downloads anything over 8 MiB as ranged GETs of
+    8 MiB, 10 at a time, so every branch's download of a 400 MB video read 20 GB and held up to
+    4 GB at once: measured, a 400 MB download took 21 s, and memory grew with the video's length.
+    During a GET with a Range header, an object's value is an _ObjectBytes; whatever moto does not
+    slice is made whole bytes again before it leaves."""
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response, "reelscope_ranged", False):
+        return
+    whole, key_response = FakeKey.value, S3Response.key_response
+
+    def value(self):
+        return _ObjectBytes(self) if _ranged_get.get() else whole.fget(self)
+
+    def ranged_key_response(self, request, full_url, headers):
+        token = _ranged_get.set(request.method == "GET" and bool(request.headers.get("range")))
+        try:
+            status, response_headers, content = key_response(self, request, full_url, headers)
+        finally:
+            _ranged_get.reset(token)
+        if isinstance(content, _ObjectBytes):  # a range moto did not take (several, or unreadable): all of it
+            content = content[:]
+        return status, response_headers, content
+
+    FakeKey.value = property(value, whole.fset)
+    S3Response.key_response, S3Response.reelscope_ranged = ranged_key_response, True
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -451,6 +503,7 @@ class LocalCloud:
         for noisy in ("werkzeug", "moto"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
         index_moto_queries()
+        ranged_moto_reads()
         self.server = _GatedMotoServer(self.port, self.page_origins)
         self.server.start()
         config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False},
