@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
-from reelscope.analysis.pipeline import BRANCHES
+from reelscope.analysis.pipeline import BRANCHES, warm_models
 from reelscope.cloud.jobs import run_steps
 from reelscope.errors import error_message
 from reelscope.settings import Settings
@@ -24,11 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--key", required=True)
     args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    warming = threading.Thread(target=warm_models, args=(settings, COMMANDS[args.command]))
+    warming.start()  # loads while the video downloads
     try:
-        run_steps(COMMANDS[args.command], args.job_id, args.key, Settings.from_env())
+        run_steps(COMMANDS[args.command], args.job_id, args.key, settings)
     except Exception as err:
         print(f"reelscope {args.command}: {error_message(err)}", file=sys.stderr)
         return 1
+    finally:
+        warming.join()
     return 0
 
 

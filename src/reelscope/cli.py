@@ -201,6 +201,8 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
     if not video.is_file():
         raise ReelscopeError(f"{video}: {'a folder, not a video file' if video.is_dir() else 'no such file'}")
     progress = Progress()
+    warming = threading.Thread(target=pipeline.warm_models, args=(Settings.from_env(),), daemon=True)
+    warming.start()  # while local mode starts and the video uploads
     with LocalCloud(state_dir) as cloud, progress.listening():  # the job's steps run in this process
         result = cloud.upload(video, rerun=force)
         if result["outcome"] == "ignored":
@@ -224,6 +226,7 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
         target = cloud.export(job_id, out) if "manifest_key" in job else None
         timings = job_timings(cloud.store, job_id)
         reused = [name for name, record in cloud.store.steps(job_id, run=int(job.get("run", 1))).items() if record.get("reused")]
+    warming.join()  # a load cut off by the interpreter's exit could crash it
     if reused:
         print(f"reused from an earlier run of job {job_id}: {', '.join(n for n in pipeline.STEP_ORDER if n in reused)}",
               file=sys.stderr)

@@ -107,6 +107,13 @@ def load_detector(weights: str, model_dir: str, engine: str = "torch"):
     return model, path
 
 
+def detector(settings: Settings):
+    """The process's (YOLO model, weights path) for these settings, held by the caller alone."""
+    engine = engine_for(settings)
+    return models.exclusive(("yolo", settings.yolo_weights, settings.model_dir, engine),
+                            lambda: load_detector(settings.yolo_weights, settings.model_dir, engine))
+
+
 def box_iou(a: list[float], b: list[float]) -> float:
     """Intersection over union of two (x1, y1, x2, y2) boxes; 0 for boxes with no area."""
     inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -118,13 +125,7 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
            keep: tuple[Path, int] | None = None) -> dict:
     """detections.json content: every sampled frame with every detection (label, confidence, box).
     The same decode can write the shot signal and keep the sampled frames (media.sample_frames)."""
-    engine = engine_for(settings)
-    key = ("yolo", settings.yolo_weights, settings.model_dir, engine)
-
-    def load():
-        return load_detector(settings.yolo_weights, settings.model_dir, engine)
-
-    with models.exclusive(key, load) as (model, weights):
+    with detector(settings) as (model, weights):
         names = model.names
     animals = set(settings.animal_labels)
     sample_w, sample_h = media.sample_size(facts, settings.detect_imgsz)
@@ -134,7 +135,7 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
     frames: list[dict] = []
 
     def run_batch(batch: list) -> None:
-        with models.exclusive(key, load) as (model, _):
+        with detector(settings) as (model, _):
             results = model.predict([frame for _, frame in batch], imgsz=settings.detect_imgsz,
                                     conf=settings.detect_min_confidence, verbose=False)
         for (t, _), result in zip(batch, results):
@@ -162,7 +163,7 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
         run_batch(batch)
     return {
         "model": {"weights": weights.name, "sha256": sha256_file(weights), "classes": [names[i] for i in sorted(names)],
-                  "engine": engine},
+                  "engine": engine_for(settings)},
         "sample_fps": settings.detect_fps,
         "frame_width": facts["video"]["display_width"],
         "frame_height": facts["video"]["display_height"],

@@ -64,6 +64,12 @@ def load_reader(threads: int):
     return RapidOCR(det_limit_type="max", intra_op_num_threads=threads, inter_op_num_threads=1)
 
 
+def reader(settings: Settings):
+    """The process's one reader of this many threads, held by the caller alone (a frame at a time)."""
+    threads = models.inference_threads(settings.ocr_threads)
+    return models.exclusive(("ocr", threads), lambda: load_reader(threads))
+
+
 def _read_frame(reader, frame, before: list[tuple] = ()) -> list[tuple[list[list[float]], str, float, object]]:
     """(quad in frame pixels, text, confidence, crop) of every line. Lines are found on the frame
     shrunk to DETECT_SIDE (RapidOCR would search a 720p frame at full size: 0.20 s against 0.05 s
@@ -148,10 +154,6 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
     size = media.sample_size(facts, settings.ocr_max_side)
     scale = facts["video"]["display_width"] / size[0]  # boxes in display pixels of the source, as detections
     interval = 1.0 / settings.ocr_fps
-    threads = models.inference_threads(settings.ocr_threads)
-
-    def reader_alone():  # the process's one reader of this many threads, a frame at a time
-        return models.exclusive(("ocr", threads), lambda: load_reader(threads))
 
     tracks: list[dict] = []
     last_thumb, last_lines, found = None, [], []
@@ -164,8 +166,8 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
         frames_seen += 1
         thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
         if last_thumb is None or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change:
-            with reader_alone() as reader:
-                found = _read_frame(reader, frame, found)
+            with reader(settings) as ocr_reader:
+                found = _read_frame(ocr_reader, frame, found)
             pieces = [([min(x for x, _ in quad) * scale, min(y for _, y in quad) * scale,
                         max(x for x, _ in quad) * scale, max(y for _, y in quad) * scale], text, score)
                       for quad, text, score, _ in found if text.strip()]
@@ -173,8 +175,8 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
             last_thumb = thumb
             frames_read += 1
         elif any(_has_digits(text) for _, text, _, _ in last_lines):
-            with reader_alone() as reader:
-                last_lines = _reread_digits(reader, frame, last_lines, scale, settings.ocr_min_confidence)
+            with reader(settings) as ocr_reader:
+                last_lines = _reread_digits(ocr_reader, frame, last_lines, scale, settings.ocr_min_confidence)
             lines_reread += sum(fresh for *_, fresh in last_lines)
         else:
             last_lines = [(*line, False) for *line, _ in last_lines]

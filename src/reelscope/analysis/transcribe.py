@@ -265,14 +265,22 @@ def tighten_to_voice(words: list[dict], audio: np.ndarray) -> None:
             word["end"] = round(max(float(first + inside[-1] + 1) / 100, word["start"] + 0.01), 3)
 
 
+def whisper_model(settings: Settings):
+    """The process's Whisper model for these settings, held by the caller alone (models.exclusive)."""
+    spec = settings.whisper_model
+    if engine_for(settings) == "ctranslate2":
+        return models.exclusive(("whisper-ct2", spec, settings.model_dir, settings.whisper_compute_type),
+                                lambda: load_ct2_model(spec, settings))
+    # One lock for every openai-whisper model (models.py: word alignment toggles a class attribute).
+    return models.exclusive(("whisper", spec, settings.model_dir), lambda: load_model(spec, settings.model_dir),
+                            lock_key="whisper")
+
+
 def _openai_whisper(audio, settings: Settings, offset_s: float, total_s: float) -> tuple[str, float | None, list[dict], str]:
     import torch
     import whisper
 
-    spec = settings.whisper_model
-    # One lock for every openai-whisper model (models.py: word alignment toggles a class attribute).
-    with models.exclusive(("whisper", spec, settings.model_dir), lambda: load_model(spec, settings.model_dir),
-                          lock_key="whisper") as model:
+    with whisper_model(settings) as model:
         language, probability = settings.whisper_language or None, None
         if language is None and model.is_multilingual:
             mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), model.dims.n_mels).to(model.device)
@@ -290,9 +298,7 @@ def _openai_whisper(audio, settings: Settings, offset_s: float, total_s: float) 
 def _ctranslate2(audio, settings: Settings, offset_s: float, total_s: float) -> tuple[str, float | None, list[dict], str]:
     import ctranslate2
 
-    spec = settings.whisper_model
-    with models.exclusive(("whisper-ct2", spec, settings.model_dir, settings.whisper_compute_type),
-                          lambda: load_ct2_model(spec, settings)) as model:
+    with whisper_model(settings) as model:
         ctranslate2.set_random_seed(0)  # temperature fallback samples: reruns identical
         options = {"language": settings.whisper_language or None, "word_timestamps": True,
                    "beam_size": settings.whisper_beam_size,

@@ -38,6 +38,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from reelscope import definition
+from reelscope.analysis import pipeline
 from reelscope.artifacts import write_json
 from reelscope.cloud import eta, jobs
 from reelscope.definition import BATCH_PLACEHOLDERS, LAMBDA_PLACEHOLDERS, TABLE_PLACEHOLDER
@@ -695,6 +696,8 @@ class LocalCloud:
 
     def serve(self, stop: threading.Event, say=print, api_port: int = 0) -> None:
         """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
+        # The first upload finds the models loaded.
+        threading.Thread(target=pipeline.warm_models, args=(Settings.from_env(),), daemon=True).start()
         with ApiServer(self.runner, api_port) as api:
             self.page_origins.add(api.url)
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
