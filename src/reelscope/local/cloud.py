@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -395,6 +396,68 @@ def ranged_moto_reads() -> None:
     S3Response.key_response, S3Response.reelscope_ranged = ranged_key_response, True
 
 
+class _JoinedParts:
+    """A completed multipart upload's bytes in a temporary file, which the new key takes as its buffer."""
+
+    def __init__(self):
+        self.file = tempfile.TemporaryFile()
+
+    def __len__(self) -> int:
+        return self.file.tell()
+
+
+def streamed_moto_uploads() -> None:
+    """Make moto's S3 keep an upload on disk rather than in memory. moto 5.2 writes a value into a
+    SpooledTemporaryFile that holds it in a BytesIO before rolling it to disk, and completes a
+    multipart upload by joining its parts in a bytearray, then copying that to bytes: measured, a
+    300 MiB upload raised RSS by 700 MiB at its peak and left 370 MiB behind, so `process` grew by
+    three times the size of the video and of its rendition. Here a value larger than the spool
+    goes to disk at once, and the parts are joined in a temporary file that becomes the key's
+    buffer. A full-object checksum (asked for by name; boto3 asks for CRC32 per part) is computed
+    over the joined bytes, which moto needs in memory: that case keeps moto's way."""
+    from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+    from moto.s3.models import S3_UPLOAD_PART_MIN_SIZE, FakeKey, FakeMultipart, MultipartChecksumBuilder
+
+    if getattr(FakeMultipart, "reelscope_streamed", False):
+        return
+    value, joined_in_memory = FakeKey.value, FakeMultipart.complete
+
+    def store(self, new_value) -> None:
+        if isinstance(new_value, _JoinedParts):
+            self._value_buffer.close()
+            self._value_buffer, self.contentsize = new_value.file, len(new_value)
+            return
+        if len(new_value) > self._max_buffer_size:
+            self._value_buffer.rollover()
+        value.fset(self, new_value)
+
+    def complete(self, body):
+        checksum = MultipartChecksumBuilder(self.metadata.get("x-amz-checksum-algorithm"),
+                                            self.metadata.get("x-amz-checksum-type"))
+        if checksum.checksum_type != "COMPOSITE":
+            return joined_in_memory(self, body)
+        joined, md5s, sizes, last = _JoinedParts(), bytearray(), [], None
+        for number, etag in body:
+            part = self.parts.get(number)
+            if part is None or part.etag.strip('"') != etag.strip('"'):
+                raise InvalidPart()
+            if last is not None and last.contentsize < S3_UPLOAD_PART_MIN_SIZE:
+                raise EntityTooSmall()
+            data = part.value
+            joined.file.write(data)
+            checksum.addPart(data)
+            md5s += bytes.fromhex(part.etag.strip('"'))
+            sizes.append(part.size)
+            last = part
+        if last is None:
+            raise MalformedXML
+        self.completed_part_sizes = sizes
+        return joined, f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(sizes)}", checksum.build()
+
+    FakeKey.value = property(value.fget, store)
+    FakeMultipart.complete, FakeMultipart.reelscope_streamed = complete, True
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -505,6 +568,7 @@ class LocalCloud:
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
         index_moto_queries()
         ranged_moto_reads()
+        streamed_moto_uploads()
         self.server = _GatedMotoServer(self.port, self.page_origins)
         self.server.start()
         config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False},
