@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from reelscope.analysis.shots import boundaries, find_shots
+import pytest
+
+from reelscope.analysis import media, shots
+from reelscope.analysis.shots import boundaries, find_shots, frame_signal
 from reelscope.settings import Settings
 
 FPS = 25
@@ -82,3 +85,19 @@ def test_a_boundary_too_close_to_the_one_before_is_dropped():
 def test_one_shot_when_nothing_changes():
     luma, change = steady(100)
     assert [(s["start"], s["end"]) for s in find_shots(signal(luma, change), 4.0, Settings())] == [(0.0, 4.0)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4096])
+def test_the_frame_signal_is_the_same_whatever_the_chunk(tmp_path, monkeypatch, chunk):
+    """Flat gray frames of known levels: luma is the level, change the step from the frame before,
+    settled the step from the frame before to the one two after (the last frame stands for later ones)."""
+    levels = [10, 10, 50, 50, 50, 200, 0, 0, 30, 31]
+    raw = tmp_path / "frames.gray"
+    raw.write_bytes(b"".join(bytes([level]) * (media.SIGNAL_SIZE[0] * media.SIGNAL_SIZE[1]) for level in levels))
+    monkeypatch.setattr(shots, "_CHUNK", chunk)
+    found = frame_signal(raw, FPS)
+    last = len(levels) - 1
+    assert found["luma"] == [float(level) for level in levels]
+    assert found["change"] == [float(abs(levels[i] - levels[max(i - 1, 0)])) for i in range(len(levels))]
+    assert found["settled"] == [float(abs(levels[min(i + 2, last)] - levels[max(i - 1, 0)])) for i in range(len(levels))]
+    assert found["change"][5:7] == [150.0, 200.0] and found["settled"][4] == 50.0  # 0 two after 50: by hand

@@ -38,16 +38,21 @@ def frame_signal(raw: Path, fps: float) -> dict:
 
     pixels = media.SIGNAL_SIZE[0] * media.SIGNAL_SIZE[1]
     count = Path(raw).stat().st_size // pixels
-    frames = np.memmap(raw, np.uint8, mode="r", shape=(count, pixels)) if count else np.zeros((0, pixels), np.uint8)
     luma, change, settled = np.zeros(count), np.zeros(count), np.zeros(count)
-    for start in range(0, count, _CHUNK):
-        index = np.arange(start, min(count, start + _CHUNK))
-        current = frames[index].astype(np.int16)
-        luma[index] = current.mean(axis=1)
-        previous = frames[np.maximum(index - 1, 0)].astype(np.int16)
-        later = frames[np.minimum(index + 2, count - 1)].astype(np.int16)
-        change[index] = np.abs(current - previous).mean(axis=1)
-        settled[index] = np.abs(later - previous).mean(axis=1)
+    # Read a chunk at a time (with the frame before it and the two after, which it is compared
+    # with): a memory map would keep every page it read resident, 200 MB for an hour at 25 fps.
+    with open(raw, "rb") as frames:
+        for start in range(0, count, _CHUNK):
+            index = np.arange(start, min(count, start + _CHUNK))
+            first, last = max(start - 1, 0), min(count, index[-1] + 3)
+            frames.seek(first * pixels)
+            block = np.frombuffer(frames.read((last - first) * pixels), np.uint8).reshape(-1, pixels).astype(np.int16)
+            current = block[index - first]
+            previous = block[np.maximum(index - 1, 0) - first]
+            later = block[np.minimum(index + 2, count - 1) - first]
+            luma[index] = current.mean(axis=1)
+            change[index] = np.abs(current - previous).mean(axis=1)
+            settled[index] = np.abs(later - previous).mean(axis=1)
 
     def rounded(values) -> list[float]:
         return [round(float(v), 1) for v in values]
