@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from reelscope import __version__, packaged, synth
+from reelscope import __version__, heap, packaged, synth
 from reelscope.analysis import pipeline
 from reelscope.artifacts import read_json
 from reelscope.errors import InvalidMedia, ReelscopeError, error_message
@@ -105,6 +105,7 @@ def _interrupt(*_) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    heap.share_arenas()  # local mode runs every branch in threads of this process
     # A service manager's stop (SIGTERM: systemd, docker, kill) ends a run as Ctrl-C does: running
     # steps finish and the state is saved, instead of dying with the work since the last save.
     previous = signal.signal(signal.SIGTERM, _interrupt)
