@@ -134,8 +134,8 @@ FUNCTIONS = {
     "probe": (2048, Duration.minutes(5), 10240, "downloads the upload (up to 10 GB) for ffprobe and a tail decode"),
     "downscale": (10240, Duration.minutes(15), 10240, "x264 uses all 6 vCPUs; media up to 10 min / 2 GiB only"),
     "subtitles": (512, Duration.minutes(1), 512, "JSON in, two text files out"),
-    # index: an hour of 720p took 11.6 s and 48 MiB of Python allocations on 2 cores (bench_long.py,
-    # docs/BENCHMARKS.md); four hours, the longest media probe allows, about 4x: far inside both
+    # index: an hour of 720p took 13.1 s and 151 MiB of Python allocations at the peak on 2 cores
+    # (bench_long.py, docs/BENCHMARKS.md); four hours, the longest media probe allows: far inside both
     "index": (1769, Duration.minutes(5), 512, "exports, the search index: one vCPU embeds ~180 segments/s"),
     "mark_failed": (256, Duration.seconds(30), 512, "one UpdateItem"),
     "api": (1024, Duration.seconds(29), 512, "API Gateway's integration timeout is 29 s; holds the embedder"),
