@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from moto import mock_aws
 
 from reelscope.definition import create_table_request
-from reelscope.local.cloud import index_moto_queries
+from reelscope.local.moto_patches import index_moto_queries
 from reelscope.store import Table
 
 
