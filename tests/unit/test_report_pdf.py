@@ -112,3 +112,16 @@ def test_an_hour_of_footage_is_a_bounded_briefing(tmp_path):
     assert "Sentence number 899 of the harbor walk." in words  # the whole transcript
     assert "2023-11-14 22:13:20" in words and "2023-11-14 23:13:19" in words  # wall clock, overlay readings
     assert "The 49 longest of 4501 ranges" in words
+
+
+def test_a_character_the_font_cannot_draw_is_a_question_mark(tmp_path, caplog):
+    """A reading in a script DejaVu Sans lacks (Chinese) prints "?" where it stood, and fpdf has no
+    missing glyph to warn about; accents and the middle dot the font has are kept."""
+    report = _report(3)
+    report["entities"][-1].update(label="图 GATE é", text="图 GATE é")
+    report["transcript"][0]["text"] = "Café 图书馆 opens."
+    with caplog.at_level("WARNING", logger="fpdf"):
+        pdf = report_pdf(report, tmp_path)
+    assert not [r for r in caplog.records if "missing" in r.getMessage()]
+    words = " ".join(" ".join(page) for page in _pages(pdf))
+    assert "? GATE é" in words and "Café ??? opens." in words and "图" not in words

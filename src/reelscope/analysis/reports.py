@@ -169,12 +169,6 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
     family = "body" if font else "helvetica"
     source = report["source"]
 
-    def text(value: str) -> str:  # the core font only knows latin-1
-        return value if font else value.encode("latin-1", "replace").decode("latin-1")
-
-    about = text(f"{source['file_name']} \u00b7 " + (f"job {source['job_id']}" if source.get("job_id")
-                                                      else f"sha256 {source['sha256'][:16]}"))
-
     class Report(FPDF):
         def footer(self) -> None:
             self.set_y(-12)
@@ -185,14 +179,24 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
             self.set_text_color(0)
 
     pdf = Report(format="A4")
+    if font:
+        pdf.add_font("body", fname=str(font))
+    drawn = set(pdf.fonts["body"].cmap) if font else set(range(256))  # the core font: latin-1
+
+    def text(value: str) -> str:
+        """A character the font has no glyph for (the text reader also reads Chinese, and misreads as
+        it) is printed "?": a blank would hide that something was there; report.json and the CSVs
+        keep it."""
+        return "".join(c if ord(c) in drawn else "?" for c in value)
+
+    about = text(f"{source['file_name']} \u00b7 " + (f"job {source['job_id']}" if source.get("job_id")
+                                                      else f"sha256 {source['sha256'][:16]}"))
     pdf.set_creation_date(FIXED_DATE)
     pdf.set_producer("reelscope")
     pdf.set_title(text(f"reelscope report: {source['file_name']}"))
     pdf.set_subject(about)
     pdf.set_author("reelscope")
     pdf.set_auto_page_break(auto=True, margin=18)
-    if font:
-        pdf.add_font("body", fname=str(font))
 
     def room_for(height: float) -> None:
         if pdf.get_y() + height > pdf.page_break_trigger:
