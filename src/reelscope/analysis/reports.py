@@ -181,7 +181,7 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
     pdf = Report(format="A4")
     if font:
         pdf.add_font("body", fname=str(font))
-    drawn = set(pdf.fonts["body"].cmap) if font else set(range(256))  # the core font: latin-1
+    drawn = pdf.fonts["body"].cmap if font else range(256)  # code points it has glyphs for; the core font: latin-1
 
     def text(value: str) -> str:
         """A character the font has no glyph for (the text reader also reads Chinese, and misreads as

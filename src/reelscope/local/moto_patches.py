@@ -166,8 +166,8 @@ def streamed_moto_uploads() -> None:
     """Make moto's S3 keep an upload on disk rather than in memory. moto 5.2 writes a value into a
     SpooledTemporaryFile that holds it in a BytesIO before rolling it to disk, and completes a
     multipart upload by joining its parts in a bytearray, then copying that to bytes: measured, a
-    300 MiB upload raised RSS by 700 MiB at its peak and left 370 MiB behind, so `process` grew by
-    three times the size of the video and of its rendition. Here a value larger than the spool
+    300 MiB upload raised RSS by 1,080 MiB at its peak and left 360-480 MiB behind, so `process`
+    grew by three times the size of the video and of its renditions. Here a value larger than the spool
     goes to disk at once, and the parts are joined in a temporary file that becomes the key's
     buffer. A full-object checksum (asked for by name; boto3 asks for CRC32 per part) is computed
     over the joined bytes, which moto needs in memory: that case keeps moto's way."""
