@@ -241,6 +241,34 @@ def test_state_survives_a_restart(tmp_path, monkeypatch):
         assert again == {**again, "job_id": job_id, "outcome": "duplicate"}
 
 
+def test_a_kill_between_the_saved_files_leaves_no_item_naming_an_unsaved_object(tmp_path, monkeypatch):
+    """A save replaces the objects' index and the items one after the other: killed between the two,
+    the state folder must not hold an item whose object is missing (a resumed job then failed,
+    NoSuchKey, on a step's outputs list)."""
+    from reelscope.local import cloud as local_cloud
+
+    key = "jobs/" + "e" * 32 + "/steps/ocr-outputs.json"
+    with LocalCloud(tmp_path / "state") as first:
+        first.save()
+        first.s3.put_object(Bucket=BUCKET, Key=key, Body=b"[]")
+        first.dynamodb.put_item(TableName=local_cloud.TABLE, Item={"PK": {"S": "JOB#" + "e" * 32}, "SK": {"S": "STEP#ocr"},
+                                                                    "outputs_key": {"S": key}})
+        written = local_cloud.write_json
+
+        def killed_after_one(path, obj):
+            monkeypatch.setattr(local_cloud, "write_json", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            return written(path, obj)
+
+        monkeypatch.setattr(local_cloud, "write_json", killed_after_one)
+        with pytest.raises(KeyboardInterrupt):
+            first.save()
+        monkeypatch.setattr(local_cloud, "write_json", lambda *_: None)  # the kill: no final save
+    monkeypatch.undo()
+    with LocalCloud(tmp_path / "state") as second:  # the newer objects, the older items
+        assert second.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"[]"
+        assert [i for i in second.dynamodb.scan(TableName=local_cloud.TABLE)["Items"] if i["SK"]["S"] == "STEP#ocr"] == []
+
+
 def test_process_command(people_video, tmp_path, monkeypatch, capsys, model_dir, fall_weights):
     monkeypatch.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))

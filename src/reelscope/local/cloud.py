@@ -447,8 +447,10 @@ class LocalCloud:
                     os.replace(partial, objects_dir / name)
                     content_type = self.s3.head_object(Bucket=BUCKET, Key=obj["Key"])["ContentType"]
                 index[obj["Key"]] = {"file": name, "etag": obj["ETag"], "content_type": content_type}
-        write_json(self.state_dir / "items.json", [interrupted(item) for item in items] if final else items)
+        # The objects' index before the items: a kill between the two renames leaves the older items,
+        # whose objects are all still listed, never new items naming objects the index lacks.
         write_json(index_path, index)
+        write_json(self.state_dir / "items.json", [interrupted(item) for item in items] if final else items)
         for gone in {p.name for p in objects_dir.iterdir()} - {meta["file"] for meta in index.values()}:
             (objects_dir / gone).unlink()
 
