@@ -22,11 +22,12 @@ if ((${#missing[@]})); then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-${1//,/-}"
+stamp=".venv/.installed-$(cat pyproject.toml requirements-nodeps.txt | sha256sum | cut -c1-16)-${1//,/-}"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages [$1] into .venv (first run: a few minutes)" >&2
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[$1]"
+  [[ ",$1," != *,ml,* ]] || .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
   touch "$stamp"
 fi
 if [[ ",$1," == *,dev,* ]]; then

@@ -267,6 +267,11 @@ def _step_details(out_dir: Path, manifest: dict) -> dict[str, str]:
         words = sum(len(s["words"]) for s in transcript["segments"])
         details["transcribe"] = transcript.get("skipped_reason") or (
             f"language {transcript['language']}, {len(transcript['segments'])} segments, {words} words")
+    if "speakers" in done:
+        found = read_json(out_dir / "speakers.json")
+        details["speakers"] = found.get("skipped_reason") or ", ".join(
+            f"{v['id']} {v['talk_time_s']:.0f} s in {v['turns']} turns" for v in found["speakers"][:4]) + (
+            f"; +{len(found['speakers']) - 4} more" if len(found["speakers"]) > 4 else "")
     if "subtitles" in done:
         details["subtitles"] = f"{(out_dir / 'subtitles.srt').read_text(encoding='utf-8').count(' --> ')} cues"
     if "detect" in done:

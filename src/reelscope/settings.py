@@ -54,6 +54,13 @@ class Settings:
     # audio transcribed at once (each window detects its language): memory holds one window, whatever the length
     whisper_window_s: float = 600.0
 
+    # speakers (speakers.py): prints closer than this cosine distance are one voice; regions shorter
+    # than speaker_min_region_s take the nearest voice; one speaker's regions are one turn across
+    # pauses up to speaker_turn_gap_s
+    speaker_threshold: float = 0.25
+    speaker_min_region_s: float = 1.0
+    speaker_turn_gap_s: float = 2.0
+
     # detect
     yolo_weights: str = "yolov8n.pt"
     detect_fps: float = 1.0

@@ -57,8 +57,9 @@ def speak(text: str, voice: str = "en-us", rate: int = 130) -> np.ndarray:
 
 
 def speech_track(sentences: list[str], wav_path: Path, lead_s: float = 1.0, gap_s: float = 1.0,
-                 total_s: float | None = None, voice: str = "en-us") -> list[SpokenSentence]:
+                 total_s: float | None = None, voice: str | list[str] = "en-us") -> list[SpokenSentence]:
     """Write the sentences spoken one after another to a WAV; return where each is audible.
+    `voice`: one espeak-ng voice for all, or one per sentence (speakers taking turns).
 
     The times are measured on the signal (first and last sample above 2% of full scale), so
     they are the truth that transcripts and subtitles are checked against.
@@ -66,8 +67,9 @@ def speech_track(sentences: list[str], wav_path: Path, lead_s: float = 1.0, gap_
     import numpy as np
 
     pieces, spoken, cursor = [np.zeros(int(lead_s * SPEECH_RATE), np.int16)], [], lead_s
-    for text in sentences:
-        samples = speak(text, voice)
+    voices = [voice] * len(sentences) if isinstance(voice, str) else voice
+    for text, sentence_voice in zip(sentences, voices, strict=True):
+        samples = speak(text, sentence_voice)
         loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 0.02 * 32767)
         spoken.append(SpokenSentence(text, round(cursor + float(loud[0]) / SPEECH_RATE, 3),
                                      round(cursor + float(loud[-1]) / SPEECH_RATE, 3)))

@@ -19,7 +19,7 @@ from reelscope.local.cloud import BUCKET, LocalCloud
 
 from ..localmode import other_s3_client, serving
 
-STEPS = {"probe", "downscale", "transcribe", "subtitles", "detect", "shots", "tracks", "entities", "ocr"}
+STEPS = {"probe", "downscale", "transcribe", "speakers", "subtitles", "detect", "shots", "tracks", "entities", "ocr"}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 from reelscope import __version__
 from reelscope.analysis import detect as detect_mod
 from reelscope.analysis import entities as entities_mod
-from reelscope.analysis import media, ocr, reports, shots, subtitles
+from reelscope.analysis import media, ocr, reports, shots, speakers, subtitles
 from reelscope.analysis import tracks as tracks_mod
 from reelscope.analysis import transcribe as transcribe_mod
 from reelscope.artifacts import building, read_json, sha256_file, staging, write_json
@@ -33,18 +33,21 @@ MANIFEST_SCHEMA = "reelscope.manifest/1"
 # needs succeeded, and is skipped otherwise (its siblings still run). On-screen text is a branch of
 # its own: it needs nothing of detection, and beside it rather than after it the longest branch
 # is shorter (a decode of its own costs less than waiting: docs/BENCHMARKS.md).
-BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "subtitles"),
+BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "speakers", "subtitles"),
             "vision": ("detect", "shots", "tracks", "entities"), "text": ("ocr",)}
-STEP_NEEDS = {"subtitles": ("transcribe",), "shots": ("detect",), "tracks": ("detect",), "entities": ("detect",)}
+STEP_NEEDS = {"speakers": ("transcribe",), "subtitles": ("transcribe",), "shots": ("detect",), "tracks": ("detect",),
+              "entities": ("detect",)}
 STEP_ORDER = ("probe", *(name for branch in BRANCHES.values() for name in branch))
-# The steps whose outputs a step reads when they succeeded (entities: shots' cuts and tracks' ids too).
-FEEDS = {**STEP_NEEDS, "entities": ("detect", "shots", "tracks")}
+# The steps whose outputs a step reads when they succeeded (subtitles: the speakers' turns too;
+# entities: shots' cuts and tracks' ids too).
+FEEDS = {**STEP_NEEDS, "subtitles": ("transcribe", "speakers"), "entities": ("detect", "shots", "tracks")}
 # The settings each step's result depends on: field names, or prefixes ending in "_". Every
 # setting but settings.PLACE_AND_PACE belongs to a step (a test checks it).
 STEP_SETTINGS = {
     "probe": ("max_duration_s", "max_bytes"),
     "downscale": ("ladder", "thumbnail_", "x264_", "copy_max_bit_rate"),
     "transcribe": ("whisper_",),
+    "speakers": ("speaker_",),
     "subtitles": ("subtitle_",),
     "detect": ("yolo_weights", "detect_", "animal_labels"),
     "shots": ("shot_", "detect_fps"),
@@ -118,8 +121,24 @@ def transcribe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     return _publish_json(out_dir, "transcript.json", transcribe_mod.transcribe(video, _facts(out_dir), settings))
 
 
+def find_speakers(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    """speakers.json: who speaks when, from the voices heard where the transcript has words."""
+    transcript = read_json(Path(out_dir) / "transcript.json")
+    found = speakers.diarize(transcribe_mod.audio_windows(video, settings.whisper_window_s), transcript, settings) \
+        if _facts(out_dir)["has_audio"] else speakers.diarize([], transcript, settings)
+    return _publish_json(out_dir, "speakers.json", found)
+
+
+def attributed(transcript: dict, out_dir: Path) -> dict:
+    """The transcript with each segment's speaker, when speakers.json is in out_dir (speakers.attribute)."""
+    turns_json = Path(out_dir) / "speakers.json"
+    turns = read_json(turns_json)["turns"] if turns_json.is_file() else []
+    return {**transcript, "segments": speakers.attribute(transcript.get("segments", []), turns)}
+
+
 def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> list[str]:
-    cues = subtitles.build_cues(read_json(transcript_json), settings)
+    """subtitles.srt and .vtt; with speakers.json beside the transcript, cues name their speaker."""
+    cues = subtitles.build_cues(attributed(read_json(transcript_json), out_dir), settings)
     with staging(out_dir) as stage:
         (stage.dir / "subtitles.srt").write_text(subtitles.to_srt(cues), encoding="utf-8")
         (stage.dir / "subtitles.vtt").write_text(subtitles.to_vtt(cues), encoding="utf-8")
@@ -209,6 +228,9 @@ def read_text(video: Path, out_dir: Path, settings: Settings) -> list[str]:
 def step_summary(name: str, out_dir: Path) -> dict | None:
     """What a step's record says of its result beyond its files, small whatever the video's length
     (ocr: how many texts and overlays, and the wall clock found or why none was)."""
+    if name == "speakers":
+        found = read_json(Path(out_dir) / "speakers.json")
+        return {"speakers": len(found["speakers"]), "turns": len(found["turns"])}
     if name != "ocr":
         return None
     found = read_json(Path(out_dir) / "ocr.json")
@@ -238,6 +260,7 @@ STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
     "probe": probe,
     "downscale": downscale,
     "transcribe": transcribe,
+    "speakers": find_speakers,
     "subtitles": lambda video, out_dir, settings: make_subtitles(Path(out_dir) / "transcript.json", out_dir, settings),
     "detect": detect,
     "shots": find_shots,
@@ -246,13 +269,15 @@ STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
     "entities": lambda video, out_dir, settings: make_entities(video, Path(out_dir) / "detections.json", out_dir, settings),
 }
 STAGE_INPUTS = {"probe": (), "downscale": ("media.json",), "transcribe": ("media.json",),
+                "speakers": ("media.json", "transcript.json"),
                 "subtitles": ("transcript.json",), "detect": ("media.json",), "shots": ("media.json",),
                 "tracks": ("detections.json",), "entities": ("detections.json",), "ocr": ("media.json",)}
-NEEDS_VIDEO = {"probe", "downscale", "transcribe", "detect", "shots", "entities", "ocr"}
+NEEDS_VIDEO = {"probe", "downscale", "transcribe", "speakers", "detect", "shots", "entities", "ocr"}
 # The files a step reads from the steps before it in its branch, when they ran (frame-signal.json
-# spares shots a decode; shots.json and tracks.json shape the entities): a step reused rather than
-# run brings these of its outputs to the steps after it.
-READ_BY_LATER = {*(f for inputs in STAGE_INPUTS.values() for f in inputs), "frame-signal.json", "shots.json", "tracks.json"}
+# spares shots a decode; shots.json and tracks.json shape the entities; speakers.json names the
+# subtitles' speakers): a step reused rather than run brings these of its outputs to the steps after it.
+READ_BY_LATER = {*(f for inputs in STAGE_INPUTS.values() for f in inputs), "frame-signal.json", "shots.json", "tracks.json",
+                 "speakers.json"}
 # Probe always runs: it is what checks the upload, and it takes seconds.
 REUSABLE = set(STEP_ORDER) - {"probe"}
 
@@ -272,6 +297,7 @@ def _hold(model_context) -> None:
 
 MODEL_WARMERS: dict[str, Callable[[Settings], None]] = {
     "transcribe": lambda settings: _hold(transcribe_mod.whisper_model(settings)),
+    "speakers": lambda settings: _hold(speakers.encoder()),
     "detect": _warm_detector,
     "ocr": lambda settings: _hold(ocr.reader(settings)),
 }
@@ -297,6 +323,7 @@ def warm_models(settings: Settings, steps=STEP_ORDER) -> None:
 ARTIFACT_KINDS = {  # first matching prefix wins
     "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
     "transcript.json": "transcript", "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
+    "speakers.json": "speakers",
     "detections.json": "detections", "frame-signal.json": "frame-signal", "shots.json": "shots", "tracks.json": "tracks",
     "shots/": "keyframe", "entities.json": "entities", "evidence/": "evidence",
     "ocr.json": "ocr", "text/": "evidence",
@@ -337,8 +364,8 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
     """Run every stage in-process; write manifest.json; return {manifest, timings}.
 
     Probe failing means the input is refused: InvalidMedia propagates and nothing is written.
-    After probe, three branches run: renditions (downscale), speech (transcribe -> subtitles)
-    and vision (detect -> shots, tracks, entities; ocr). A failing step is recorded with its
+    After probe, four branches run: renditions (downscale), speech (transcribe -> speakers, subtitles)
+    vision (detect -> shots, tracks, entities) and text (ocr). A failing step is recorded with its
     error and the steps that need it are skipped; the others go on, and the job ends PARTIAL
     instead of SUCCEEDED. The manifest lists only this run's artifacts.
     """

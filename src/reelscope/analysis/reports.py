@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 from reelscope import packaged
+from reelscope.analysis import speakers as speakers_mod
 from reelscope.analysis import wallclock
 from reelscope.artifacts import read_json
 from reelscope.status import Status
@@ -24,13 +25,15 @@ ENTITY_COLUMNS = ["id", "kind", "label", "animal", "start", "end", "duration", "
 
 # What the exports read besides media.json: each step's JSON artifact (read when the step succeeded)
 # and the pictures the PDF shows (pdf_pictures). The index step downloads exactly these.
-STEP_ARTIFACTS = {"transcribe": "transcript.json", "entities": "entities.json", "downscale": "renditions.json",
+STEP_ARTIFACTS = {"transcribe": "transcript.json", "speakers": "speakers.json", "entities": "entities.json",
+                  "downscale": "renditions.json",
                   "shots": "shots.json", "tracks": "tracks.json", "ocr": "ocr.json"}
 
 
-def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: str) -> dict:
+def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: str, names: dict | None = None) -> dict:
     """One JSON document with what an analyst reads: media, status, entities (objects, on-screen
-    text, overlays), the wall clock if a burned-in one was read, tracks, shots, transcript."""
+    text, overlays), the wall clock if a burned-in one was read, tracks, shots, the speakers (with
+    the `names` an analyst gave them) and the transcript, each segment with its speaker."""
     out_dir = Path(out_dir)
     media = read_json(out_dir / "media.json")
 
@@ -40,6 +43,8 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
 
     transcript, entities, renditions = delivered("transcribe"), delivered("entities"), delivered("downscale")
     shots, tracks, texts = delivered("shots"), delivered("tracks"), delivered("ocr")
+    voices = delivered("speakers") or {}
+    segments = speakers_mod.attribute((transcript or {}).get("segments", []), voices.get("turns", []))
     # One list of entities: objects (entities.json, ids as there), then on-screen text (numbered on)
     objects = [{**e, "kind": "object"} for e in (entities or {}).get("entities", [])]
     on_screen = (texts or {}).get("texts", []) + (texts or {}).get("overlays", [])  # in ocr.json's "of" order
@@ -51,8 +56,9 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
         "steps": steps,
         "media": media,
         "language": transcript["language"] if transcript else None,
-        "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"]}
-                       for s in (transcript or {}).get("segments", [])],
+        "speakers": [{**v, "name": (names or {}).get(v["id"]) or v["id"]} for v in voices.get("speakers", [])],
+        "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"], "speaker": s.get("speaker")}
+                       for s in segments],
         "entities": found,
         "wall_clock": (texts or {}).get("wall_clock"),
         "timeline_rules": (entities or {}).get("rules"),
@@ -96,9 +102,16 @@ def entities_csv(report: dict) -> str:
         e["evidence"]["path"], entity_text(e), *_wall(report, e["start"], e["end"])] for e in report["entities"]])
 
 
+def speaker_names(report: dict) -> dict[str, str]:
+    """Each speaker's id to the name shown: the analyst's, else the id."""
+    return {v["id"]: v["name"] for v in report.get("speakers", [])}
+
+
 def transcript_csv(report: dict) -> str:
-    return _csv([["segment", "start", "end", "text"] + _wall_columns(report)] + [
-        [s["id"], f"{s['start']:.3f}", f"{s['end']:.3f}", s["text"], *_wall(report, s["start"], s["end"])]
+    names = speaker_names(report)
+    return _csv([["segment", "start", "end", "speaker", "speaker_name", "text"] + _wall_columns(report)] + [
+        [s["id"], f"{s['start']:.3f}", f"{s['end']:.3f}", s.get("speaker") or "", names.get(s.get("speaker"), ""), s["text"],
+         *_wall(report, s["start"], s["end"])]
         for s in report["transcript"]])
 
 
@@ -287,9 +300,19 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
                 pdf.cell(w=width, h=5, text=f"{shot['index'] + 1}  {_clock(shot['start'])}-{_clock(shot['end'])}")
             pdf.set_xy(pdf.l_margin, top + height + 6)
 
+    voices = report.get("speakers", [])
+    if len(voices) > 1:
+        heading("Speakers")
+        for v in voices:
+            pdf.cell(w=50, h=5, text=text(v["name"][:40]))
+            pdf.cell(text=f"{_clock(v['talk_time_s'])} of talk in {v['turns']} turns, first at {_clock(v['first_s'])}",
+                     new_x="LMARGIN", new_y="NEXT")
+
     heading("Transcript")
+    names = speaker_names(report) if len(voices) > 1 else {}  # one voice: no one to tell apart
     lines = [text(f"[{_clock(s['start'])}-{_clock(s['end'])}" + "".join(f" | {_wall_clock(w)}" for w in _wall(report, s["start"]))
-                  + f"] {s['text']}") for s in report["transcript"]]
+                  + "] " + (f"{names[s['speaker']]}: " if s.get("speaker") in names else "") + s["text"])
+             for s in report["transcript"]]
     heights = [pdf.multi_cell(w=0, h=5, text=line, dry_run=True, output=MethodReturnValue.HEIGHT) for line in lines]
     for i, line in enumerate(lines):
         # A segment is not split across pages, and the last two travel together: no lone last line.
