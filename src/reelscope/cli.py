@@ -265,8 +265,11 @@ def _step_details(out_dir: Path, manifest: dict) -> dict[str, str]:
     if "transcribe" in done:
         transcript = read_json(out_dir / "transcript.json")
         words = sum(len(s["words"]) for s in transcript["segments"])
-        details["transcribe"] = transcript.get("skipped_reason") or (
-            f"language {transcript['language']}, {len(transcript['segments'])} segments, {words} words")
+        spoken = transcript.get("languages", [])
+        said = ("languages " + ", ".join(entry["language"] for entry in spoken) if len(spoken) > 1
+                else f"language {transcript['language']}")
+        details["transcribe"] = (transcript.get("skipped_reason")
+                                 or f"{said}, {len(transcript['segments'])} segments, {words} words")
     if "speakers" in done:
         found = read_json(out_dir / "speakers.json")
         details["speakers"] = found.get("skipped_reason") or ", ".join(

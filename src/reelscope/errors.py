@@ -34,6 +34,10 @@ class FetchRefused(ReelscopeError):
     """A URL to ingest, an address it resolves to, or its response is refused; the message says why."""
 
 
+class BadNames(ReelscopeError):
+    """Names for speakers that the job does not have, or that cannot be stored."""
+
+
 class BadQuery(ReelscopeError):
     """A search that cannot be run as asked (no searchable words, too many, an unknown mode)."""
 

@@ -30,7 +30,7 @@ from reelscope.status import Status
 
 JOB_TTL_DAYS = 365
 LISTED = ("job_id", "status", "source_file_name", "created_at", "finished_at", "media.duration_s", "manifest_key",
-          "poster_key", "error")
+          "poster_key", "error", "speakers")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json",
                  ".srt": "application/x-subrip", ".vtt": "text/vtt", ".csv": "text/csv", ".pdf": "application/pdf"}
 

@@ -35,7 +35,7 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
     assert manifest["source"] == {"file_name": "sample.mp4", "size_bytes": sample.stat().st_size,
                                   "sha256": sha256_file(sample)}
     kinds = {a["kind"] for a in manifest["artifacts"]}
-    assert kinds == {"media", "renditions", "rendition", "poster", "thumbnail", "transcript", "subtitles",
+    assert kinds == {"media", "renditions", "rendition", "poster", "thumbnail", "transcript", "speakers", "subtitles",
                      "detections", "frame-signal", "shots", "keyframe", "tracks", "entities", "evidence", "ocr",
                      "report", "table"}
     for artifact in manifest["artifacts"]:

@@ -85,7 +85,7 @@ def test_the_report_and_the_exports_name_the_speakers(media_dir, tmp_path, speec
     assert [(v["id"], v["name"], v["turns"]) for v in report["speakers"]] == [("S1", "S1", 3), ("S2", "Inspector Lee", 3)]
     assert [s["speaker"] for s in report["transcript"]] == ["S1", "S2"] * 3
     rows = reports.transcript_csv(report).splitlines()
-    assert rows[0].startswith("segment,start,end,speaker,speaker_name,text")
+    assert rows[0].startswith("segment,start,end,speaker,speaker_name,language,text")
     assert rows[2].split(",")[3:5] == ["S2", "Inspector Lee"]
     pdf = reports.report_pdf(report, tmp_path)
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)

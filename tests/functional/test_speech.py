@@ -9,6 +9,7 @@ import pytest
 import srt
 import webvtt
 
+from reelscope import synth
 from reelscope.analysis import media, pipeline, transcribe
 from reelscope.artifacts import read_json
 from reelscope.errors import ModelUnavailable
@@ -271,3 +272,31 @@ def test_the_bundled_model_is_joined_once_and_folders_are_checked(tmp_path, mode
         transcribe.engine_for(Settings(whisper_engine="fast"))
     assert transcribe.engine_for(Settings()) == "ctranslate2"
     assert transcribe.engine_for(Settings(whisper_model=str(tmp_path / "x.pt"))) == "openai-whisper"
+
+
+FRENCH = ["Bonjour à tous, la réunion commence maintenant.", "Nous allons parler du budget de l'année prochaine.",
+          "Le directeur arrivera dans quelques minutes."]
+ENGLISH = ["Thank you, let us continue in English now.", "The budget for next year is ready for review.",
+           "Please send your questions before Friday."]
+
+
+def test_a_video_that_switches_language_gets_each_segments_language(media_dir, tmp_path, model_dir):
+    """French then English in one window (Whisper names one language for it): each segment's own."""
+    wav = media_dir / "switch.wav"
+    spoken = synth.speech_track(FRENCH + ENGLISH, wav, gap_s=0.8, voice=["fr"] * 3 + ["en-us"] * 3)
+    video = synth.slideshow(media_dir / "switch.mp4", [("color:black", round(spoken[-1].end + 1.5, 1))], (320, 240), 10,
+                            audio=wav)
+    settings = Settings(model_dir=str(model_dir))
+    pipeline.probe(video, tmp_path, settings)
+    pipeline.transcribe(video, tmp_path, settings)
+    transcript = read_json(tmp_path / "transcript.json")
+    assert transcript["windows"] == 1
+    for segment in transcript["segments"]:
+        middle = (segment["start"] + segment["end"]) / 2
+        truth = "fr" if middle < (spoken[2].end + spoken[3].start) / 2 else "en"
+        assert segment["language"] == truth, segment
+    assert [entry["language"] for entry in transcript["languages"]] == ["en", "fr"]  # English talks a little longer
+    assert sum(entry["segments"] for entry in transcript["languages"]) == len(transcript["segments"])
+    pinned = Settings(model_dir=str(model_dir), whisper_language="en")  # a pinned language is every segment's
+    pipeline.transcribe(video, tmp_path, pinned)
+    assert {s["language"] for s in read_json(tmp_path / "transcript.json")["segments"]} == {"en"}

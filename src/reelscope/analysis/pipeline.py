@@ -244,10 +244,11 @@ def succeeded(summary: dict | None) -> dict:
 
 
 def make_exports(out_dir: Path, source: dict, steps: dict[str, dict],
-                 fetch_pictures: Callable[[list[str]], None] | None = None) -> list[str]:
+                 fetch_pictures: Callable[[list[str]], None] | None = None, names: dict | None = None) -> list[str]:
     """report.json, entities.csv, transcript.csv, report.pdf from the artifacts in out_dir;
-    `fetch_pictures` brings the pictures the PDF shows into out_dir first (the index step)."""
-    report = reports.build_report(out_dir, source, steps, overall_status(steps))
+    `fetch_pictures` brings the pictures the PDF shows into out_dir first (the index step);
+    `names`: what the analyst named the speakers."""
+    report = reports.build_report(out_dir, source, steps, overall_status(steps), names)
     if fetch_pictures:
         fetch_pictures(reports.pdf_pictures(report))
     with staging(out_dir) as stage:

@@ -57,8 +57,9 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
         "media": media,
         "language": transcript["language"] if transcript else None,
         "speakers": [{**v, "name": (names or {}).get(v["id"]) or v["id"]} for v in voices.get("speakers", [])],
-        "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"], "speaker": s.get("speaker")}
-                       for s in segments],
+        "languages": (transcript or {}).get("languages", []),
+        "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"], "speaker": s.get("speaker"),
+                        "language": s.get("language")} for s in segments],
         "entities": found,
         "wall_clock": (texts or {}).get("wall_clock"),
         "timeline_rules": (entities or {}).get("rules"),
@@ -109,10 +110,18 @@ def speaker_names(report: dict) -> dict[str, str]:
 
 def transcript_csv(report: dict) -> str:
     names = speaker_names(report)
-    return _csv([["segment", "start", "end", "speaker", "speaker_name", "text"] + _wall_columns(report)] + [
-        [s["id"], f"{s['start']:.3f}", f"{s['end']:.3f}", s.get("speaker") or "", names.get(s.get("speaker"), ""), s["text"],
-         *_wall(report, s["start"], s["end"])]
+    return _csv([["segment", "start", "end", "speaker", "speaker_name", "language", "text"] + _wall_columns(report)] + [
+        [s["id"], f"{s['start']:.3f}", f"{s['end']:.3f}", s.get("speaker") or "", names.get(s.get("speaker"), ""),
+         s.get("language") or "", s["text"], *_wall(report, s["start"], s["end"])]
         for s in report["transcript"]])
+
+
+def _languages(report: dict) -> str:
+    """The language, or with several each one's talk time ("fr 01:10.0, en 00:40.0")."""
+    spoken = report.get("languages") or []
+    if len(spoken) < 2:
+        return report["language"] or "-"
+    return ", ".join(f"{entry['language']} {_clock(entry['talk_time_s'])}" for entry in spoken)
 
 
 def _entity_name(e: dict) -> str:
@@ -230,7 +239,7 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
     audio = f"{media['audio']['codec']} {media['audio']['sample_rate']} Hz" if media["has_audio"] else "none"
     facts = [("Status", report["status"]), ("Duration", f"{media['duration_s']:.1f} s"),
              ("Video", f"{video['display_width']}x{video['display_height']} {video['codec']} {video['fps']:g} fps"),
-             ("Audio", audio), ("Language", report["language"] or "-"), ("Size", f"{media['size_bytes']} bytes"),
+             ("Audio", audio), ("Language", _languages(report)), ("Size", f"{media['size_bytes']} bytes"),
              ("SHA-256", source["sha256"])] + ([("Job", source["job_id"])] if source.get("job_id") else [])
     clock = report.get("wall_clock")
     if clock:

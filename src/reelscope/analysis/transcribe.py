@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import ffmpeg
 
 from reelscope import models, progress
-from reelscope.analysis import media
+from reelscope.analysis import languages, media
 from reelscope.analysis.media import GLOBAL_ARGS, file_url
 from reelscope.artifacts import building, sha256_file
 from reelscope.errors import ModelUnavailable, ReelscopeError
@@ -324,7 +324,7 @@ def _ctranslate2(audio, settings: Settings, offset_s: float, total_s: float) -> 
 def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
     """transcript.json content. A video without audio gets an empty transcript and the reason."""
     if not facts["has_audio"]:
-        return {"language": None, "language_probability": None, "model": None, "engine": None, "segments": [],
+        return {"language": None, "language_probability": None, "languages": [], "model": None, "engine": None, "segments": [],
                 "text": "", "skipped_reason": "no audio track"}
     engine = engine_for(settings)
     run = _ctranslate2 if engine == "ctranslate2" else _openai_whisper
@@ -351,13 +351,19 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
         windows += 1
         language_of.setdefault(language, probability)
         words_in[language] += sum(len(seg["words"]) for seg in shifted)
-    # The transcript's language: the one most words were heard in (each window detects its own).
+    # Whisper's language: the one most words were heard in (each window detects its own).
     language = max(language_of, key=lambda lang: words_in[lang]) if language_of else settings.whisper_language or None
     probability = language_of.get(language)
-    segments = [{"id": i, **seg} for i, seg in enumerate(segments)]
+    each = ([settings.whisper_language] * len(segments) if settings.whisper_language
+            else languages.segment_languages([seg["text"] for seg in segments], language))
+    segments = [{"id": i, **seg, "language": lang} for i, (seg, lang) in enumerate(zip(segments, each))]
+    spoken = languages.talk_time(segments)
+    if spoken and spoken[0]["language"] != language:  # the language talked in longest, when segments say another
+        language, probability = spoken[0]["language"], language_of.get(spoken[0]["language"])
     return {
         "language": language,
         "language_probability": None if probability is None else round(float(probability), 4),
+        "languages": spoken,
         "model": settings.whisper_model or "bundled:whisper-base",
         "engine": engine_name,
         "windows": windows,

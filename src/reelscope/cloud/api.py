@@ -11,8 +11,9 @@ GET  /jobs/{id}                   status, steps with timings, media facts, artif
                                   while it runs the steps ended and an estimate of the time left (eta.py)
 GET  /jobs/{id}/artifacts?kind=    one kind's artifacts (evidence frames...), a page at a time, with links
 GET  /jobs/{id}/report            the report page (HTML): player with subtitles, timeline lanes, transcript, evidence
-GET  /search?q=&mode=keyword|semantic|hybrid&label=&job=   hits across all videos (search.py)
+GET  /search?q=&mode=keyword|semantic|hybrid&label=&speaker=&job=   hits across all videos (search.py)
 POST /jobs/{id}/runs              run a finished job again: a new execution on the same upload (409 while it runs)
+PUT  /jobs/{id}/speakers {names}  name the speakers; a finished job runs again (every step reused) for the exports
 POST /jobs/{id}/shares            a read-only link: a random token (192 bits) with an expiry
 DELETE /jobs/{id}/shares/{token}  revokes it
 GET  /s/{token}                   that one job's report page, read-only (no search, no other videos);
@@ -71,12 +72,14 @@ from reelscope.cloud.schemas import (
     ShareCreated,
     SharedReport,
     ShareRequest,
+    SpeakerNamesRequest,
+    SpeakersNamed,
     UploadForm,
     UploadRequest,
     answer,
 )
 from reelscope.definition import BY_CREATED_KEY, TABLE_KEY
-from reelscope.errors import BadQuery, NotFound
+from reelscope.errors import BadNames, BadQuery, NotFound
 from reelscope.search import index as search
 from reelscope.settings import Settings
 from reelscope.status import FINISHED, JOB_STATUSES, Status
@@ -276,6 +279,9 @@ def report_and_links(store: Store, job_id: str) -> tuple[dict, dict] | None:
     if manifest is None:
         return None
     report = settled(store, job, "report", lambda: store.get_json(f"jobs/{job_id}/report.json"))
+    # The names an analyst gave since the report was made show at once (the exports follow at the next run).
+    names = job.get("speaker_names", {})
+    report = {**report, "speakers": [{**v, "name": names.get(v["id"], v["id"])} for v in report.get("speakers", [])]}
     return report, artifact_links(store, job_id, manifest)
 
 
@@ -339,11 +345,13 @@ def _search_routes() -> Router:
             mode: Annotated[Literal[search.MODES], Query(description="keyword: the words; semantic: the meaning; "
                                                                      "hybrid: both, blended")] = "keyword",
             label: Annotated[str | None, Query(max_length=100, description="only this label's entity ranges")] = None,
+            speaker: Annotated[str | None, Query(max_length=80, description="only what this speaker said: an id (S2) "
+                                                                            "or the name given, in any case")] = None,
             job: Annotated[str | None, Query(pattern=HEX_ID, description="only this job")] = None,
             limit: Annotated[int, Query(ge=1, le=100)] = 20):
         store = store_()
         try:
-            hits = search.search(store, q.strip(), mode, job=job, label=label, limit=limit)
+            hits = search.search(store, q.strip(), mode, job=job, label=label, limit=limit, speaker=speaker)
         except BadQuery as err:
             return _error(422, f"q: {err}")
         for hit in hits:  # a picture of the moment: an entity range's evidence frame, a segment's thumbnail
@@ -382,7 +390,7 @@ def _job_routes(client) -> Router:
                    "duration_s": job.get("media", {}).get("duration_s"),
                    "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None,
                    "poster_url": store.presigned_get(job["poster_key"], LINK_TTL_S) if "poster_key" in job else None,
-                   "error": job.get("error")}
+                   "error": job.get("error"), "speakers": job.get("speakers", [])}
                   for job in jobs]
         return answer(JobsPage, {"jobs": listed, "next": _page_token(last), "links_expire_in": LINK_TTL_S})
 
@@ -398,6 +406,19 @@ def _job_routes(client) -> Router:
             return _error(409, str(err))
         return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
                         body=answer(RunQueued, {**run, "status_path": f"/jobs/{job_id}"}))
+
+    @router.put("/jobs/<job_id>/speakers", summary="Name a job's speakers (S2 -> \"Inspector Lee\"): the page, the "
+                "exports and search show the names",
+                responses={200: ok("the names kept, and the run that puts them into the exports", SpeakersNamed),
+                           **NOT_FOUND, 422: {"description": "an id the job did not find", "content": ERROR_BODY}})
+    def name_speakers(job_id: JobId, request: Annotated[SpeakerNamesRequest, Body()]):
+        try:
+            named = jobs.name_speakers(job_id, request.names, settings_(), client("stepfunctions"), store_())
+        except NotFound as err:
+            return _error(404, str(err))
+        except BadNames as err:
+            return _error(422, f"names: {err}")
+        return answer(SpeakersNamed, named)
 
     def stage_prefix() -> str:
         """"/v1" behind API Gateway, "" locally: what the page's own links and calls start with."""

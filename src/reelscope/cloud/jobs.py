@@ -19,7 +19,7 @@ from reelscope.analysis import pipeline, reports
 from reelscope.artifacts import dumps, read_json, sha256_file
 from reelscope.cloud import eta
 from reelscope.cloud.fetch import Pace, open_video
-from reelscope.errors import FetchRefused, NotFound, ReelscopeError, error_message
+from reelscope.errors import BadNames, FetchRefused, NotFound, ReelscopeError, error_message
 from reelscope.search import index as search
 from reelscope.settings import Settings
 from reelscope.status import FINISHED, UNFINISHED, Status
@@ -186,6 +186,34 @@ def rerun(job_id: str, settings: Settings, sfn, store: Store | None = None, toke
     return {"job_id": job_id, "run": run, "execution_name": name, "status": Status.QUEUED}
 
 
+LISTED_SPEAKERS = 6  # the job item names who talks most (the library shows them); report.json has them all
+
+
+def name_speakers(job_id: str, names: dict[str, str], settings: Settings, sfn, store: Store | None = None) -> dict:
+    """Keep the analyst's names for a job's speakers on the job's item (no step reads them, so no
+    step runs again for them), then run the job again when it has finished: every step is reused
+    and the index step makes the exports and search documents with the names. An empty name
+    gives the id back. BadNames for an id the job did not find."""
+    store = store or shared_store(settings.bucket, settings.table)
+    job = store.job(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    record = store.steps(job_id).get("speakers", {})
+    found = int((record.get("summary") or {}).get("speakers", 0)) if record.get("status") == Status.SUCCEEDED else 0
+    unknown = sorted(set(names) - {f"S{i}" for i in range(1, found + 1)}, key=lambda s: int(s[1:]))
+    if unknown:
+        has = f"S1-S{found}" if found > 1 else "S1" if found else "no speakers"
+        raise BadNames(f"job {job_id} has {has}: no {', '.join(unknown)}")
+    named = {**job.get("speaker_names", {}), **{k: " ".join(v.split()) for k, v in names.items()}}
+    named = {k: v for k, v in sorted(named.items(), key=lambda kv: int(kv[0][1:])) if v}
+    store.update_job(job_id, speaker_names=named)
+    try:
+        run = rerun(job_id, settings, sfn, store)["run"] if job["status"] in FINISHED else None
+    except JobBusy:  # another run started meanwhile: its index step reads the names
+        run = None
+    return {"job_id": job_id, "speaker_names": named, "run": run}
+
+
 def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
     """Start one execution per new upload; say what happened to each object.
 
@@ -279,17 +307,21 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
             for relative in sorted(set(paths) & delivered):
                 store.download(artifact_key(job_id, relative), Path(tmp) / relative)
 
-        for relative in pipeline.make_exports(Path(tmp), source, steps, fetch_pictures):
+        names = job.get("speaker_names", {})
+        for relative in pipeline.make_exports(Path(tmp), source, steps, fetch_pictures, names):
             store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
             artifacts.append(pipeline.describe_artifact(Path(tmp), relative))
-        indexed, vectors = search.index_documents(store, job_id, read_json(Path(tmp) / "report.json"), Path(tmp))
+        report = read_json(Path(tmp) / "report.json")
+        indexed, vectors = search.index_documents(store, job_id, report, Path(tmp))
         artifacts.append(pipeline.describe_artifact(Path(tmp), vectors))
     manifest = pipeline.build_manifest(source, steps, artifacts)
     store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
     store.put_step_rates(eta.learn(store.step_rates(), records, float(job["media"]["duration_s"])))
     failed = [name for name, step in steps.items() if step["status"] == Status.FAILED]
     poster = next((artifact_key(job_id, a["path"]) for a in artifacts if a["kind"] == "poster"), None)
+    talkers = sorted(report["speakers"], key=lambda v: -v["talk_time_s"])[:LISTED_SPEAKERS]
     store.update_job(job_id, manifest_key=artifact_key(job_id, "manifest.json"), failed_steps=failed, search_documents=indexed,
+                     speakers=[{k: v[k] for k in ("id", "name", "talk_time_s")} for v in talkers],
                      steps_summary={name: step["status"] for name, step in steps.items()},
                      **({"poster_key": poster} if poster else {}), remove=() if poster else ("poster_key",))
     return {"status": manifest["status"], "failed_steps": failed}

@@ -47,6 +47,15 @@ class IngestRequest(Strict):
                      description="an http or https URL of a video; private and metadata addresses are refused")
 
 
+SpeakerId = Annotated[str, Field(pattern=r"^S[1-9][0-9]{0,3}$")]
+SpeakerName = Annotated[str, Field(max_length=80, pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+
+class SpeakerNamesRequest(Strict):
+    names: dict[SpeakerId, SpeakerName] = Field(min_length=1, max_length=100, description=(
+        "speaker id (S1, S2... as the job found them) -> the name to show; an empty name gives the id back"))
+
+
 class ShareRequest(Strict):
     expires_in_s: int | None = Field(None, ge=60, description="the link's life in seconds, at most "
                                      "REELSCOPE_SHARE_MAX_S (30 days by default); default REELSCOPE_SHARE_DEFAULT_S")
@@ -78,6 +87,19 @@ class FetchRecord(BaseModel):
     size_bytes: int | None = None
 
 
+class SpeakersNamed(BaseModel):
+    job_id: str
+    speaker_names: dict[str, str] = Field(description="every name the job's speakers have now")
+    run: int | None = Field(description="the run that puts the names into the exports and search; null when the "
+                                        "job is still running (its index step reads them)")
+
+
+class ListedSpeaker(BaseModel):
+    id: str
+    name: str
+    talk_time_s: float
+
+
 class ListedJob(BaseModel):
     job_id: str
     status: Status
@@ -88,6 +110,7 @@ class ListedJob(BaseModel):
     report_path: str | None = Field(description="the report page, once the job has one")
     poster_url: str | None = Field(description="the poster frame, presigned, once the job has one")
     error: str | None = Field(description="why the job failed, when it did")
+    speakers: list[ListedSpeaker] = Field(description="who talks most, at most LISTED_SPEAKERS of them, with talk time")
 
 
 class JobsPage(BaseModel):
@@ -205,6 +228,8 @@ class Hit(BaseModel):
     matched: list[str] | None = Field(None, description="the query's terms the document holds (keyword and hybrid)")
     similarity: float | None = Field(None, description="cosine similarity to the query (semantic and hybrid)")
     label: str | None = None
+    speaker: str | None = Field(None, description="a transcript segment's speaker id (S1, S2...)")
+    speaker_name: str | None = Field(None, description="the name that speaker had when the job was indexed")
     confidence: float | None = None
     evidence: str | None = None
     evidence_url: str | None = None

@@ -99,7 +99,9 @@ def documents(report: dict) -> list[dict]:
         before = bisect.bisect_right(starts, t) - 1
         return {"thumbnail": thumbnails[max(before, 0)]["path"]} if thumbnails else {}
 
+    names = {v["id"]: v["name"] for v in report.get("speakers", [])}
     docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], "start": s["start"], "end": s["end"],
+             **({"speaker": s["speaker"], "speaker_name": names.get(s["speaker"], s["speaker"])} if s.get("speaker") else {}),
              **thumbnail_at(s["start"])} for s in report["transcript"]]
     for e in report["entities"]:
         text = e["kind"] == "text"
@@ -119,12 +121,14 @@ def _hit_fields(job_id: str, file_name: str, doc: dict) -> dict:
 
 def _postings(docs: list[dict]) -> dict[str, list[str]]:
     """Each term of the job's documents -> its postings in chunks of at most POSTINGS_CHUNK_CHARS:
-    a line per document, "doc_id TAB tf TAB start TAB label" (label empty for transcript segments)."""
+    a line per document, "doc_id TAB tf TAB start TAB label TAB speaker TAB speaker_name" (label empty
+    for transcript segments, the speaker's fields for the others)."""
     lines: dict[str, list[str]] = {}
     for doc in docs:
         for term, count in Counter(terms(doc["text"])).items():
-            label = " ".join(doc.get("label", "").split())  # a label of custom weights could hold a tab
-            lines.setdefault(term, []).append(f"{doc['doc_id']}\t{count}\t{doc['start']!r}\t{label}")
+            # a label of custom weights, an analyst's name could hold a tab
+            label, speaker, name = (" ".join(doc.get(k, "").split()) for k in ("label", "speaker", "speaker_name"))
+            lines.setdefault(term, []).append(f"{doc['doc_id']}\t{count}\t{doc['start']!r}\t{label}\t{speaker}\t{name}")
     chunked: dict[str, list[str]] = {}
     for term, found in lines.items():
         chunks, size = [[]], 0
@@ -148,9 +152,14 @@ def terms_key(job_id: str) -> str:
 
 
 def _read_postings(job_id: str, packed: str) -> list[dict]:
-    fields = (line.split("\t") for line in packed.split("\n"))
-    return [{"sk": f"{job_id}#{doc_id}", "job_id": job_id, "tf": int(tf), "start": float(start),
-             **({"label": label} if label else {})} for doc_id, tf, start, label in fields]
+    """The postings of one item (lines written before speakers have four fields, not six)."""
+    postings = []
+    for line in packed.split("\n"):
+        doc_id, tf, start, label, *speaker = line.split("\t")
+        postings.append({"sk": f"{job_id}#{doc_id}", "job_id": job_id, "tf": int(tf), "start": float(start),
+                         **({"label": label} if label else {}),
+                         **({"speaker": speaker[0], "speaker_name": speaker[1]} if speaker and speaker[0] else {})})
+    return postings
 
 
 def index_documents(store: Store, job_id: str, report: dict, folder: Path) -> tuple[int, str]:
@@ -205,13 +214,15 @@ def vectors_document(hit_fields: list[dict], vectors: np.ndarray) -> dict:
 
 
 def search(store: Store, query: str, mode: str = "keyword", job: str | None = None, label: str | None = None,
-           limit: int = 20) -> list[dict]:
+           limit: int = 20, speaker: str | None = None) -> list[dict]:
     """Hits across all videos (or one job), best first; `label` keeps only that label's entity
-    ranges. Raises ValueError, naming the problem, for a query with nothing to search for."""
+    ranges, `speaker` only the transcript segments of that speaker (an id, S2, or the name given,
+    in any case). Raises BadQuery, naming the problem, for a query with nothing to search for."""
     if mode not in MODES:
         raise BadQuery(f"mode must be one of {', '.join(MODES)}")
     wall = wallclock.parse_query(query)
-    moments = _clock_hits(store, wall, job) if wall and not label else []
+    moments = _clock_hits(store, wall, job) if wall and not label and not speaker else []
+    said_by = speaker.casefold().strip() if speaker else None
     try:
         if mode == "keyword":
             hits = _keyword_hits(store, query, job)
@@ -223,7 +234,8 @@ def search(store: Store, query: str, mode: str = "keyword", job: str | None = No
         if not wall:
             raise
         hits = {}
-    ranked = sorted((h for h in hits.values() if not label or h.get("label") == label),
+    ranked = sorted((h for h in hits.values() if (not label or h.get("label") == label) and (
+                        not said_by or said_by in (h.get("speaker", "").casefold(), h.get("speaker_name", "").casefold()))),
                     key=lambda h: (-h["score"], h["job_id"], h["start"]))[:max(limit - len(moments), 0)]
     _add_documents(store, ranked)
     ranked = (moments + ranked)[:limit]
