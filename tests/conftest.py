@@ -18,6 +18,27 @@ SENTENCES = [
 ]
 
 
+# Speakers taking turns: a man's voice, a woman's, and a third (docs/BENCHMARKS.md: the voices'
+# prints and the threshold sweep).
+TURNS = ["The harbour patrol reported a small boat near the pier.", "I saw it too, it had no lights on at all.",
+         "Please send the second unit to the north gate right away.", "Understood, the second unit is on its way now.",
+         "Keep the channel open and report every ten minutes.", "Copy that, we will report at half past nine."]
+MAN, WOMAN, THIRD = "en-us", "en-us+f3", "en-us+Lee"
+
+
+def alternating(voices: list[str]) -> list[str]:
+    return [voices[i % len(voices)] for i in range(len(TURNS))]
+
+
+def talk(media_dir: Path, name: str, voices: list[str], sentences=TURNS):
+    """(video, the spoken sentences with their times): each sentence read by its voice, 0.7 s apart."""
+    wav = media_dir / f"{name}.wav"
+    spoken = synth.speech_track(sentences, wav, gap_s=0.7, voice=voices)
+    video = synth.slideshow(media_dir / f"{name}.mp4", [("color:black", round(spoken[-1].end + 1.5, 1))], (320, 240), 10,
+                            audio=wav)
+    return video, spoken
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     """One conversion cache for the whole session (the CT2 -> .pt conversion runs once)."""

@@ -13,6 +13,8 @@ import requests
 from reelscope.analysis import pipeline
 from reelscope.local.cloud import LocalCloud
 
+from ..conftest import MAN, WOMAN, alternating, talk
+
 
 def request(method: str, path: str, body: dict | None = None, resource: str | None = None, params: dict | None = None):
     return {"httpMethod": method, "path": path, "resource": resource or path, "pathParameters": params,
@@ -407,3 +409,95 @@ def test_a_long_jobs_records_and_answers_stay_small(cloud):
     status, page = get(cloud, f"/jobs/{job_id}/artifacts", "/jobs/{job_id}/artifacts", {"job_id": job_id},
                        query={"kind": "evidence", "limit": "500", "next": "19800"})
     assert [a["path"] for a in page["artifacts"]] == [o["path"] for o in outputs[19_800:]] and page["next"] is None
+
+
+@pytest.fixture(scope="module")
+def turns_job(cloud, media_dir, model_dir, fall_weights):
+    """Two voices taking turns, through local mode: the job id."""
+    video, _ = talk(media_dir, "api-turns", alternating([MAN, WOMAN]))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+        env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+        job_id = cloud.upload(video, "uploads/turns.mp4")["job_id"]
+        assert cloud.wait(job_id, timeout_s=300)["status"] == "SUCCEEDED"
+    return job_id
+
+
+def test_speakers_named_by_the_analyst_reach_the_page_exports_and_search(cloud, turns_job, model_dir, fall_weights):
+    """S2 named: the names in report.json, the CSV, the share link and the library; search
+    filtered by speaker, by id or by name."""
+    job_id = turns_job
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+        env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+        path, params = f"/jobs/{job_id}/speakers", {"job_id": job_id}
+
+        def name(names: dict) -> tuple[int, dict]:
+            return call(cloud, request("PUT", path, {"names": names}, resource="/jobs/{job_id}/speakers", params=params))
+
+        assert get(cloud, f"/jobs/{job_id}", "/jobs/{job_id}", params)[1]["steps"]["speakers"]["summary"] == {
+            "speakers": 2, "turns": 6}
+        assert name({"S3": "Nobody"}) == (422, {"message": f"names: job {job_id} has S1-S2: no S3"})
+        assert name({"S0": "x"})[0] == 422 and name({"S2": "a\nb"})[0] == 422
+        status, body = name({"S2": "  Inspector   Lee "})
+        assert (status, body["speaker_names"], body["run"]) == (200, {"S2": "Inspector Lee"}, 2)
+        job = cloud.wait(job_id, timeout_s=300)
+        assert job["status"] == "SUCCEEDED"
+    steps = get(cloud, f"/jobs/{job_id}", "/jobs/{job_id}", params)[1]["steps"]
+    assert all(step.get("reused") for name_, step in steps.items() if name_ != "probe")  # nothing ran again but probe
+    report = cloud.store.get_json(f"jobs/{job_id}/report.json")
+    assert [(v["id"], v["name"]) for v in report["speakers"]] == [("S1", "S1"), ("S2", "Inspector Lee")]
+    csv = cloud.store.s3.get_object(Bucket=cloud.store.bucket, Key=f"jobs/{job_id}/transcript.csv")["Body"].read().decode()
+    assert ',S2,Inspector Lee,en,"I saw it too' in csv
+    listed = next(j for j in get(cloud, "/jobs")[1]["jobs"] if j["job_id"] == job_id)
+    assert [v["name"] for v in listed["speakers"]] == ["S1", "Inspector Lee"] or \
+        [v["name"] for v in listed["speakers"]] == ["Inspector Lee", "S1"]
+    for who, said in (("inspector lee", {"S2"}), ("S1", {"S1"}), (None, {"S1", "S2"})):
+        status, body = get(cloud, "/search", query={"q": "unit lights channel report", "job": job_id,
+                                                    **({"speaker": who} if who else {})})
+        assert status == 200 and {hit["speaker"] for hit in body["hits"]} == said, who
+    status, body = call(cloud, request("POST", f"/jobs/{job_id}/shares", {}, resource="/jobs/{job_id}/shares",
+                                       params=params))
+    token = body["token"]
+    shared = get(cloud, f"/s/{token}/report.json", "/s/{token}/report.json", {"token": token})[1]["report"]
+    assert [v["name"] for v in shared["speakers"]] == ["S1", "Inspector Lee"]
+
+
+def test_the_report_page_draws_a_lane_per_speaker_filters_and_renames(cloud, turns_job, model_dir, fall_weights):
+    """Chromium at desktop and phone size: a lane per speaker with its turns, transcript lines named
+    and coloured, the speaker filter, a rename saved from the page (which runs the job again)."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from reelscope.local.servers import ApiServer
+
+    shots = Path(__file__).resolve().parents[2] / "test-output"
+    shots.mkdir(exist_ok=True)
+    with (pytest.MonkeyPatch.context() as env, ApiServer(cloud.runner) as api, sync_playwright() as playwright):
+        env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
+        env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto(f"{api.url}/jobs/{turns_job}/report")
+        page.locator(".range").first.wait_for()
+        lanes = page.locator("#names div").all_inner_texts()[1:]
+        assert lanes[:2] == ["S1", "Inspector Lee"]  # named by the test before
+        assert page.locator(".range.S1").count() == page.locator(".range.S2").count() == 3
+        assert page.locator(".segment .who").all_inner_texts() == ["S1", "Inspector Lee"] * 3
+        page.select_option("#who", "S2")
+        assert page.locator(".segment:visible").count() == 3
+        page.locator("#people input").first.fill("Officer Park")
+        page.click("#save-names")
+        page.wait_for_function("document.getElementById('named').textContent.startsWith('Saved')")
+        assert page.locator(".segment .who").first.inner_text() == "Officer Park"
+        assert page.locator("#names div").all_inner_texts()[1:3] == ["Officer Park", "Inspector Lee"]
+        page.screenshot(path=str(shots / "report-speakers.png"), full_page=True)
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        phone.goto(f"{api.url}/jobs/{turns_job}/report")
+        phone.locator(".range").first.wait_for()
+        assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
+        phone.screenshot(path=str(shots / "report-speakers-phone.png"), full_page=True)
+        browser.close()
+        assert cloud.wait(turns_job, timeout_s=300)["status"] == "SUCCEEDED"
+    assert cloud.store.job(turns_job)["speaker_names"] == {"S1": "Officer Park", "S2": "Inspector Lee"}

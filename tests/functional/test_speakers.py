@@ -12,26 +12,13 @@ import srt
 import webvtt
 from pypdf import PdfReader
 
-from reelscope import synth
 from reelscope.analysis import pipeline, reports, speakers
 from reelscope.artifacts import read_json
 from reelscope.settings import Settings
 
-TURNS = ["The harbour patrol reported a small boat near the pier.", "I saw it too, it had no lights on at all.",
-         "Please send the second unit to the north gate right away.", "Understood, the second unit is on its way now.",
-         "Keep the channel open and report every ten minutes.", "Copy that, we will report at half past nine."]
-# A man's voice, a woman's, and a third (docs/BENCHMARKS.md: the voices' prints and the threshold sweep).
-MAN, WOMAN, THIRD = "en-us", "en-us+f3", "en-us+Lee"
+from ..conftest import MAN, THIRD, WOMAN, alternating, talk
+
 BOUNDARY_S = 0.5
-
-
-def talk(media_dir, name: str, voices: list[str], sentences=TURNS):
-    """(out folder after probe, transcribe, speakers and subtitles; the spoken sentences)."""
-    wav = media_dir / f"{name}.wav"
-    spoken = synth.speech_track(sentences, wav, gap_s=0.7, voice=voices)
-    video = synth.slideshow(media_dir / f"{name}.mp4", [("color:black", round(spoken[-1].end + 1.5, 1))], (320, 240), 10,
-                            audio=wav)
-    return video, spoken
 
 
 def run_speech(video, out, settings: Settings) -> None:
@@ -43,10 +30,6 @@ def run_speech(video, out, settings: Settings) -> None:
 @pytest.fixture(scope="module")
 def speech_settings(model_dir):
     return Settings(model_dir=str(model_dir))
-
-
-def alternating(voices: list[str]) -> list[str]:
-    return [voices[i % len(voices)] for i in range(len(TURNS))]
 
 
 @pytest.mark.parametrize("voices", [[MAN, WOMAN], [MAN], [MAN, WOMAN, THIRD]], ids=["two", "one", "three"])
