@@ -1,5 +1,5 @@
 """AWS Batch job: `transcribe | detect | ocr | downscale --job-id ID --key KEY` (transcribe also finds
-the speakers, on the same download; detect runs the vision branch).
+the speakers and translates, on the same download; detect runs the vision branch).
 
 Reads the upload and earlier artifacts from S3, writes its artifacts to S3 and its step records
 to DynamoDB (REELSCOPE_BUCKET, REELSCOPE_TABLE). Exit status 1 on a failure that a retry cannot
@@ -18,7 +18,7 @@ from reelscope.cloud.jobs import run_steps
 from reelscope.errors import error_message
 from reelscope.settings import Settings
 
-COMMANDS = {"transcribe": ["transcribe", "speakers"], "detect": list(BRANCHES["vision"]), "ocr": ["ocr"],
+COMMANDS = {"transcribe": ["transcribe", "speakers", "translate"], "detect": list(BRANCHES["vision"]), "ocr": ["ocr"],
             "downscale": ["downscale"]}
 
 

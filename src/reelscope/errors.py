@@ -22,6 +22,11 @@ class ModelUnavailable(ReelscopeError):
     """Model weights cannot be had; the message says how to provide them."""
 
 
+class StepSkipped(ReelscopeError):
+    """A step that decided not to run on this input or with these models; the message says why.
+    Recorded SKIPPED with that reason: the job is not the worse for it."""
+
+
 class StageFailed(ReelscopeError):
     """A tool (ffmpeg, a model) failed on input that passed validation."""
 

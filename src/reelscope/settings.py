@@ -61,6 +61,9 @@ class Settings:
     speaker_min_region_s: float = 1.0
     speaker_turn_gap_s: float = 2.0
 
+    # translate (translate.py): the Whisper models allowed to translate, by a name their folder or file holds
+    translate_models: tuple[str, ...] = ("small", "medium", "large", "large-v1", "large-v2", "large-v3")
+
     # detect
     yolo_weights: str = "yolov8n.pt"
     detect_fps: float = 1.0

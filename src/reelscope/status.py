@@ -11,7 +11,7 @@ class Status(str, Enum):
     SUCCEEDED = "SUCCEEDED"
     PARTIAL = "PARTIAL"  # a job some of whose steps failed: what succeeded is kept
     FAILED = "FAILED"
-    SKIPPED = "SKIPPED"  # a step after a failed one in its branch
+    SKIPPED = "SKIPPED"  # a step after a failed one in its branch, or one that chose not to run (StepSkipped)
 
     def __str__(self) -> str:  # f-strings and messages show the value, not "Status.FAILED"
         return self.value

@@ -297,13 +297,16 @@ class Store:
                                   "status": Status.RUNNING, "started_at": now(), "run": run})
 
     def end_step(self, job_id: str, step: str, seconds: float, outputs: list[dict] | None = None,
-                 error: str | None = None, summary: dict | None = None, fingerprint: str = "") -> None:
+                 error: str | None = None, summary: dict | None = None, fingerprint: str = "",
+                 skipped: bool = False) -> None:
         """Record a step's end. Its outputs (one per file: thousands for hours of video) go to S3 as
         a list; the item keeps their count, total size and key, so it stays the same size whatever
         the video's length (an item holds at most 400 KB). A success keeps the step's fingerprint:
-        a later run of the job with the same one reuses it (reuse_step)."""
+        a later run of the job with the same one reuses it (reuse_step). `skipped`: the step chose
+        not to run, and `error` says why."""
         outputs = outputs or []
-        fields = {"status": Status.FAILED if error else Status.SUCCEEDED, "ended_at": now(), "duration_s": round(seconds, 3),
+        fields = {"status": Status.SKIPPED if skipped else Status.FAILED if error else Status.SUCCEEDED,
+                  "ended_at": now(), "duration_s": round(seconds, 3),
                   "output_count": len(outputs), "output_bytes": sum(o["size_bytes"] for o in outputs)}
         if fingerprint and not error:
             fields["fingerprint"] = fingerprint

@@ -11,6 +11,7 @@ import webvtt
 
 from reelscope import synth
 from reelscope.analysis import media, pipeline, transcribe
+from reelscope.analysis import translate as translate_mod
 from reelscope.artifacts import read_json
 from reelscope.errors import ModelUnavailable
 from reelscope.settings import Settings
@@ -280,12 +281,19 @@ ENGLISH = ["Thank you, let us continue in English now.", "The budget for next ye
            "Please send your questions before Friday."]
 
 
-def test_a_video_that_switches_language_gets_each_segments_language(media_dir, tmp_path, model_dir):
-    """French then English in one window (Whisper names one language for it): each segment's own."""
+@pytest.fixture(scope="module")
+def switching(media_dir):
+    """(video, spoken): French then English, one voice each, in one Whisper window."""
     wav = media_dir / "switch.wav"
     spoken = synth.speech_track(FRENCH + ENGLISH, wav, gap_s=0.8, voice=["fr"] * 3 + ["en-us"] * 3)
     video = synth.slideshow(media_dir / "switch.mp4", [("color:black", round(spoken[-1].end + 1.5, 1))], (320, 240), 10,
                             audio=wav)
+    return video, spoken
+
+
+def test_a_video_that_switches_language_gets_each_segments_language(switching, tmp_path, model_dir):
+    """French then English in one window (Whisper names one language for it): each segment's own."""
+    video, spoken = switching
     settings = Settings(model_dir=str(model_dir))
     pipeline.probe(video, tmp_path, settings)
     pipeline.transcribe(video, tmp_path, settings)
@@ -300,3 +308,41 @@ def test_a_video_that_switches_language_gets_each_segments_language(media_dir, t
     pinned = Settings(model_dir=str(model_dir), whisper_language="en")  # a pinned language is every segment's
     pipeline.transcribe(video, tmp_path, pinned)
     assert {s["language"] for s in read_json(tmp_path / "transcript.json")["segments"]} == {"en"}
+
+
+def test_translation_is_skipped_with_the_bundled_model_and_its_plumbing_works(switching, tmp_path, model_dir, fall_weights):
+    """With base the step is SKIPPED, saying why, and the job is not PARTIAL for it. Allowed to
+    run (base named a translator here, for the plumbing only), it translates the French run alone,
+    on the French run's times; and the translate task on English speech gives back its words."""
+    video, spoken = switching
+    out = tmp_path / "skipped"
+    result = pipeline.analyze(video, out, Settings(model_dir=str(model_dir), yolo_weights=str(fall_weights)))
+    manifest = result["manifest"]
+    assert manifest["steps"]["translate"]["status"] == "SKIPPED"
+    assert "'base' translates into nonsense" in manifest["steps"]["translate"]["error"]
+    assert manifest["status"] == "SUCCEEDED" and not (out / "transcript.en.json").exists()
+
+    allowed = Settings(model_dir=str(model_dir), translate_models=("base",))
+    out = tmp_path / "allowed"
+    pipeline.probe(video, out, allowed)
+    pipeline.transcribe(video, out, allowed)
+    published = pipeline.translate(video, out, allowed)
+    assert sorted(published) == ["subtitles.en.srt", "subtitles.en.vtt", "transcript.en.json"]
+    english = read_json(out / "transcript.en.json")
+    assert english["translated_runs"] == 1 and english["segments"]
+    assert all(s["source_language"] == "fr" and spoken[0].start - 0.5 <= s["start"] and s["end"] <= spoken[2].end + 0.5
+               for s in english["segments"])
+    assert len(list(webvtt.read(str(out / "subtitles.en.vtt")))) >= 1
+
+    english_only = synth.speech_track(ENGLISH, tmp_path / "english.wav")
+    audio = next(transcribe.audio_windows(tmp_path / "english.wav", 600))[1]
+    run = transcribe.engine_run(allowed)
+    _, _, found, _ = run(audio, Settings(model_dir=str(model_dir), whisper_language="en"), 0.0, 20.0, "translate")
+    assert wer(" ".join(s.text for s in english_only), " ".join(seg["text"] for seg in found)) <= MAX_WER
+
+
+@pytest.mark.parametrize(("model", "allowed"), [("", False), ("/models/faster-whisper-large-v3", True),
+                                                 ("/models/whisper-small-ct2", True), ("/models/small.en", False),
+                                                 ("/models/large-v3-turbo", False), ("medium.pt", True)])
+def test_which_models_may_translate(model, allowed):
+    assert (translate_mod.why_not(Settings(whisper_model=model)) is None) == allowed

@@ -23,8 +23,9 @@ def test_every_setting_that_can_change_a_result_belongs_to_a_step():
 
 def test_a_setting_changes_its_step_and_the_steps_it_feeds():
     assert changed_steps(detect_min_confidence=0.4) == {"detect", "shots", "tracks", "entities"}
-    assert changed_steps(whisper_beam_size=3) == {"transcribe", "speakers", "subtitles"}
-    assert changed_steps(speaker_threshold=0.4) == {"speakers", "subtitles"}
+    assert changed_steps(whisper_beam_size=3) == {"transcribe", "speakers", "translate", "subtitles"}
+    assert changed_steps(translate_models=("large-v3",)) == {"translate"}
+    assert changed_steps(speaker_threshold=0.4) == {"speakers", "translate", "subtitles"}
     assert changed_steps(track_gap_s=3.0) == {"tracks", "entities"}
     assert changed_steps(clock_min_readings=7) == {"ocr"}
     assert changed_steps(entity_gap_s=2.0) == {"entities", "ocr"}

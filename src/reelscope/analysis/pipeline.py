@@ -22,8 +22,9 @@ from reelscope.analysis import entities as entities_mod
 from reelscope.analysis import media, ocr, reports, shots, speakers, subtitles
 from reelscope.analysis import tracks as tracks_mod
 from reelscope.analysis import transcribe as transcribe_mod
+from reelscope.analysis import translate as translate_mod
 from reelscope.artifacts import building, read_json, sha256_file, staging, write_json
-from reelscope.errors import error_message
+from reelscope.errors import StepSkipped, error_message
 from reelscope.progress import Progress
 from reelscope.settings import Settings
 from reelscope.status import Status
@@ -33,14 +34,15 @@ MANIFEST_SCHEMA = "reelscope.manifest/1"
 # needs succeeded, and is skipped otherwise (its siblings still run). On-screen text is a branch of
 # its own: it needs nothing of detection, and beside it rather than after it the longest branch
 # is shorter (a decode of its own costs less than waiting: docs/BENCHMARKS.md).
-BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "speakers", "subtitles"),
+BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "speakers", "translate", "subtitles"),
             "vision": ("detect", "shots", "tracks", "entities"), "text": ("ocr",)}
-STEP_NEEDS = {"speakers": ("transcribe",), "subtitles": ("transcribe",), "shots": ("detect",), "tracks": ("detect",),
-              "entities": ("detect",)}
+STEP_NEEDS = {"speakers": ("transcribe",), "translate": ("transcribe",), "subtitles": ("transcribe",),
+              "shots": ("detect",), "tracks": ("detect",), "entities": ("detect",)}
 STEP_ORDER = ("probe", *(name for branch in BRANCHES.values() for name in branch))
-# The steps whose outputs a step reads when they succeeded (subtitles: the speakers' turns too;
-# entities: shots' cuts and tracks' ids too).
-FEEDS = {**STEP_NEEDS, "subtitles": ("transcribe", "speakers"), "entities": ("detect", "shots", "tracks")}
+# The steps whose outputs a step reads when they succeeded (subtitles and translate: the speakers'
+# turns too; entities: shots' cuts and tracks' ids too).
+FEEDS = {**STEP_NEEDS, "subtitles": ("transcribe", "speakers"), "translate": ("transcribe", "speakers"),
+         "entities": ("detect", "shots", "tracks")}
 # The settings each step's result depends on: field names, or prefixes ending in "_". Every
 # setting but settings.PLACE_AND_PACE belongs to a step (a test checks it).
 STEP_SETTINGS = {
@@ -48,6 +50,7 @@ STEP_SETTINGS = {
     "downscale": ("ladder", "thumbnail_", "x264_", "copy_max_bit_rate"),
     "transcribe": ("whisper_",),
     "speakers": ("speaker_",),
+    "translate": ("translate_", "whisper_", "subtitle_"),
     "subtitles": ("subtitle_",),
     "detect": ("yolo_weights", "detect_", "animal_labels"),
     "shots": ("shot_", "detect_fps"),
@@ -136,12 +139,26 @@ def attributed(transcript: dict, out_dir: Path) -> dict:
     return {**transcript, "segments": speakers.attribute(transcript.get("segments", []), turns)}
 
 
+def _write_subtitles(folder: Path, transcript: dict, out_dir: Path, settings: Settings, suffix: str = "") -> None:
+    cues = subtitles.build_cues(attributed(transcript, out_dir), settings)
+    (folder / f"subtitles{suffix}.srt").write_text(subtitles.to_srt(cues), encoding="utf-8")
+    (folder / f"subtitles{suffix}.vtt").write_text(subtitles.to_vtt(cues), encoding="utf-8")
+
+
 def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> list[str]:
     """subtitles.srt and .vtt; with speakers.json beside the transcript, cues name their speaker."""
-    cues = subtitles.build_cues(attributed(read_json(transcript_json), out_dir), settings)
     with staging(out_dir) as stage:
-        (stage.dir / "subtitles.srt").write_text(subtitles.to_srt(cues), encoding="utf-8")
-        (stage.dir / "subtitles.vtt").write_text(subtitles.to_vtt(cues), encoding="utf-8")
+        _write_subtitles(stage.dir, read_json(transcript_json), out_dir, settings)
+    return stage.published
+
+
+def translate(video: Path, out_dir: Path, settings: Settings) -> list[str]:
+    """transcript.en.json and subtitles.en.srt/.vtt for the speech not in English (translate.py), or
+    StepSkipped saying why not."""
+    found = translate_mod.translate(video, read_json(Path(out_dir) / "transcript.json"), settings)
+    with staging(out_dir) as stage:
+        write_json(stage.dir / "transcript.en.json", found)
+        _write_subtitles(stage.dir, found, out_dir, settings, ".en")
     return stage.published
 
 
@@ -262,6 +279,7 @@ STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
     "downscale": downscale,
     "transcribe": transcribe,
     "speakers": find_speakers,
+    "translate": translate,
     "subtitles": lambda video, out_dir, settings: make_subtitles(Path(out_dir) / "transcript.json", out_dir, settings),
     "detect": detect,
     "shots": find_shots,
@@ -270,10 +288,10 @@ STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
     "entities": lambda video, out_dir, settings: make_entities(video, Path(out_dir) / "detections.json", out_dir, settings),
 }
 STAGE_INPUTS = {"probe": (), "downscale": ("media.json",), "transcribe": ("media.json",),
-                "speakers": ("media.json", "transcript.json"),
+                "speakers": ("media.json", "transcript.json"), "translate": ("media.json", "transcript.json"),
                 "subtitles": ("transcript.json",), "detect": ("media.json",), "shots": ("media.json",),
                 "tracks": ("detections.json",), "entities": ("detections.json",), "ocr": ("media.json",)}
-NEEDS_VIDEO = {"probe", "downscale", "transcribe", "speakers", "detect", "shots", "entities", "ocr"}
+NEEDS_VIDEO = {"probe", "downscale", "transcribe", "speakers", "translate", "detect", "shots", "entities", "ocr"}
 # The files a step reads from the steps before it in its branch, when they ran (frame-signal.json
 # spares shots a decode; shots.json and tracks.json shape the entities; speakers.json names the
 # subtitles' speakers): a step reused rather than run brings these of its outputs to the steps after it.
@@ -324,6 +342,7 @@ def warm_models(settings: Settings, steps=STEP_ORDER) -> None:
 ARTIFACT_KINDS = {  # first matching prefix wins
     "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
     "transcript.json": "transcript", "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
+    "transcript.en.json": "translation", "subtitles.en.srt": "subtitles", "subtitles.en.vtt": "subtitles",
     "speakers.json": "speakers",
     "detections.json": "detections", "frame-signal.json": "frame-signal", "shots.json": "shots", "tracks.json": "tracks",
     "shots/": "keyframe", "entities.json": "entities", "evidence/": "evidence",
@@ -346,8 +365,9 @@ def describe_artifact(out_dir: Path, relative: str) -> dict:
 
 
 def overall_status(steps: dict[str, dict]) -> str:
-    """SUCCEEDED only when every step succeeded; PARTIAL otherwise (probe itself always succeeded)."""
-    return Status.SUCCEEDED if all(s["status"] == Status.SUCCEEDED for s in steps.values()) else Status.PARTIAL
+    """PARTIAL when a step failed (the steps that needed it were skipped); SUCCEEDED otherwise: a
+    step that chose not to run (StepSkipped) is no failure (probe itself always succeeded)."""
+    return Status.PARTIAL if any(s["status"] == Status.FAILED for s in steps.values()) else Status.SUCCEEDED
 
 
 def build_manifest(source: dict, steps: dict[str, dict], artifacts: list[dict]) -> dict:
@@ -382,6 +402,8 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
         try:
             published.extend(action())
             steps[name] = succeeded(step_summary(name, out_dir))
+        except StepSkipped as why:
+            steps[name] = {"status": Status.SKIPPED, "error": str(why)}
         except Exception as err:  # a bug must not stop sibling branches; it is recorded, not swallowed
             steps[name] = {"status": Status.FAILED, "error": error_message(err)}
         timings[name] = round(time.perf_counter() - started, 3)

@@ -25,7 +25,8 @@ ENTITY_COLUMNS = ["id", "kind", "label", "animal", "start", "end", "duration", "
 
 # What the exports read besides media.json: each step's JSON artifact (read when the step succeeded)
 # and the pictures the PDF shows (pdf_pictures). The index step downloads exactly these.
-STEP_ARTIFACTS = {"transcribe": "transcript.json", "speakers": "speakers.json", "entities": "entities.json",
+STEP_ARTIFACTS = {"transcribe": "transcript.json", "speakers": "speakers.json", "translate": "transcript.en.json",
+                  "entities": "entities.json",
                   "downscale": "renditions.json",
                   "shots": "shots.json", "tracks": "tracks.json", "ocr": "ocr.json"}
 
@@ -45,6 +46,7 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
     shots, tracks, texts = delivered("shots"), delivered("tracks"), delivered("ocr")
     voices = delivered("speakers") or {}
     segments = speakers_mod.attribute((transcript or {}).get("segments", []), voices.get("turns", []))
+    english = speakers_mod.attribute((delivered("translate") or {}).get("segments", []), voices.get("turns", []))
     # One list of entities: objects (entities.json, ids as there), then on-screen text (numbered on)
     objects = [{**e, "kind": "object"} for e in (entities or {}).get("entities", [])]
     on_screen = (texts or {}).get("texts", []) + (texts or {}).get("overlays", [])  # in ocr.json's "of" order
@@ -60,6 +62,8 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
         "languages": (transcript or {}).get("languages", []),
         "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"], "speaker": s.get("speaker"),
                         "language": s.get("language")} for s in segments],
+        "translation": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"], "speaker": s.get("speaker"),
+                         "source_language": s["source_language"]} for s in english],
         "entities": found,
         "wall_clock": (texts or {}).get("wall_clock"),
         "timeline_rules": (entities or {}).get("rules"),

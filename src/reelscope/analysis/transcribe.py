@@ -276,7 +276,8 @@ def whisper_model(settings: Settings):
                             lock_key="whisper")
 
 
-def _openai_whisper(audio, settings: Settings, offset_s: float, total_s: float) -> tuple[str, float | None, list[dict], str]:
+def _openai_whisper(audio, settings: Settings, offset_s: float, total_s: float,
+                    task: str = "transcribe") -> tuple[str, float | None, list[dict], str]:
     import torch
     import whisper
 
@@ -290,17 +291,18 @@ def _openai_whisper(audio, settings: Settings, offset_s: float, total_s: float) 
             language = "en"
         torch.manual_seed(0)  # temperature fallback samples: keep reruns identical (under the lock: no other job reseeds)
         result = model.transcribe(audio, language=language, word_timestamps=True, fp16=model.device.type == "cuda",
-                                  condition_on_previous_text=False, verbose=None)
+                                  condition_on_previous_text=False, verbose=None, task=task)
         engine = f"openai-whisper {'float16' if model.device.type == 'cuda' else 'float32'} on {model.device.type}"
         return language, probability, result["segments"], engine
 
 
-def _ctranslate2(audio, settings: Settings, offset_s: float, total_s: float) -> tuple[str, float | None, list[dict], str]:
+def _ctranslate2(audio, settings: Settings, offset_s: float, total_s: float,
+                 task: str = "transcribe") -> tuple[str, float | None, list[dict], str]:
     import ctranslate2
 
     with whisper_model(settings) as model:
         ctranslate2.set_random_seed(0)  # temperature fallback samples: reruns identical
-        options = {"language": settings.whisper_language or None, "word_timestamps": True,
+        options = {"language": settings.whisper_language or None, "word_timestamps": True, "task": task,
                    "beam_size": settings.whisper_beam_size,
                    "condition_on_previous_text": False, "vad_filter": True}
         batch = settings.whisper_batch_size or (16 if model.reelscope_cuda else 1)
@@ -316,9 +318,35 @@ def _ctranslate2(audio, settings: Settings, offset_s: float, total_s: float) -> 
                              "no_speech_prob": seg.no_speech_prob,
                              "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability}
                                        for w in seg.words or []]})
-            progress.within("transcribe", offset_s + seg.end, total_s)
+            progress.within(task, offset_s + seg.end, total_s)
         probability = None if settings.whisper_language else info.language_probability
         return info.language, probability, segments, model.reelscope_engine
+
+
+def engine_run(settings: Settings):
+    """The engine's run(audio, settings, offset_s, total_s, task) -> (language, probability, segments, engine name)."""
+    return _ctranslate2 if engine_for(settings) == "ctranslate2" else _openai_whisper
+
+
+def placed(found: list[dict], audio: np.ndarray, offset: float) -> list[dict]:
+    """An engine's segments on the video's clock: times shifted by `offset`, rounded, words tightened
+    to the voice (tighten_to_voice) and the segment to its words."""
+    shifted = [{
+        "start": round(offset + float(seg["start"]), 3),
+        "end": round(offset + float(seg["end"]), 3),
+        "text": seg["text"].strip(),
+        "avg_logprob": round(float(seg["avg_logprob"]), 4),
+        "no_speech_prob": round(float(seg["no_speech_prob"]), 4),
+        "words": [{"word": w["word"].strip(), "start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
+                   "probability": round(float(w["probability"]), 4)} for w in seg.get("words", [])],
+    } for seg in found]
+    for segment in shifted:
+        tighten_to_voice(segment["words"], audio)  # on the window's own times, shifted after
+        for word in segment["words"]:
+            word["start"], word["end"] = round(offset + word["start"], 3), round(offset + word["end"], 3)
+        if segment["words"]:
+            segment["start"], segment["end"] = segment["words"][0]["start"], segment["words"][-1]["end"]
+    return shifted
 
 
 def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
@@ -326,27 +354,12 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
     if not facts["has_audio"]:
         return {"language": None, "language_probability": None, "languages": [], "model": None, "engine": None, "segments": [],
                 "text": "", "skipped_reason": "no audio track"}
-    engine = engine_for(settings)
-    run = _ctranslate2 if engine == "ctranslate2" else _openai_whisper
-    segments, words_in, engine_name, windows = [], Counter(), engine, 0
+    run = engine_run(settings)
+    segments, words_in, engine_name, windows = [], Counter(), engine_for(settings), 0
     language_of: dict[str, float | None] = {}  # each language found, with its first window's probability
     for offset, audio in audio_windows(path, settings.whisper_window_s):
         language, probability, found, engine_name = run(audio, settings, offset, facts["duration_s"])
-        shifted = [{
-            "start": round(offset + float(seg["start"]), 3),
-            "end": round(offset + float(seg["end"]), 3),
-            "text": seg["text"].strip(),
-            "avg_logprob": round(float(seg["avg_logprob"]), 4),
-            "no_speech_prob": round(float(seg["no_speech_prob"]), 4),
-            "words": [{"word": w["word"].strip(), "start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
-                       "probability": round(float(w["probability"]), 4)} for w in seg.get("words", [])],
-        } for seg in found]
-        for segment in shifted:
-            tighten_to_voice(segment["words"], audio)  # on the window's own times, shifted after
-            for word in segment["words"]:
-                word["start"], word["end"] = round(offset + word["start"], 3), round(offset + word["end"], 3)
-            if segment["words"]:
-                segment["start"], segment["end"] = segment["words"][0]["start"], segment["words"][-1]["end"]
+        shifted = placed(found, audio, offset)
         segments += shifted
         windows += 1
         language_of.setdefault(language, probability)

@@ -214,11 +214,11 @@ def report_page(store: Store, job_id: str, report: dict, links: dict[str, str], 
     """The report page. Its subtitles are inlined: a <track> from another origin (S3) needs CORS on
     the bucket and on the video, a track made from inlined text needs nothing. api_base None: a
     share link's page, which reaches this report only (no search, no other videos)."""
-    subtitles = None
-    if "subtitles.vtt" in links:
-        subtitles = store.s3.get_object(Bucket=store.bucket, Key=f"jobs/{job_id}/subtitles.vtt")["Body"].read().decode()
+    tracks = {name: store.s3.get_object(Bucket=store.bucket, Key=f"jobs/{job_id}/{name}")["Body"].read().decode()
+              for name in ("subtitles.vtt", "subtitles.en.vtt") if name in links}
     return html_page("report.html", report["source"]["file_name"],
-                     {"report": report, "links": links, "api_base": api_base, "job_id": job_id, "subtitles": subtitles})
+                     {"report": report, "links": links, "api_base": api_base, "job_id": job_id,
+                      "subtitles": tracks.get("subtitles.vtt"), "subtitles_en": tracks.get("subtitles.en.vtt")})
 
 
 def _field_errors(errors) -> str:

@@ -19,7 +19,7 @@ from reelscope.analysis import pipeline, reports
 from reelscope.artifacts import dumps, read_json, sha256_file
 from reelscope.cloud import eta
 from reelscope.cloud.fetch import Pace, open_video
-from reelscope.errors import BadNames, FetchRefused, NotFound, ReelscopeError, error_message
+from reelscope.errors import BadNames, FetchRefused, NotFound, ReelscopeError, StepSkipped, error_message
 from reelscope.search import index as search
 from reelscope.settings import Settings
 from reelscope.status import FINISHED, UNFINISHED, Status
@@ -86,6 +86,10 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
                 outputs = [pipeline.describe_artifact(out, relative) for relative in published]
                 for output in outputs:
                     store.upload(out / output["path"], artifact_key(job_id, output["path"]))
+            except StepSkipped as why:
+                store.end_step(job_id, name, time.perf_counter() - started, error=str(why), skipped=True)
+                statuses[name] = {"status": Status.SKIPPED}
+                continue
             except Exception as err:
                 store.end_step(job_id, name, time.perf_counter() - started, error=error_message(err))
                 statuses[name] = {"status": Status.FAILED}
@@ -288,6 +292,8 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
                 steps[name] = {"status": Status.SKIPPED, "error": f"{blocker} failed"}
             elif record.get("status") == Status.SUCCEEDED:
                 steps[name] = pipeline.succeeded(record.get("summary"))
+            elif record.get("status") == Status.SKIPPED:  # it chose not to run, and said why
+                steps[name] = {"status": Status.SKIPPED, "error": record.get("error", "")}
             else:
                 error = record.get("error") if record.get("status") == Status.FAILED else None
                 steps[name] = {"status": Status.FAILED, "error": error or failure_reason(branch)}

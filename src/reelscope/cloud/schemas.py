@@ -218,7 +218,8 @@ class Hit(BaseModel):
     job_id: str
     file_name: str
     doc_id: str
-    kind: str = Field(description="transcript, entity (an object's range or an overlay), text (on-screen text) "
+    kind: str = Field(description="transcript, translation (English for speech in another language), "
+                                  "entity (an object's range or an overlay), text (on-screen text) "
                                   "or moment (where a burned-in clock showed the time searched for)")
     start: float
     end: float
@@ -230,6 +231,7 @@ class Hit(BaseModel):
     label: str | None = None
     speaker: str | None = Field(None, description="a transcript segment's speaker id (S1, S2...)")
     speaker_name: str | None = Field(None, description="the name that speaker had when the job was indexed")
+    source_language: str | None = Field(None, description="a translation's language of the speech")
     confidence: float | None = None
     evidence: str | None = None
     evidence_url: str | None = None

@@ -90,8 +90,8 @@ def terms(text: str) -> list[str]:
 
 def documents(report: dict) -> list[dict]:
     """The searchable pieces of one job's report, each with a picture of its moment: an entity
-    range (an object, or on-screen text) its evidence frame, a transcript segment the last
-    thumbnail at or before its start."""
+    range (an object, or on-screen text) its evidence frame, a transcript segment (and its English
+    translation, for speech in another language) the last thumbnail at or before its start."""
     thumbnails = report.get("thumbnails") or []
     starts = [thumbnail["t"] for thumbnail in thumbnails]
 
@@ -103,6 +103,8 @@ def documents(report: dict) -> list[dict]:
     docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], "start": s["start"], "end": s["end"],
              **({"speaker": s["speaker"], "speaker_name": names.get(s["speaker"], s["speaker"])} if s.get("speaker") else {}),
              **thumbnail_at(s["start"])} for s in report["transcript"]]
+    docs += [{"doc_id": f"en-{s['id']}", "kind": "translation", "text": s["text"], "start": s["start"], "end": s["end"],
+              "source_language": s["source_language"], **thumbnail_at(s["start"])} for s in report.get("translation", [])]
     for e in report["entities"]:
         text = e["kind"] == "text"
         docs.append({"doc_id": f"ent-{e['id']}", "kind": "text" if text else "entity",
