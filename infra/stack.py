@@ -64,14 +64,30 @@ class Config:
     gpu_max_vcpus: int = 16
     cpu_max_vcpus: int = 16
     use_spot: bool = True
+    # The GPU job's Whisper: "" the bundled base; a name (large-v3, medium...) with the URL of a .tar
+    # of its CTranslate2 folder and that archive's sha256, fetched at image build, never at run time
+    # (containers/gpu-batch/Dockerfile). A model named small or larger translates (translate.py).
     whisper_model: str = ""
+    whisper_model_url: str = ""
+    whisper_model_sha256: str = ""
     yolo_weights: str = "yolov8n.pt"
     # When containers/gpu-batch/models/ lacks that file, the image build fetches it from here and
-    # checks it against this sha256 (never at run time; the build fails without the checksum).
+    # checks it against this sha256 (never at run time; a mismatch fails the build). The default is
+    # pinned: yolov8n.pt of that release, 6,549,796 bytes; another checkpoint needs its own checksum.
     yolo_weights_url: str = "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolov8n.pt"
-    yolo_weights_sha256: str = ""
+    yolo_weights_sha256: str = "f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36"
     retention_days: int = 30
     alarm_email: str = ""
+
+    def __post_init__(self) -> None:
+        if self.whisper_model and not (self.whisper_model_url and self.whisper_model_sha256):
+            raise ValueError(f"context whisperModel={self.whisper_model!r} needs whisperModelUrl (a .tar of its CTranslate2 "
+                             "folder) and whisperModelSha256: the image fetches the weights at build, never at run time")
+
+    @property
+    def whisper_model_path(self) -> str:
+        """REELSCOPE_WHISPER_MODEL everywhere (the same settings give the same step fingerprints)."""
+        return f"/opt/reelscope/models/whisper-{self.whisper_model}" if self.whisper_model else ""
 
     @classmethod
     def from_context(cls, node) -> Config:
@@ -210,7 +226,7 @@ class ReelscopeStack(Stack):
         self.dlq = sqs.Queue(self, "UndeliveredEvents", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=Duration.days(14))
         environment = {
             "REELSCOPE_BUCKET": self.bucket.bucket_name, "REELSCOPE_TABLE": self.table.table_name,
-            "REELSCOPE_WHISPER_MODEL": config.whisper_model, "REELSCOPE_YOLO_WEIGHTS": config.yolo_weights,
+            "REELSCOPE_WHISPER_MODEL": config.whisper_model_path, "REELSCOPE_YOLO_WEIGHTS": config.yolo_weights,
             "POWERTOOLS_METRICS_NAMESPACE": "reelscope", "POWERTOOLS_LOG_LEVEL": "INFO",
         }
         self.functions: dict[str, lambda_.Function] = {}
@@ -343,13 +359,14 @@ class BatchPlatform(Construct):
             str(ROOT), file="containers/gpu-batch/Dockerfile",
             exclude=[".venv*", "node_modules", "cdk.out", ".git", "out", "tests", "bench"],
             build_args={"YOLO_WEIGHTS": config.yolo_weights, "YOLO_WEIGHTS_URL": config.yolo_weights_url,
-                        "YOLO_WEIGHTS_SHA256": config.yolo_weights_sha256})
+                        "YOLO_WEIGHTS_SHA256": config.yolo_weights_sha256, "WHISPER_MODEL": config.whisper_model,
+                        "WHISPER_MODEL_URL": config.whisper_model_url, "WHISPER_MODEL_SHA256": config.whisper_model_sha256})
         self.job_role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
         grant_access(self.job_role, "batch_job", bucket, table)
         environment = {"REELSCOPE_BUCKET": bucket.bucket_name, "REELSCOPE_TABLE": table.table_name,
                        "REELSCOPE_FFMPEG_THREADS": str(BATCH_VCPUS)}
         if config.whisper_model:
-            environment["REELSCOPE_WHISPER_MODEL"] = config.whisper_model
+            environment["REELSCOPE_WHISPER_MODEL"] = config.whisper_model_path
         environment["REELSCOPE_YOLO_WEIGHTS"] = f"/opt/reelscope/models/{config.yolo_weights}"
         retry = [
             # Lost capacity is worth retrying (SPOT_INSTANCE_RECLAIMED is status reason "Host EC2*": a Spot

@@ -28,9 +28,23 @@ EXIT_STATUS = ("exit status: 0 done; 1 the job finished PARTIAL (a step failed, 
 DETECTING = ("detect", "analyze", "process", "serve")  # the commands that may run the detector
 
 
+class VersionAndModels(argparse.Action):
+    """--version: the package's version and the models the settings run, each with its weights'
+    sha256 (hashed only when asked: the Whisper weights are 140 MB)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        lines = [f"reelscope {__version__}"]
+        lines += [f"  {role:<9}{name}  {digest}" for role, name, digest in pipeline.models_in_use(Settings.from_env())]
+        print("\n".join(lines))
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelscope", description=DESCRIPTION, epilog=EXIT_STATUS)
-    parser.add_argument("--version", action="version", version=f"reelscope {__version__}")
+    parser.add_argument("--version", action=VersionAndModels, help="the version, and each model with its weights' sha256")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True)
 

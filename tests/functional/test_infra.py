@@ -234,6 +234,36 @@ def test_configuration_by_context():
     assert {g["RetentionInDays"] for g in resources(template, "AWS::Logs::LogGroup").values()} == {90}
 
 
+def test_the_image_bakes_pinned_models(synthesized, tmp_path):
+    """By default the Batch image fetches COCO yolov8n.pt at build against its pinned sha256 and
+    keeps the bundled Whisper; a Whisper named by context comes with its archive's URL and checksum
+    (or the synthesis stops, saying so), and every function and job is pointed at its folder."""
+    import app as infra_app
+    import aws_cdk as cdk
+
+    (image,) = json.loads((synthesized / "reelscope-dev.assets.json").read_text())["dockerImages"].values()
+    args = image["source"]["dockerBuildArgs"]
+    assert (args["YOLO_WEIGHTS"], args["YOLO_WEIGHTS_SHA256"]) == (
+        "yolov8n.pt", "f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36")
+    assert args["WHISPER_MODEL"] == args["WHISPER_MODEL_URL"] == ""
+
+    with pytest.raises(ValueError, match="needs whisperModelUrl"):
+        infra_app.build(cdk.App(context={"aws:cdk:bundling-stacks": [], "whisperModel": "large-v3"}))
+    cdk_app = cdk.App(outdir=str(tmp_path), context={"aws:cdk:bundling-stacks": [], "whisperModel": "large-v3",
+                                                     "whisperModelUrl": "https://example.org/large-v3.tar",
+                                                     "whisperModelSha256": "ab" * 32})
+    stack = infra_app.build(cdk_app)
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+    (image,) = json.loads(next(tmp_path.glob("*.assets.json")).read_text())["dockerImages"].values()
+    assert image["source"]["dockerBuildArgs"]["WHISPER_MODEL_SHA256"] == "ab" * 32
+    wanted = "/opt/reelscope/models/whisper-large-v3"
+    jobs = resources(template, "AWS::Batch::JobDefinition").values()
+    assert all({"Name": "REELSCOPE_WHISPER_MODEL", "Value": wanted} in j["ContainerProperties"]["Environment"] for j in jobs)
+    functions = [f["Environment"]["Variables"] for f in resources(template, "AWS::Lambda::Function").values()
+                 if "REELSCOPE_WHISPER_MODEL" in f.get("Environment", {}).get("Variables", {})]
+    assert functions and all(variables["REELSCOPE_WHISPER_MODEL"] == wanted for variables in functions)
+
+
 def test_layers(synthesized):
     """The layers bundled at synth: ffprobe runs, each layer holds what its functions need and no
     torch, the embedder's files give the same vectors as the installed package, and each function's

@@ -24,7 +24,7 @@ from reelscope.analysis import tracks as tracks_mod
 from reelscope.analysis import transcribe as transcribe_mod
 from reelscope.analysis import translate as translate_mod
 from reelscope.artifacts import building, read_json, sha256_file, staging, write_json
-from reelscope.errors import StepSkipped, error_message
+from reelscope.errors import ReelscopeError, StepSkipped, error_message
 from reelscope.progress import Progress
 from reelscope.settings import Settings
 from reelscope.status import Status
@@ -320,6 +320,22 @@ MODEL_WARMERS: dict[str, Callable[[Settings], None]] = {
     "detect": _warm_detector,
     "ocr": lambda settings: _hold(ocr.reader(settings)),
 }
+
+
+def models_in_use(settings: Settings) -> list[tuple[str, str, str]]:
+    """(role, model, "sha256 …" of its weights, or why there is none) of each model these settings run."""
+    def identified(role: str, name: str, files: Callable[[], list[Path]]) -> tuple[str, str, str]:
+        try:
+            paths = files()
+            return role, name, f"sha256 {sha256_file(*paths)}" if paths else "no local weights"
+        except ReelscopeError as err:
+            return role, name, f"missing: {err}"
+
+    whisper = settings.whisper_model or "bundled whisper-base (CTranslate2)"
+    return [identified("speech", whisper, lambda: transcribe_mod.weights_files(settings.whisper_model)),
+            identified("speakers", "resemblyzer pretrained.pt", lambda: [speakers.encoder_weights()]),
+            identified("objects", settings.yolo_weights,
+                       lambda: [detect_mod.weights_path(settings.yolo_weights, settings.model_dir)])]
 
 
 def warm_models(settings: Settings, steps=STEP_ORDER) -> None:

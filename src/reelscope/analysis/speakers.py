@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reelscope import models
+from reelscope.artifacts import sha256_file
 from reelscope.errors import ModelUnavailable, ReelscopeError
 from reelscope.packaged import package_file
 from reelscope.settings import Settings
@@ -73,14 +75,23 @@ def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
     return (power.astype(np.float32) @ mel_filters().T).astype(np.float32)
 
 
-def _load_encoder():
-    import torch
-
+def encoder_weights() -> Path:
     try:
-        weights = package_file("resemblyzer", "pretrained.pt")
+        return package_file("resemblyzer", "pretrained.pt")
     except ReelscopeError as err:
         raise ModelUnavailable(f"the speaker encoder is not installed ({err}): scripts/setup.sh installs "
                                "Resemblyzer 0.1.4 without its dependencies") from None
+
+
+@functools.cache
+def encoder_sha256() -> str:
+    return sha256_file(encoder_weights())
+
+
+def _load_encoder():
+    import torch
+
+    weights = encoder_weights()
 
     class VoiceEncoder(torch.nn.Module):  # Resemblyzer's network, its weights loaded into it as they ship
         def __init__(self):
@@ -255,7 +266,8 @@ def diarize(audio_windows: Iterable[tuple[float, np.ndarray]], transcript: dict,
     """speakers.json content: the rules, each speaker's talk time, and the turns."""
     words = [w for seg in transcript.get("segments", []) for w in seg.get("words", [])]
     rules = {"threshold": settings.speaker_threshold, "min_region_s": settings.speaker_min_region_s,
-             "turn_gap_s": settings.speaker_turn_gap_s}
+             "turn_gap_s": settings.speaker_turn_gap_s,
+             "encoder": {"weights": "resemblyzer/pretrained.pt", "sha256": encoder_sha256()}}
     if not words:
         return {"rules": rules, "speakers": [], "turns": [],
                 "skipped_reason": transcript.get("skipped_reason") or "no words were heard"}

@@ -21,6 +21,7 @@ Joined and converted weights are cached in REELSCOPE_MODEL_DIR, keyed by the wei
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import os
 import shutil
@@ -81,6 +82,26 @@ def _convert_cached(config_dir: Path, parts: list[Path], model_dir: Path) -> tup
         finally:
             Path(tmp).unlink(missing_ok=True)
     return target, config
+
+
+def weights_files(spec: str) -> list[Path]:
+    """The files that are the Whisper model `spec`: the bundled parts, a folder's model.bin, a .pt
+    file; [] for a name openai-whisper would have to fetch."""
+    if not spec:
+        return bundled_model_parts()[1]
+    path = Path(spec)
+    return [path / "model.bin"] if path.is_dir() else [path] if path.is_file() else []
+
+
+@functools.cache
+def _sha256_of(paths: tuple[Path, ...], stamp: tuple) -> str:
+    return sha256_file(*paths)
+
+
+def weights_sha256(spec: str) -> str | None:
+    """The sha256 of the Whisper model's weights (computed once per process and file version)."""
+    paths = tuple(weights_files(spec))
+    return _sha256_of(paths, tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in paths)) if paths else None
 
 
 def engine_for(settings: Settings) -> str:
@@ -378,6 +399,7 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
         "language_probability": None if probability is None else round(float(probability), 4),
         "languages": spoken,
         "model": settings.whisper_model or "bundled:whisper-base",
+        "model_sha256": weights_sha256(settings.whisper_model),
         "engine": engine_name,
         "windows": windows,
         "segments": segments,
