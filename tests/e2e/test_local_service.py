@@ -86,8 +86,8 @@ def test_a_large_file_is_processed_then_shown_again_then_forced(large_video, tmp
     forced = capsys.readouterr()
     assert exported_job(forced.out) == job_id and "status: SUCCEEDED" in forced.out
     # The same code and settings made the other steps: they are reused; shots and ocr run again.
-    assert forced.err == (f"reused from an earlier run of job {job_id}: downscale, transcribe, subtitles, detect, "
-                          "tracks, entities\n")
+    assert forced.err == (f"reused from an earlier run of job {job_id}: downscale, transcribe, speakers, subtitles, "
+                          "detect, tracks, entities\n")
     with LocalCloud(tmp_path / "state") as cloud:
         job = cloud.store.job(job_id)
         steps = cloud.store.steps(job_id)

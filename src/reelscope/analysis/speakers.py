@@ -37,6 +37,7 @@ SAMPLE_RATE = 16000
 N_FFT, HOP, N_MELS = 400, 160, 40  # Resemblyzer's 25 ms windows, 10 ms apart, 40 mel bands
 PARTIAL_FRAMES, PARTIAL_STEP = 160, 80  # 1.6 s windows, 0.8 s apart
 TARGET_DBFS = -30.0  # quiet speech is raised to this level before its print (Resemblyzer's preprocessing)
+ENCODER_BATCH = 64  # windows through the network at once
 CLUSTER_BLOCK = 1500  # regions clustered at once: a 1500² distance matrix is 18 MB
 
 
@@ -115,23 +116,40 @@ def encoder():
     return models.exclusive("speaker-encoder", _load_encoder)
 
 
-def voice_print(model, wav: np.ndarray) -> np.ndarray:
-    """A region's unit-length print: the mean of its 1.6 s windows' prints (the region padded to
-    one window when shorter), with quiet speech raised to TARGET_DBFS first."""
+def _windows(wav: np.ndarray) -> np.ndarray:
+    """(n, 160, 40): the mel frames of a region's 1.6 s windows, 0.8 s apart (the region padded to
+    one window when shorter), quiet speech raised to TARGET_DBFS first."""
     import numpy as np
-    import torch
 
     rms = float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) if len(wav) else 0.0
     if rms > 0:
         wav = wav * max(1.0, 10 ** (TARGET_DBFS / 20) / rms)
     mel = mel_spectrogram(np.pad(wav, (0, max(0, PARTIAL_FRAMES * HOP - len(wav)))))
     starts = range(0, max(1, len(mel) - PARTIAL_FRAMES + PARTIAL_STEP // 2), PARTIAL_STEP)
-    mels = np.stack([np.pad(mel[s:s + PARTIAL_FRAMES], ((0, max(0, s + PARTIAL_FRAMES - len(mel))), (0, 0)))
+    return np.stack([np.pad(mel[s:s + PARTIAL_FRAMES], ((0, max(0, s + PARTIAL_FRAMES - len(mel))), (0, 0)))
                      for s in starts])
+
+
+def voice_prints(model, clips: list[np.ndarray]) -> list[np.ndarray]:
+    """Each region's unit-length print: the mean of its windows' prints. The windows of all the
+    regions go through the network ENCODER_BATCH at a time: a region's three or four alone kept 2
+    cores waiting on each other (measured: 78 ms a region against 11 ms on one thread)."""
+    import numpy as np
+    import torch
+
+    windows = [_windows(clip) for clip in clips]
+    if not windows:
+        return []
+    stacked = np.concatenate(windows)
     with torch.inference_mode():
-        prints = model(torch.from_numpy(mels)).numpy()
-    mean = prints.mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-8)).astype(np.float32)
+        found = np.concatenate([model(torch.from_numpy(stacked[i:i + ENCODER_BATCH])).numpy()
+                                for i in range(0, len(stacked), ENCODER_BATCH)])
+    prints, first = [], 0
+    for count in map(len, windows):
+        mean = found[first:first + count].mean(axis=0)
+        prints.append((mean / max(float(np.linalg.norm(mean)), 1e-8)).astype(np.float32))
+        first += count
+    return prints
 
 
 def voiced_regions(audio: np.ndarray, offset_s: float) -> list[tuple[float, float]]:
@@ -160,9 +178,12 @@ def region_prints(audio_windows: Iterable[tuple[float, np.ndarray]], words: list
     """(start, end, print or None when too short) of each heard region, a window of audio at a time."""
     with encoder() as model:
         for offset, audio in audio_windows:
-            for start, end in heard(voiced_regions(audio, offset), words):
-                clip = audio[int((start - offset) * SAMPLE_RATE):int((end - offset) * SAMPLE_RATE)]
-                yield start, end, voice_print(model, clip) if end - start >= settings.speaker_min_region_s else None
+            regions = heard(voiced_regions(audio, offset), words)
+            long_enough = [(start, end) for start, end in regions if end - start >= settings.speaker_min_region_s]
+            prints = dict(zip(long_enough, voice_prints(model, [
+                audio[int((start - offset) * SAMPLE_RATE):int((end - offset) * SAMPLE_RATE)] for start, end in long_enough])))
+            for start, end in regions:
+                yield start, end, prints.get((start, end))
 
 
 def _average_linkage(prints: np.ndarray, threshold: float) -> np.ndarray:
