@@ -435,6 +435,7 @@ class ApiFront(Construct):
         job.add_resource("artifacts").add_method("GET", request_validator=validator, request_parameters={
             f"method.request.querystring.{name}": name == "kind" for name in ("kind", "limit", "next")})
         job.add_resource("runs").add_method("POST", request_validator=validator)
+        job.add_resource("speakers").add_method("PUT", request_validator=validator)
         shares = job.add_resource("shares")
         shares.add_method("POST", request_validator=validator)
         shares.add_resource("{token}").add_method("DELETE", request_validator=validator)

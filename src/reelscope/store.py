@@ -308,7 +308,7 @@ class Store:
         fields = {"status": Status.SKIPPED if skipped else Status.FAILED if error else Status.SUCCEEDED,
                   "ended_at": now(), "duration_s": round(seconds, 3),
                   "output_count": len(outputs), "output_bytes": sum(o["size_bytes"] for o in outputs)}
-        if fingerprint and not error:
+        if fingerprint and (skipped or not error):  # a success, or a choice not to run: the same again
             fields["fingerprint"] = fingerprint
         if outputs:
             fields["outputs_key"] = outputs_key(job_id, step)

@@ -68,10 +68,10 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
                            if f not in names or statuses.get(f, {}).get("status") == Status.SUCCEEDED)
             fingerprint = pipeline.step_fingerprint(name, settings, fed_by)
             earlier = records.get(name, {})
-            if name in pipeline.REUSABLE and earlier.get("status") == Status.SUCCEEDED \
-                    and earlier.get("fingerprint") == fingerprint:
+            if name in pipeline.REUSABLE and earlier.get("status") in (Status.SUCCEEDED, Status.SKIPPED) \
+                    and earlier.get("fingerprint") == fingerprint:  # made, or chosen not to run, by the same code and settings
                 store.reuse_step(job_id, name, run)
-                statuses[name] = {"status": Status.SUCCEEDED}
+                statuses[name] = {"status": earlier["status"]}
                 # What the steps after it here read of its outputs (never the heavy ones).
                 bring(sorted(pipeline.READ_BY_LATER & {o["path"] for o in store.step_outputs(earlier)}))
                 results.append({"step": name, "outputs": earlier.get("output_count", 0), "reused": True})
@@ -87,7 +87,8 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
                 for output in outputs:
                     store.upload(out / output["path"], artifact_key(job_id, output["path"]))
             except StepSkipped as why:
-                store.end_step(job_id, name, time.perf_counter() - started, error=str(why), skipped=True)
+                store.end_step(job_id, name, time.perf_counter() - started, error=str(why), skipped=True,
+                               fingerprint=fingerprint)
                 statuses[name] = {"status": Status.SKIPPED}
                 continue
             except Exception as err:
