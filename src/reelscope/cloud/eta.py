@@ -16,7 +16,7 @@ from reelscope.status import Status
 
 # Seconds per second of media on 2 cores, no GPU, the branches side by side (bench_long.py, 15
 # minutes of 720p, docs/BENCHMARKS.md).
-DEFAULT_RATES = {"probe": 0.0005, "downscale": 0.157, "transcribe": 0.159, "speakers": 0.01, "translate": 0.0,
+DEFAULT_RATES = {"probe": 0.0005, "downscale": 0.157, "transcribe": 0.159, "speakers": 0.005, "translate": 0.0,
                  "subtitles": 0.0002, "detect": 0.119, "shots": 0.0045, "tracks": 0.001, "entities": 0.002, "ocr": 0.207}
 START_S = 3.0  # what every step pays whatever the length (a Lambda's or a Batch job's start, loading)
 INDEX_RATE = 0.003  # the index step: exports and search documents
