@@ -95,7 +95,11 @@ def test_an_hour_of_footage_is_a_bounded_briefing(tmp_path):
                "evidence": {"path": "text/1500.jpg", "t": 10.0, "confidence": 0.99}}
     shots = [{"index": i, "start": 6.0 * i, "end": 6.0 * (i + 1), "starts_with": "cut" if i else "start",
               "keyframe": {"t": 6.0 * i + 3, "path": f"shots/{i:04d}.jpg"}} for i in range(600)]
-    report |= {"entities": objects + texts + [overlay], "shots": shots, "tracks": [],
+    voices = [{"id": f"S{i + 1}", "name": f"Voice {i + 1}", "talk_time_s": 40.0 + i, "turns": 3, "first_s": float(i)}
+              for i in range(40)]  # noisy hours can cluster into dozens of voices
+    for i, segment in enumerate(report["transcript"]):
+        segment["speaker"] = f"S{i % 40 + 1}"
+    report |= {"entities": objects + texts + [overlay], "shots": shots, "tracks": [], "speakers": voices,
                "media": {**report["media"], "duration_s": 3600.0},
                "wall_clock": {"start": "2023-11-14T22:13:20", "source": {"fitted": 3500},
                               "pieces": [{"video_start": 0.0, "video_end": 3600.0, "wall_start": "2023-11-14T22:13:20"}]}}
@@ -112,6 +116,8 @@ def test_an_hour_of_footage_is_a_bounded_briefing(tmp_path):
     assert "Sentence number 899 of the harbor walk." in words  # the whole transcript
     assert "2023-11-14 22:13:20" in words and "2023-11-14 23:13:19" in words  # wall clock, overlay readings
     assert "The 49 longest of 4501 ranges" in words
+    assert "Voice 40" in words and "Voice 20 " not in words and "and 20 more (report.json" in words  # who talks most
+    assert "Voice 1: Sentence number 0 of" in words  # transcript lines named by their speaker
 
 
 def test_a_character_the_font_cannot_draw_is_a_question_mark(tmp_path, caplog):

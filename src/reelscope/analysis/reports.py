@@ -143,6 +143,8 @@ def _clock(seconds: float) -> str:
     return f"{int(minutes):02d}:{rest:04.1f}"
 
 
+PDF_SPEAKERS = 20  # who talks most; noisy hours can cluster into dozens of voices
+
 # report.pdf is a briefing, bounded whatever the video's length (the CSVs and report.json keep
 # everything): per object label its longest ranges in the table and evidence frames of the first
 # few, the same for on-screen text and overlays, keyframes of shots spread over the video.
@@ -316,9 +318,13 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
     voices = report.get("speakers", [])
     if len(voices) > 1:
         heading("Speakers")
-        for v in voices:
+        talkers = sorted(voices, key=lambda v: -v["talk_time_s"])[:PDF_SPEAKERS]
+        for v in talkers:
             pdf.cell(w=50, h=5, text=text(v["name"][:40]))
             pdf.cell(text=f"{_clock(v['talk_time_s'])} of talk in {v['turns']} turns, first at {_clock(v['first_s'])}",
+                     new_x="LMARGIN", new_y="NEXT")
+        if len(voices) > len(talkers):
+            pdf.cell(text=f"and {len(voices) - len(talkers)} more (report.json and transcript.csv list them all)",
                      new_x="LMARGIN", new_y="NEXT")
 
     heading("Transcript")

@@ -15,7 +15,7 @@ from reelscope.analysis import pipeline
 from reelscope.status import Status
 
 # Seconds per second of media on 2 cores, no GPU, the branches side by side (bench_long.py, 15
-# minutes of 720p, docs/BENCHMARKS.md).
+# minutes of 720p; speakers: bench_speakers.py; docs/BENCHMARKS.md).
 DEFAULT_RATES = {"probe": 0.0005, "downscale": 0.157, "transcribe": 0.159, "speakers": 0.005, "translate": 0.0,
                  "subtitles": 0.0002, "detect": 0.119, "shots": 0.0045, "tracks": 0.001, "entities": 0.002, "ocr": 0.207}
 START_S = 3.0  # what every step pays whatever the length (a Lambda's or a Batch job's start, loading)
