@@ -59,7 +59,7 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
 
     # Same input, same settings: the JSON, subtitle and export artifacts are byte-identical.
     assert main(["analyze", str(sample), "--out", str(tmp_path / "b")]) == 0
-    for name in ("media.json", "transcript.json", "subtitles.srt", "subtitles.vtt", "detections.json",
+    for name in ("media.json", "transcript.json", "speakers.json", "subtitles.srt", "subtitles.vtt", "detections.json",
                  "frame-signal.json", "shots.json", "tracks.json", "entities.json", "ocr.json", "report.json",
                  "entities.csv", "transcript.csv", "report.pdf"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

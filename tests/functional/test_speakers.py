@@ -48,6 +48,9 @@ def test_each_turn_is_given_its_voice(voices, media_dir, tmp_path, speech_settin
         for turn, sentence in zip(found["turns"], spoken, strict=True):
             assert turn["start"] == pytest.approx(sentence.start, abs=BOUNDARY_S)
             assert turn["end"] == pytest.approx(sentence.end, abs=BOUNDARY_S)
+    first = (tmp_path / "speakers.json").read_bytes()
+    pipeline.STAGES["speakers"](video, tmp_path, speech_settings)  # run again: the same bytes
+    assert (tmp_path / "speakers.json").read_bytes() == first
     talk_time = sum(s.end - s.start for s in spoken)
     assert sum(v["talk_time_s"] for v in found["speakers"]) == pytest.approx(talk_time, abs=BOUNDARY_S * len(spoken))
 
