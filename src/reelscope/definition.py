@@ -3,6 +3,7 @@ written once: the state machine definition with its placeholders, and the jobs t
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -45,3 +46,68 @@ def create_table_request(name: str) -> dict:
             "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in (*TABLE_KEY, *BY_CREATED_KEY)],
             "GlobalSecondaryIndexes": [{"IndexName": BY_CREATED, "KeySchema": keys(*BY_CREATED_KEY),
                                         "Projection": {"ProjectionType": "ALL"}}]}
+
+
+# ---------------------------------------------------------------- the drawing in docs/ARCHITECTURE.md
+
+ARCHITECTURE = DEFINITION.parents[1] / "docs" / "ARCHITECTURE.md"
+DRAWING_START, DRAWING_END = "```mermaid\n", "```\n"
+
+
+def _label(name: str, state: dict) -> str:
+    """What a state does, in a few words: which function, job queue and command, or service call."""
+    params, resource = state.get("Parameters", {}), state.get("Resource", "")
+    if resource.endswith("lambda:invoke"):
+        return f"{name}<br/>Lambda {LAMBDA_PLACEHOLDERS[params['FunctionName'][2:-1]]}"
+    if ":batch:submitJob" in resource:
+        compute = BATCH_PLACEHOLDERS[params["JobQueue"][2:-1]][0].upper()
+        command = re.search(r"States\.Array\('(\w+)'", params["ContainerOverrides"]["Command.$"]).group(1)
+        return f"{name}<br/>Batch {compute}: {command}"
+    if ":dynamodb:" in resource:
+        return f"{name}<br/>DynamoDB {resource.rsplit(':', 1)[1]}"
+    return name
+
+
+def _draw(states: dict, lines: list[str], indent: str) -> None:
+    shapes = {"Choice": '{{"{}"}}', "Fail": '(["{}"])', "Pass": '(["{}"])'}
+    for name, state in states.items():
+        if state["Type"] == "Parallel":
+            lines.append(f'{indent}subgraph {name}["{name}: branches side by side"]')
+            for i, branch in enumerate(state["Branches"]):
+                lines.append(f'{indent}  subgraph {name}_{i}[" "]')
+                _draw(branch["States"], lines, indent + "    ")
+                lines.append(f"{indent}  end")
+            lines.append(f"{indent}end")
+        else:
+            lines.append(f"{indent}{name}" + shapes.get(state["Type"], '["{}"]').format(_label(name, state)))
+    for name, state in states.items():
+        for choice in state.get("Choices", []):
+            test = next(f"{k} {v}" for k, v in choice.items() if k not in ("Variable", "Next"))
+            lines.append(f'{indent}{name} -->|"{choice["Variable"]} {test}"| {choice["Next"]}')
+        if "Default" in state:
+            lines.append(f"{indent}{name} -->|otherwise| {state['Default']}")
+        if "Next" in state:
+            lines.append(f"{indent}{name} --> {state['Next']}")
+        for catch in state.get("Catch", []):
+            lines.append(f'{indent}{name} -.->|"{"/".join(catch["ErrorEquals"])}"| {catch["Next"]}')
+
+
+def mermaid() -> str:
+    """The state machine as a Mermaid flowchart, drawn from statemachine/pipeline.asl.json: every
+    state with what it runs, every transition, each Catch as a dotted arrow."""
+    asl = json.loads(DEFINITION.read_text(encoding="utf-8"))
+    lines = ["flowchart TB", f"  start([upload]) --> {asl['StartAt']}"]
+    _draw(asl["States"], lines, "  ")
+    return "\n".join(lines) + "\n"
+
+
+def drawn_in_docs() -> str:
+    """The Mermaid block of docs/ARCHITECTURE.md as it stands."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    start = text.index(DRAWING_START) + len(DRAWING_START)
+    return text[start:text.index(DRAWING_END, start)]
+
+
+if __name__ == "__main__":  # python -m reelscope.definition: draw the state machine into docs/ARCHITECTURE.md
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    ARCHITECTURE.write_text(text.replace(DRAWING_START + drawn_in_docs(), DRAWING_START + mermaid()), encoding="utf-8")
