@@ -8,7 +8,7 @@ import re
 
 from pypdf import PdfReader
 
-from reelscope.analysis.reports import report_pdf
+from reelscope.analysis.reports import placed_tracks, report_pdf
 
 JOB = "0123456789abcdef0123456789abcdef"
 HEADINGS = ("Media", "Entities", "Timeline", "Evidence frames", "Transcript")
@@ -25,7 +25,8 @@ def _report(segments: int, ranges: int = 4) -> dict:
                      "start": 30.0, "end": 36.0, "duration": 6.0, "peak_confidence": 0.99, "mean_confidence": 0.98,
                      "frame_count": 6,
                      "evidence": {"path": "text/0000-north-gate-47.jpg", "t": 31.0, "confidence": 0.99}})
-    tracks = [{"id": i, "label": e["label"], "start": e["start"], "end": e["end"]} for i, e in enumerate(entities[:ranges])]
+    tracks = placed_tracks(entities, [{"id": i, "label": e["label"], "start": e["start"], "end": e["end"]}
+                                      for i, e in enumerate(entities[:ranges])])
     shots = [{"index": i, "start": 120.0 * i, "end": 120.0 * (i + 1), "starts_with": "cut" if i else "start",
               "keyframe": {"t": 120.0 * i + 60, "path": f"shots/{i:04d}.jpg"}} for i in range(5)]
     return {"source": {"file_name": "harbor walk.mp4", "sha256": "f" * 64, "size_bytes": 1000, "job_id": JOB},
@@ -71,7 +72,9 @@ def test_a_track_no_kept_range_holds_is_not_drawn(tmp_path):
     """A detection dropped by the flicker filter still has its track in tracks.json; the timeline
     draws only the tracks of kept ranges (as the report page does)."""
     report = _report(12)
-    with_stray = {**report, "tracks": report["tracks"] + [{"id": 99, "label": "person", "start": 300.0, "end": 302.0}]}
+    stray = {"id": 99, "label": "person", "start": 300.0, "end": 302.0}
+    with_stray = {**report, "tracks": placed_tracks(report["entities"], report["tracks"] + [stray])}
+    assert with_stray["tracks"][-1]["row"] is None
     assert report_pdf(with_stray, tmp_path) == report_pdf(report, tmp_path)
 
 
@@ -131,3 +134,13 @@ def test_a_character_the_font_cannot_draw_is_a_question_mark(tmp_path, caplog):
     assert not [r for r in caplog.records if "missing" in r.getMessage()]
     words = " ".join(" ".join(page) for page in _pages(pdf))
     assert "? GATE é" in words and "Café ??? opens." in words and "图" not in words
+
+
+def test_track_rows_are_placed_once_for_the_page_and_the_pdf():
+    """Overlapping tracks of one label go to the first free row (three at most); another label's
+    lane has rows of its own; a track that no kept range holds has none."""
+    objects = [{"label": "person", "track_ids": [1, 2, 3, 4, 5]}, {"label": "dog", "track_ids": [6]}]
+    spans = {1: (0, 10), 2: (2, 6), 3: (7, 9), 4: (3, 8), 5: (4, 5), 6: (0, 10), 7: (0, 1)}
+    tracks = [{"id": i, "label": "dog" if i == 6 else "person", "start": float(a), "end": float(b)}
+              for i, (a, b) in spans.items()]
+    assert {t["id"]: t["row"] for t in placed_tracks(objects, tracks)} == {1: 0, 2: 1, 3: 1, 4: 2, 5: 2, 6: 0, 7: None}

@@ -68,8 +68,8 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
         "wall_clock": (texts or {}).get("wall_clock"),
         "timeline_rules": (entities or {}).get("rules"),
         "shots": (shots or {}).get("shots", []),
-        "tracks": [{k: t[k] for k in ("id", "label", "start", "end", "frame_count", "peak_confidence")}
-                   for t in (tracks or {}).get("tracks", [])],
+        "tracks": placed_tracks(objects, [{k: t[k] for k in ("id", "label", "start", "end", "frame_count", "peak_confidence")}
+                                          for t in (tracks or {}).get("tracks", [])]),
         "labels": (entities or {}).get("labels", []),
         "renditions": (renditions or {}).get("renditions", []),
         "poster": (renditions or {}).get("poster"),
@@ -379,11 +379,11 @@ def _timeline(pdf, report: dict, text) -> None:
             shade = int(220 - 180 * e["peak_confidence"])  # darker = more confident
             pdf.set_fill_color(shade, shade, 255)
             span(e["start"], e["end"], y, lane - 1)
-        # the tracks its kept ranges hold, as the page draws them (a flicker's track is no object)
-        seen = {i for e in ranges for i in e.get("track_ids", [])}
+        # the tracks its kept ranges hold, in the rows report.json gives them (the page draws the same)
         pdf.set_fill_color(40, 40, 40)
-        for track, row in track_rows([t for t in report["tracks"] if t["id"] in seen]):
-            span(track["start"], track["end"], y + lane - 2.2 - row * 1.3, 0.8)
+        for track in report["tracks"]:
+            if track["label"] == label and track.get("row") is not None:
+                span(track["start"], track["end"], y + lane - 2.2 - track["row"] * 1.3, 0.8)
     axis = top + (len(labels) + bool(shots) + bool(texts)) * lane + 1
     step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600) if duration / s <= 10)
     label_w = 12
@@ -395,20 +395,22 @@ def _timeline(pdf, report: dict, text) -> None:
     pdf.set_xy(pdf.l_margin, axis + 7)
 
 
-def track_rows(tracks: list[dict], rows: int = 3) -> list[tuple[dict, int]]:
-    """Each track with the row it is drawn in: the first row free at its start (the last row
-    takes the overflow), so tracks that overlap in time are drawn apart."""
-    ends: list[float] = []
-    placed = []
-    for track in sorted(tracks, key=lambda t: (t["start"], t["id"])):
-        row = next((i for i, end in enumerate(ends) if end <= track["start"]), len(ends))
-        row = min(row, rows - 1)
-        if row < len(ends):
-            ends[row] = max(ends[row], track["end"])
+def placed_tracks(objects: list[dict], tracks: list[dict], rows: int = 3) -> list[dict]:
+    """The tracks, each with the `row` its label's timeline lane draws it in (the page and the PDF
+    both draw these): the first row free at its start, the last row taking the overflow, so tracks
+    that overlap in time are drawn apart. A track no kept range holds (a flicker's) gets null."""
+    held = {i for e in objects for i in e.get("track_ids", [])}
+    ends: dict[str, list[float]] = {}
+    row_of: dict[int, int] = {}
+    for track in sorted((t for t in tracks if t["id"] in held), key=lambda t: (t["start"], t["id"])):
+        lane = ends.setdefault(track["label"], [])
+        row = min(next((i for i, end in enumerate(lane) if end <= track["start"]), len(lane)), rows - 1)
+        if row < len(lane):
+            lane[row] = max(lane[row], track["end"])
         else:
-            ends.append(track["end"])
-        placed.append((track, row))
-    return placed
+            lane.append(track["end"])
+        row_of[track["id"]] = row
+    return [{**t, "row": row_of.get(t["id"])} for t in tracks]
 
 
 def write_exports(report: dict, out_dir: Path, stage_dir: Path) -> None:
