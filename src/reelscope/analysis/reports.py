@@ -184,128 +184,154 @@ def pdf_pictures(report: dict) -> list[str]:
 
 def report_pdf(report: dict, out_dir: Path) -> bytes:
     """Title, media facts, entity table, a timeline (the shots, then one lane per label shaded by
-    peak confidence), evidence frames, the shots' keyframes, transcript: a briefing bounded in
-    pages and pictures (briefing(), spread()), the transcript whole. With a burned-in clock, wall
-    time beside video time. Every page names the file and the job and says which page of how many
-    it is; no heading ends a page and no page holds a transcript's lone last line. The same report
-    gives the same bytes (a fixed creation date)."""
-    from fpdf import FPDF
-    from fpdf.enums import MethodReturnValue
-    from fpdf.fonts import FontFace
+    peak confidence), evidence frames, the shots' keyframes, talk time per speaker, transcript: a
+    briefing bounded in pages and pictures (briefing(), spread()), the transcript whole. With a
+    burned-in clock, wall time beside video time. Every page names the file and the job and says
+    which page of how many it is; no heading ends a page and no page holds a transcript's lone last
+    line. The same report gives the same bytes (a fixed creation date)."""
+    return _Briefing(report, Path(out_dir)).render()
 
-    font = packaged.dejavu_sans()
-    family = "body" if font else "helvetica"
-    source = report["source"]
 
-    class Report(FPDF):
-        def footer(self) -> None:
-            self.set_y(-12)
-            self.set_font(family, size=8)
-            self.set_text_color(110)
-            self.cell(w=self.epw * 0.8, h=5, text=about)
-            self.cell(w=0, h=5, text=f"page {self.page_no()} of {{nb}}", align="R")
-            self.set_text_color(0)
+class _Briefing:
+    """report.pdf, a section a method."""
 
-    pdf = Report(format="A4")
-    if font:
-        pdf.add_font("body", fname=str(font))
-    drawn = pdf.fonts["body"].cmap if font else range(256)  # code points it has glyphs for; the core font: latin-1
+    def __init__(self, report: dict, out_dir: Path) -> None:
+        from fpdf import FPDF
 
-    def text(value: str) -> str:
+        self.report, self.out_dir = report, out_dir
+        font = packaged.dejavu_sans()
+        self.family = family = "body" if font else "helvetica"
+        source = report["source"]
+
+        class Pages(FPDF):
+            def footer(inner) -> None:
+                inner.set_y(-12)
+                inner.set_font(family, size=8)
+                inner.set_text_color(110)
+                inner.cell(w=inner.epw * 0.8, h=5, text=self.about)
+                inner.cell(w=0, h=5, text=f"page {inner.page_no()} of {{nb}}", align="R")
+                inner.set_text_color(0)
+
+        self.pdf = pdf = Pages(format="A4")
+        if font:
+            pdf.add_font("body", fname=str(font))
+        self.drawn = pdf.fonts["body"].cmap if font else range(256)  # code points it has glyphs for; the core font: latin-1
+        self.about = self.text(f"{source['file_name']} \u00b7 " + (f"job {source['job_id']}" if source.get("job_id")
+                                                                   else f"sha256 {source['sha256'][:16]}"))
+        pdf.set_creation_date(FIXED_DATE)
+        pdf.set_producer("reelscope")
+        pdf.set_title(self.text(f"reelscope report: {source['file_name']}"))
+        pdf.set_subject(self.about)
+        pdf.set_author("reelscope")
+        pdf.set_auto_page_break(auto=True, margin=18)
+
+    def text(self, value: str) -> str:
         """A character the font has no glyph for (the text reader also reads Chinese, and misreads as
         it) is printed "?": a blank would hide that something was there; report.json and the CSVs
         keep it."""
-        return "".join(c if ord(c) in drawn else "?" for c in value)
+        return "".join(c if ord(c) in self.drawn else "?" for c in value)
 
-    about = text(f"{source['file_name']} \u00b7 " + (f"job {source['job_id']}" if source.get("job_id")
-                                                      else f"sha256 {source['sha256'][:16]}"))
-    pdf.set_creation_date(FIXED_DATE)
-    pdf.set_producer("reelscope")
-    pdf.set_title(text(f"reelscope report: {source['file_name']}"))
-    pdf.set_subject(about)
-    pdf.set_author("reelscope")
-    pdf.set_auto_page_break(auto=True, margin=18)
+    def room_for(self, height: float) -> None:
+        if self.pdf.get_y() + height > self.pdf.page_break_trigger:
+            self.pdf.add_page()
 
-    def room_for(height: float) -> None:
-        if pdf.get_y() + height > pdf.page_break_trigger:
-            pdf.add_page()
+    def heading(self, title: str, keep: float = 15) -> None:
+        self.room_for(4 + 7 + keep)  # a heading stays with what it heads: three lines, or `keep` mm of it
+        self.pdf.ln(4)
+        self.pdf.set_font(self.family, size=13)
+        self.pdf.cell(text=self.text(title), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.set_font(self.family, size=9)
 
-    def heading(title: str, keep: float = 15) -> None:
-        room_for(4 + 7 + keep)  # a heading stays with what it heads: three lines, or `keep` mm of it
-        pdf.ln(4)
-        pdf.set_font(family, size=13)
-        pdf.cell(text=text(title), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font(family, size=9)
+    def line(self, value: str) -> None:
+        self.pdf.multi_cell(w=0, h=5, new_x="LMARGIN", new_y="NEXT", text=self.text(value))
 
-    media, video = report["media"], report["media"]["video"]
-    pdf.add_page()
-    pdf.set_font(family, size=18)
-    pdf.cell(text=text(f"reelscope report: {source['file_name']}"), new_x="LMARGIN", new_y="NEXT")
-    heading("Media")
-    audio = f"{media['audio']['codec']} {media['audio']['sample_rate']} Hz" if media["has_audio"] else "none"
-    facts = [("Status", report["status"]), ("Duration", f"{media['duration_s']:.1f} s"),
-             ("Video", f"{video['display_width']}x{video['display_height']} {video['codec']} {video['fps']:g} fps"),
-             ("Audio", audio), ("Language", _languages(report)), ("Size", f"{media['size_bytes']} bytes"),
-             ("SHA-256", source["sha256"])] + ([("Job", source["job_id"])] if source.get("job_id") else [])
-    clock = report.get("wall_clock")
-    if clock:
-        pieces = len(clock["pieces"])
-        jumps = f"; it jumps: {pieces} pieces" if pieces > 1 else ""
-        facts.append(("Wall clock", f"{_wall_clock(clock['start'])} at the first frame, read from the burned-in clock "
-                                    f"({clock['source']['fitted']} readings{jumps})"))
-    for name, value in facts + [(f"Step {k}", v["status"] + (f": {v['error']}" if v.get("error") else ""))
-                                for k, v in report["steps"].items() if v["status"] != Status.SUCCEEDED]:
-        pdf.cell(w=30, h=5, text=text(name))
-        pdf.multi_cell(w=0, h=5, text=text(str(value)), new_x="LMARGIN", new_y="NEXT")
+    def render(self) -> bytes:
+        self.pdf.add_page()
+        self.pdf.set_font(self.family, size=18)
+        self.pdf.cell(text=self.text(f"reelscope report: {self.report['source']['file_name']}"), new_x="LMARGIN", new_y="NEXT")
+        self.media()
+        framed = self.entities()
+        self.heading("Timeline", keep=(len({e["label"] for e in self.report["entities"]}) + 2) * 6 + 10)
+        _timeline(self.pdf, self.report, self.text)
+        self.evidence(framed)
+        self.shots()
+        self.speakers()
+        self.transcript()
+        return bytes(self.pdf.output())
 
-    heading("Entities")
-    if report["labels"]:
-        pdf.multi_cell(w=0, h=5, new_x="LMARGIN", new_y="NEXT", text=text("Distinct objects (tracks): " + ", ".join(
-            f"{count['label']} {count['unique_count']}" for count in report["labels"])))
-        pdf.ln(1)
-    shown, framed = briefing(report["entities"])
-    if len(shown) < len(report["entities"]):
-        pdf.multi_cell(w=0, h=5, new_x="LMARGIN", new_y="NEXT", text=text(
-            f"The {len(shown)} longest of {len(report['entities'])} ranges ({PDF_RANGES_PER_LABEL} at most of each "
-            "label, on-screen text and overlays); entities.csv and report.json list them all."))
-        pdf.ln(1)
-    widths = (40, 22, 22) + ((36,) if clock else ()) + (16, 16, 16, 16)
-    with pdf.table(col_widths=widths, text_align="LEFT", line_height=5,
-                   headings_style=FontFace(emphasis="", fill_color=(230, 230, 230))) as table:
-        table.row(["label", "start", "end"] + (["wall clock at start"] if clock else []) + ["peak", "mean", "frames", "tracks"])
-        for e in shown:
-            table.row([text(_entity_name(e)), _clock(e["start"]), _clock(e["end"])]
-                      + [_wall_clock(wall) for wall in _wall(report, e["start"])]
-                      + [f"{e['peak_confidence']:.2f}", f"{e['mean_confidence']:.2f}", str(e["frame_count"]),
-                         str(len(e.get("track_ids", []))) if report["labels"] else "-"])
+    def media(self) -> None:
+        report, pdf = self.report, self.pdf
+        media, video, source = report["media"], report["media"]["video"], report["source"]
+        self.heading("Media")
+        audio = f"{media['audio']['codec']} {media['audio']['sample_rate']} Hz" if media["has_audio"] else "none"
+        facts = [("Status", report["status"]), ("Duration", f"{media['duration_s']:.1f} s"),
+                 ("Video", f"{video['display_width']}x{video['display_height']} {video['codec']} {video['fps']:g} fps"),
+                 ("Audio", audio), ("Language", _languages(report)), ("Size", f"{media['size_bytes']} bytes"),
+                 ("SHA-256", source["sha256"])] + ([("Job", source["job_id"])] if source.get("job_id") else [])
+        if clock := report.get("wall_clock"):
+            pieces = len(clock["pieces"])
+            jumps = f"; it jumps: {pieces} pieces" if pieces > 1 else ""
+            facts.append(("Wall clock", f"{_wall_clock(clock['start'])} at the first frame, read from the burned-in clock "
+                                        f"({clock['source']['fitted']} readings{jumps})"))
+        for name, value in facts + [(f"Step {k}", v["status"] + (f": {v['error']}" if v.get("error") else ""))
+                                    for k, v in report["steps"].items() if v["status"] != Status.SUCCEEDED]:
+            pdf.cell(w=30, h=5, text=self.text(name))
+            self.line(str(value))
 
-    heading("Timeline", keep=(len({e["label"] for e in report["entities"]}) + 2) * 6 + 10)
-    _timeline(pdf, report, text)
+    def entities(self) -> list[dict]:
+        """The entity table; returns the entities whose evidence frames are shown."""
+        from fpdf.fonts import FontFace
 
-    if framed:
-        heading("Evidence frames")
+        report, clock = self.report, self.report.get("wall_clock")
+        self.heading("Entities")
+        if report["labels"]:
+            self.line("Distinct objects (tracks): " + ", ".join(f"{c['label']} {c['unique_count']}" for c in report["labels"]))
+            self.pdf.ln(1)
+        shown, framed = briefing(report["entities"])
+        if len(shown) < len(report["entities"]):
+            self.line(f"The {len(shown)} longest of {len(report['entities'])} ranges ({PDF_RANGES_PER_LABEL} at most of each "
+                      "label, on-screen text and overlays); entities.csv and report.json list them all.")
+            self.pdf.ln(1)
+        widths = (40, 22, 22) + ((36,) if clock else ()) + (16, 16, 16, 16)
+        with self.pdf.table(col_widths=widths, text_align="LEFT", line_height=5,
+                            headings_style=FontFace(emphasis="", fill_color=(230, 230, 230))) as table:
+            table.row(["label", "start", "end"] + (["wall clock at start"] if clock else [])
+                      + ["peak", "mean", "frames", "tracks"])
+            for e in shown:
+                table.row([self.text(_entity_name(e)), _clock(e["start"]), _clock(e["end"])]
+                          + [_wall_clock(wall) for wall in _wall(report, e["start"])]
+                          + [f"{e['peak_confidence']:.2f}", f"{e['mean_confidence']:.2f}", str(e["frame_count"]),
+                             str(len(e.get("track_ids", []))) if report["labels"] else "-"])
+        return framed
+
+    def evidence(self, framed: list[dict]) -> None:
+        if not framed:
+            return
+        self.heading("Evidence frames")
         for e in framed:
-            frame = Path(out_dir) / e["evidence"]["path"]
-            room_for(5 + (110 * 9 / 16 if frame.exists() else 0) + 2)
-            wall = "".join(f", {_wall_clock(w)}" for w in _wall(report, e["evidence"]["t"]))
-            pdf.cell(text=text(f"{_entity_name(e)} at {_clock(e['evidence']['t'])}{wall} "
-                               f"(confidence {e['evidence']['confidence']:.2f})"),
-                     new_x="LMARGIN", new_y="NEXT")
+            frame = self.out_dir / e["evidence"]["path"]
+            self.room_for(5 + (110 * 9 / 16 if frame.exists() else 0) + 2)
+            wall = "".join(f", {_wall_clock(w)}" for w in _wall(self.report, e["evidence"]["t"]))
+            self.pdf.cell(text=self.text(f"{_entity_name(e)} at {_clock(e['evidence']['t'])}{wall} "
+                                         f"(confidence {e['evidence']['confidence']:.2f})"),
+                          new_x="LMARGIN", new_y="NEXT")
             if frame.exists():
-                pdf.image(str(frame), w=110)
-            pdf.ln(2)
+                self.pdf.image(str(frame), w=110)
+            self.pdf.ln(2)
 
-    keyframes = [(shot, Path(out_dir) / shot["keyframe"]["path"]) for shot in spread(report["shots"], PDF_KEYFRAMES)]
-    if keyframes:
-        heading("Shots", keep=40)
-        if len(keyframes) < len(report["shots"]):
-            pdf.multi_cell(w=0, h=5, new_x="LMARGIN", new_y="NEXT",
-                           text=f"{len(keyframes)} of {len(report['shots'])} shots, spread over the video.")
+    def shots(self) -> None:
+        pdf, video = self.pdf, self.report["media"]["video"]
+        keyframes = [(shot, self.out_dir / shot["keyframe"]["path"]) for shot in spread(self.report["shots"], PDF_KEYFRAMES)]
+        if not keyframes:
+            return
+        self.heading("Shots", keep=40)
+        if len(keyframes) < len(self.report["shots"]):
+            self.line(f"{len(keyframes)} of {len(self.report['shots'])} shots, spread over the video.")
         per_row, gap = 4, 3
         width = (pdf.epw - gap * (per_row - 1)) / per_row
         height = width * video["display_height"] / max(video["display_width"], 1)
         for row in range(0, len(keyframes), per_row):
-            room_for(height + 6)
+            self.room_for(height + 6)
             top = pdf.get_y()
             for column, (shot, frame) in enumerate(keyframes[row: row + per_row]):
                 x = pdf.l_margin + column * (width + gap)
@@ -315,31 +341,37 @@ def report_pdf(report: dict, out_dir: Path) -> bytes:
                 pdf.cell(w=width, h=5, text=f"{shot['index'] + 1}  {_clock(shot['start'])}-{_clock(shot['end'])}")
             pdf.set_xy(pdf.l_margin, top + height + 6)
 
-    voices = report.get("speakers", [])
-    if len(voices) > 1:
-        heading("Speakers")
+    def speakers(self) -> None:
+        voices = self.report.get("speakers", [])
+        if len(voices) < 2:
+            return
+        self.heading("Speakers")
         talkers = sorted(voices, key=lambda v: -v["talk_time_s"])[:PDF_SPEAKERS]
         for v in talkers:
-            pdf.cell(w=50, h=5, text=text(v["name"][:40]))
-            pdf.cell(text=f"{_clock(v['talk_time_s'])} of talk in {v['turns']} turns, first at {_clock(v['first_s'])}",
-                     new_x="LMARGIN", new_y="NEXT")
+            self.pdf.cell(w=50, h=5, text=self.text(v["name"][:40]))
+            self.pdf.cell(text=f"{_clock(v['talk_time_s'])} of talk in {v['turns']} turns, first at {_clock(v['first_s'])}",
+                          new_x="LMARGIN", new_y="NEXT")
         if len(voices) > len(talkers):
-            pdf.cell(text=f"and {len(voices) - len(talkers)} more (report.json and transcript.csv list them all)",
-                     new_x="LMARGIN", new_y="NEXT")
+            self.pdf.cell(text=f"and {len(voices) - len(talkers)} more (report.json and transcript.csv list them all)",
+                          new_x="LMARGIN", new_y="NEXT")
 
-    heading("Transcript")
-    names = speaker_names(report) if len(voices) > 1 else {}  # one voice: no one to tell apart
-    lines = [text(f"[{_clock(s['start'])}-{_clock(s['end'])}" + "".join(f" | {_wall_clock(w)}" for w in _wall(report, s["start"]))
-                  + "] " + (f"{names[s['speaker']]}: " if s.get("speaker") in names else "") + s["text"])
-             for s in report["transcript"]]
-    heights = [pdf.multi_cell(w=0, h=5, text=line, dry_run=True, output=MethodReturnValue.HEIGHT) for line in lines]
-    for i, line in enumerate(lines):
-        # A segment is not split across pages, and the last two travel together: no lone last line.
-        room_for(sum(heights[i:]) if i == len(lines) - 2 else heights[i])
-        pdf.multi_cell(w=0, h=5, text=line, new_x="LMARGIN", new_y="NEXT")
-    if not lines:
-        pdf.cell(text="(no speech)", new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    def transcript(self) -> None:
+        from fpdf.enums import MethodReturnValue
+
+        report, pdf = self.report, self.pdf
+        self.heading("Transcript")
+        names = speaker_names(report) if len(report.get("speakers", [])) > 1 else {}  # one voice: no one to tell apart
+        lines = [self.text(f"[{_clock(s['start'])}-{_clock(s['end'])}"
+                           + "".join(f" | {_wall_clock(w)}" for w in _wall(report, s["start"]))
+                           + "] " + (f"{names[s['speaker']]}: " if s.get("speaker") in names else "") + s["text"])
+                 for s in report["transcript"]]
+        heights = [pdf.multi_cell(w=0, h=5, text=line, dry_run=True, output=MethodReturnValue.HEIGHT) for line in lines]
+        for i, line in enumerate(lines):
+            # A segment is not split across pages, and the last two travel together: no lone last line.
+            self.room_for(sum(heights[i:]) if i == len(lines) - 2 else heights[i])
+            pdf.multi_cell(w=0, h=5, text=line, new_x="LMARGIN", new_y="NEXT")
+        if not lines:
+            pdf.cell(text="(no speech)", new_x="LMARGIN", new_y="NEXT")
 
 
 def _timeline(pdf, report: dict, text) -> None:

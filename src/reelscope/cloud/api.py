@@ -230,6 +230,17 @@ def _field_errors(errors) -> str:
     return "; ".join(messages)
 
 
+def _page_start(token: str) -> dict | bool:
+    """The index key a page token stands for, or False: a token is the index's last key as
+    _page_token wrote it, and anything else is refused here, not by DynamoDB (a server error)."""
+    try:
+        start = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError):
+        return False
+    ok = isinstance(start, dict) and set(start) == PAGE_KEY and all(isinstance(v, str) for v in start.values())
+    return start if ok else False
+
+
 def _page_token(key: dict | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode() if key else None
 
@@ -363,36 +374,10 @@ def _search_routes() -> Router:
     return router
 
 
-def _job_routes(client) -> Router:
-    """GET /jobs, GET /jobs/{id}, POST /jobs/{id}/runs, the report page, GET /."""
+def _job_changes(client) -> Router:
+    """POST /jobs/{id}/runs, PUT /jobs/{id}/speakers: what an analyst changes of a job."""
     router = Router()
     settings_, store_ = _request_scope(router)
-
-    @router.get("/jobs", summary="Jobs, newest first", responses={200: ok("one page of jobs", JobsPage)})
-    def list_jobs(status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,
-                  limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                  page: Annotated[str | None, Query(alias="next", max_length=2000,
-                                                    description="`next` of the previous page")] = None):
-        start = None
-        if page is not None:
-            try:
-                start = json.loads(base64.urlsafe_b64decode(page.encode()))
-            except (binascii.Error, ValueError):
-                pass
-            # A token is the index's last key, as _page_token wrote it: anything else is refused here,
-            # not by DynamoDB (which would make it a server error).
-            if not (isinstance(start, dict) and set(start) == PAGE_KEY and all(isinstance(v, str) for v in start.values())):
-                return _error(422, "next: not a page token from this API")
-        store = store_()
-        jobs, last = store.list_jobs(limit, status=status, start=start)
-        listed = [{"job_id": job["job_id"], "status": job["status"], "file_name": job.get("source_file_name"),
-                   "created_at": job["created_at"], "finished_at": job.get("finished_at"),
-                   "duration_s": job.get("media", {}).get("duration_s"),
-                   "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None,
-                   "poster_url": store.presigned_get(job["poster_key"], LINK_TTL_S) if "poster_key" in job else None,
-                   "error": job.get("error"), "speakers": job.get("speakers", [])}
-                  for job in jobs]
-        return answer(JobsPage, {"jobs": listed, "next": _page_token(last), "links_expire_in": LINK_TTL_S})
 
     @router.post("/jobs/<job_id>/runs", summary="Run a finished job again (a new execution on the same upload)",
               responses={202: ok("queued: follow GET /jobs/{id}", RunQueued), **NOT_FOUND,
@@ -420,24 +405,32 @@ def _job_routes(client) -> Router:
             return _error(422, f"names: {err}")
         return answer(SpeakersNamed, named)
 
-    def stage_prefix() -> str:
-        """"/v1" behind API Gateway, "" locally: what the page's own links and calls start with."""
-        full_path = router.current_event.request_context.path or router.current_event.path
-        return full_path[: len(full_path) - len(router.current_event.path)]
+    return router
 
-    @router.get("/jobs/<job_id>/report", summary="A job's report page (HTML)",
-             responses={200: {"description": "the page", "content": {"text/html": {}}}, **PAGE_NOT_FOUND})
-    def job_page(job_id: JobId):
+
+def _job_routes() -> Router:
+    """GET /jobs, GET /jobs/{id}, GET /jobs/{id}/artifacts."""
+    router = Router()
+    _, store_ = _request_scope(router)
+
+    @router.get("/jobs", summary="Jobs, newest first", responses={200: ok("one page of jobs", JobsPage)})
+    def list_jobs(status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                  page: Annotated[str | None, Query(alias="next", max_length=2000,
+                                                    description="`next` of the previous page")] = None):
+        start = _page_start(page) if page is not None else None
+        if start is False:
+            return _error(422, "next: not a page token from this API")
         store = store_()
-        found = report_and_links(store, job_id)
-        if found is None:
-            return error_page(404, f"job {job_id} has no report")
-        return report_page(store, job_id, *found, api_base=stage_prefix())
-
-    @router.get("/", summary="Where an analyst starts: the library page, every video and search across them",
-             responses={200: {"description": "the page", "content": {"text/html": {}}}})
-    def library():
-        return html_page("library.html", "library", {"api_base": stage_prefix()})
+        jobs, last = store.list_jobs(limit, status=status, start=start)
+        listed = [{"job_id": job["job_id"], "status": job["status"], "file_name": job.get("source_file_name"),
+                   "created_at": job["created_at"], "finished_at": job.get("finished_at"),
+                   "duration_s": job.get("media", {}).get("duration_s"),
+                   "report_path": f"/jobs/{job['job_id']}/report" if "manifest_key" in job else None,
+                   "poster_url": store.presigned_get(job["poster_key"], LINK_TTL_S) if "poster_key" in job else None,
+                   "error": job.get("error"), "speakers": job.get("speakers", [])}
+                  for job in jobs]
+        return answer(JobsPage, {"jobs": listed, "next": _page_token(last), "links_expire_in": LINK_TTL_S})
 
     @router.get("/jobs/<job_id>", summary="A job: status, steps with timings, media facts, links to its artifacts",
              responses={200: ok("the job", JobDetail), **NOT_FOUND})
@@ -475,6 +468,33 @@ def _job_routes(client) -> Router:
                  for a in of_kind[start: start + limit]]
         following = str(start + limit) if start + limit < len(of_kind) else None
         return answer(ArtifactsPage, {"artifacts": shown, "next": following, "links_expire_in": LINK_TTL_S})
+
+    return router
+
+
+def _page_routes() -> Router:
+    """GET / (the library) and GET /jobs/{id}/report: the analyst's pages."""
+    router = Router()
+    _, store_ = _request_scope(router)
+
+    def stage_prefix() -> str:
+        """"/v1" behind API Gateway, "" locally: what the page's own links and calls start with."""
+        full_path = router.current_event.request_context.path or router.current_event.path
+        return full_path[: len(full_path) - len(router.current_event.path)]
+
+    @router.get("/jobs/<job_id>/report", summary="A job's report page (HTML)",
+             responses={200: {"description": "the page", "content": {"text/html": {}}}, **PAGE_NOT_FOUND})
+    def job_page(job_id: JobId):
+        store = store_()
+        found = report_and_links(store, job_id)
+        if found is None:
+            return error_page(404, f"job {job_id} has no report")
+        return report_page(store, job_id, *found, api_base=stage_prefix())
+
+    @router.get("/", summary="Where an analyst starts: the library page, every video and search across them",
+             responses={200: {"description": "the page", "content": {"text/html": {}}}})
+    def library():
+        return html_page("library.html", "library", {"api_base": stage_prefix()})
 
     return router
 
@@ -569,7 +589,9 @@ def build_app() -> APIGatewayRestResolver:
 
     app.include_router(_upload_routes(client))
     app.include_router(_search_routes())
-    app.include_router(_job_routes(client))
+    app.include_router(_job_routes())
+    app.include_router(_job_changes(client))
+    app.include_router(_page_routes())
     app.include_router(_share_routes())
     return app
 

@@ -18,6 +18,7 @@ import tempfile
 
 def install() -> None:
     index_moto_queries()
+    items_written_as_they_are()
     ranged_moto_reads()
     streamed_moto_uploads()
 
@@ -33,11 +34,8 @@ def index_moto_queries() -> None:
     items (moto keeps them in a dict by hash key), an index Query the items whose index hash key
     matches, unsorted: moto sorts the candidates itself and applies every condition as before.
     And a projection converts each item to plain JSON once, not once per projected field (moto's
-    Item.project did it per field: 7 times an item for a page of jobs); and items, which moto
-    already holds in DynamoDB's wire form ({"S": ...}), are written out as they are instead of
-    walked member by member against the service model (half of a page of jobs' cost)."""
+    Item.project did it per field: 7 times an item for a page of jobs)."""
     from botocore.utils import merge_dicts
-    from moto.core.serialize import JSONSerializer
     from moto.dynamodb.models.dynamo_type import Item, serializer
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.models.utilities import find_nested_key
@@ -75,6 +73,18 @@ def index_moto_queries() -> None:
             merge_dicts(projected, find_nested_key(expression, plain))
         return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=serializer.serialize(projected)["M"])
 
+    Table.query, Table.all_items, Table.reelscope_indexed = candidates_query, candidate_items, True
+    Item.project = project
+
+
+def items_written_as_they_are() -> None:
+    """Items, which moto already holds in DynamoDB's wire form ({"S": ...}), are written out as
+    they are instead of walked member by member against the service model (half of a page of
+    jobs' cost in moto 5.2)."""
+    from moto.core.serialize import JSONSerializer
+
+    if getattr(JSONSerializer, "reelscope_as_is", False):
+        return
     serialize_map = JSONSerializer._serialize_type_map
 
     def wire(value: dict) -> dict:  # moto keeps binary as bytes: the wire has base64
@@ -95,9 +105,7 @@ def index_moto_queries() -> None:
         else:
             serialize_map(self, serialized, value, shape, key)
 
-    Table.query, Table.all_items, Table.reelscope_indexed = candidates_query, candidate_items, True
-    Item.project = project
-    JSONSerializer._serialize_type_map = serialize_map_as_is
+    JSONSerializer._serialize_type_map, JSONSerializer.reelscope_as_is = serialize_map_as_is, True
 
 
 _ranged_get: contextvars.ContextVar = contextvars.ContextVar("reelscope_moto_ranged_get", default=False)
