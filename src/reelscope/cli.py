@@ -210,7 +210,8 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
     The same file processed before (same bytes, same name) is not processed again: its job's
     result is shown, unless `force` runs the job again."""
     from reelscope.cloud import jobs
-    from reelscope.local.cloud import LocalCloud, job_timings, was_interrupted
+    from reelscope.local.cloud import LocalCloud, job_timings
+    from reelscope.local.state import was_interrupted
     from reelscope.status import UNFINISHED
 
     if not video.is_file():

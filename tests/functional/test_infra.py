@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reelscope.local import cloud as local
+from reelscope.local import names as local
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra"))  # the CDK app's modules: app.py, stack.py, bundling.py

@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 from reelscope.cloud.lambda_runtime import lambda_handler
-from reelscope.local.cloud import LambdaContext
+from reelscope.local.tasks import LambdaContext
 
 CONTEXT = LambdaContext("reelscope-probe", "arn:aws:lambda:us-east-1:123456789012:function:reelscope-probe")
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from reelscope.definition import LAMBDA_PLACEHOLDERS, render
-from reelscope.local import cloud as local
+from reelscope.local import names as local
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITION = ROOT / "statemachine" / "pipeline.asl.json"

@@ -1,242 +1,43 @@
 """Local mode: the deployed architecture on one machine, offline.
 
 moto, serving on 127.0.0.1, plays S3, SQS, DynamoDB and Step Functions, and its interpreter
-executes statemachine/pipeline.asl.json, the file the CDK app deploys. The definition's Lambda
-and Batch tasks run this project's own handlers (functions/*/app.py) and Batch entrypoint
-(containers/gpu-batch/entrypoint.py) in this process: boto3 event hooks answer the
-interpreter's lambda:Invoke and batch:SubmitJob / DescribeJobs calls. Uploads reach the ingest
-handler through an S3 notification to an SQS queue (S3 -> Lambda in AWS; moto delivers the
-former). Objects and items are saved to a state folder and restored at the next start.
+executes statemachine/pipeline.asl.json, the file the CDK app deploys; its Lambda and Batch tasks
+run this project's own code in this process (tasks.py). Uploads reach the ingest handler through
+an S3 notification to an SQS queue (S3 -> Lambda in AWS; moto delivers the former). Objects and
+items are saved to a state folder (state.py) and restored at the next start. Names: names.py;
+moto's costs corrected: moto_patches.py; the local API and the S3 gate: servers.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import fcntl
 import hashlib
-import importlib.util
-import io
 import json
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-from botocore.awsrequest import AWSResponse
-from botocore.response import StreamingBody
 
 from reelscope import definition
 from reelscope.analysis import pipeline
 from reelscope.artifacts import write_json
 from reelscope.cloud import eta, jobs
-from reelscope.definition import BATCH_PLACEHOLDERS, LAMBDA_PLACEHOLDERS, TABLE_PLACEHOLDER
 from reelscope.errors import ReelscopeError, error_message
 from reelscope.local import moto_patches
+from reelscope.local.names import ACCOUNT, BUCKET, MACHINE, QUEUE, REGION, SECRET, TABLE, substitutions
 from reelscope.local.servers import ApiServer, S3Gate
+from reelscope.local.state import StateFolder, interrupted
+from reelscope.local.tasks import TaskRunner
 from reelscope.progress import Progress
 from reelscope.settings import Settings
-from reelscope.status import UNFINISHED, Status
+from reelscope.status import UNFINISHED
 from reelscope.store import Store, artifact_key, forget_shared_stores, shared_store
-
-REPO = Path(__file__).resolve().parents[3]
-FUNCTIONS = REPO / "functions"
-BATCH_ENTRYPOINT = REPO / "containers" / "gpu-batch" / "entrypoint.py"
-ACCOUNT, REGION = "123456789012", "us-east-1"
-SECRET = "local"  # local mode's AWS secret key: the S3 gate checks presigned POST policies with it
-BUCKET, TABLE, QUEUE, MACHINE = "reelscope-media", "reelscope-jobs", "reelscope-uploads", "reelscope-pipeline"
-
-# The definition's placeholders, answered with local names.
-BATCH_RESOURCES = {placeholder: f"job-{kind}/reelscope-{compute}" + (":1" if kind == "definition" else "")
-                   for placeholder, (compute, kind) in BATCH_PLACEHOLDERS.items()}
-BATCH_DEFINITIONS = {f"arn:aws:batch:{REGION}:{ACCOUNT}:{BATCH_RESOURCES[k]}" for k, (_, kind) in BATCH_PLACEHOLDERS.items()
-                     if kind == "definition"}
-
-
-def substitutions() -> dict[str, str]:
-    values = {TABLE_PLACEHOLDER: TABLE}
-    values.update({k: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{v}" for k, v in LAMBDA_PLACEHOLDERS.items()})
-    values.update({k: f"arn:aws:batch:{REGION}:{ACCOUNT}:{v}" for k, v in BATCH_RESOURCES.items()})
-    return values
-
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _camel(value, key: str = ""):
-    """boto3 names Batch parameters jobName/containerOverrides; the interpreter passes the ASL's
-    JobName/ContainerOverrides (moto 5.2 bug). User-defined maps (Parameters, Tags) are kept."""
-    if isinstance(value, dict):
-        if key in ("parameters", "tags"):
-            return value
-        return {k[:1].lower() + k[1:]: _camel(v, k[:1].lower() + k[1:]) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_camel(v) for v in value]
-    return value
-
-
-@dataclass
-class LambdaContext:
-    """What the Lambda runtime hands a handler, as far as Powertools reads it."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int = 3008
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 900_000
-
-
-class TaskRunner:
-    """Answers the interpreter's Lambda and Batch calls by running the project's code in-process."""
-
-    OPERATIONS = ("lambda.Invoke", "batch.SubmitJob", "batch.DescribeJobs")
-
-    def __init__(self):
-        self.idle_handlers: dict[str, list] = {}
-        self.batch_jobs: dict[str, dict] = {}
-        self.entrypoint = None
-        self.closing = False  # set on exit: no new task starts
-        self._lock = threading.Lock()
-        self._running = 0
-        self._idle = threading.Condition()
-
-    @contextlib.contextmanager
-    def _task(self, what: str):
-        with self._idle:
-            if self.closing:
-                raise ReelscopeError(f"local mode is stopping: {what} not started")
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._idle:
-                self._running -= 1
-                self._idle.notify_all()
-
-    def busy(self) -> bool:
-        with self._idle:
-            return self._running > 0
-
-    def close(self) -> None:
-        """Refuse new tasks (their executions fail fast), then wait until none runs. A branch still
-        running must not meet interpreter shutdown inside torch: its threads abort the process
-        ("terminate called without an active exception")."""
-        with self._idle:
-            self.closing = True
-            while self._running:
-                self._idle.wait(timeout=1.0)  # a timeout keeps the wait interruptible by Ctrl-C
-
-    def install(self) -> None:
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        events = boto3.DEFAULT_SESSION.events  # the interpreter's clients come from the default session
-        for operation in self.OPERATIONS:
-            events.register(f"before-parameter-build.{operation}", self._remember, unique_id=f"reelscope-p-{operation}")
-            events.register(f"before-call.{operation}", self._answer, unique_id=f"reelscope-c-{operation}")
-
-    def uninstall(self) -> None:
-        events = boto3.DEFAULT_SESSION.events
-        for operation in self.OPERATIONS:
-            events.unregister(f"before-parameter-build.{operation}", unique_id=f"reelscope-p-{operation}")
-            events.unregister(f"before-call.{operation}", unique_id=f"reelscope-c-{operation}")
-
-    @contextlib.contextmanager
-    def handler(self, name: str):
-        """A loaded copy of functions/{name}/app.py that serves this one event, as a Lambda
-        execution environment does: copies are reused, never shared by two events at once (the
-        API's resolver keeps the current request on itself). Each mode instance loads its own:
-        module-level clients follow its endpoint."""
-        path = FUNCTIONS / name / "app.py"
-        with self._lock:
-            idle = self.idle_handlers.setdefault(name, [])
-            handler = idle.pop() if idle else None
-        if handler is None:
-            if not path.is_file():
-                raise ReelscopeError(f"no local runner for Lambda function {name!r}: {path} not found")
-            handler = _load(path, f"reelscope_function_{name}").handler
-        try:
-            yield handler
-        finally:
-            with self._lock:
-                self.idle_handlers[name].append(handler)
-
-    def invoke(self, name: str, event: dict) -> tuple[dict | None, dict | None]:
-        """(result, None) or (None, the Lambda runtime's error payload)."""
-        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{name}"
-        try:
-            with self._task(f"Lambda function {name}"), self.handler(name) as handler:
-                return handler(event, LambdaContext(f"reelscope-{name}", arn)), None
-        except Exception as err:
-            return None, {"errorMessage": str(err), "errorType": type(err).__name__}
-
-    def _remember(self, params, model, context, **_):
-        if model.service_model.service_name == "batch":
-            normalized = _camel(params)
-            params.clear()
-            params.update(normalized)
-        context["reelscope_params"] = copy.deepcopy(params)
-
-    def _answer(self, model, context, **_):
-        params = context["reelscope_params"]
-        if model.name == "Invoke":
-            # An ARN from the state machine, or a plain name from the API's asynchronous invoke.
-            name = params["FunctionName"].rsplit(":", 1)[-1].removeprefix("reelscope-")
-            payload = json.loads(params.get("Payload") or b"{}")
-            if params.get("InvocationType") == "Event":  # asynchronous, as Lambda queues it: 202 at once
-                threading.Thread(target=self.invoke, args=(name, payload), daemon=True).start()
-                return AWSResponse("local", 202, {}, None), {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)}
-            result, error = self.invoke(name, payload)
-            body = json.dumps(result if error is None else error).encode()
-            parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": StreamingBody(io.BytesIO(body), len(body))}
-            if error is not None:
-                parsed["FunctionError"] = "Unhandled"
-            return AWSResponse("local", 200, {}, None), parsed
-        if model.name == "SubmitJob":
-            return AWSResponse("local", 200, {}, None), self._submit(params)
-        described = [self.batch_jobs[job_id] for job_id in params["jobs"] if job_id in self.batch_jobs]
-        return AWSResponse("local", 200, {}, None), {"jobs": described}
-
-    def _submit(self, params: dict) -> dict:
-        if params["jobDefinition"] not in BATCH_DEFINITIONS:
-            raise ReelscopeError(f"no local runner for Batch job definition {params['jobDefinition']!r}")
-        with self._lock:
-            if self.entrypoint is None:
-                self.entrypoint = _load(BATCH_ENTRYPOINT, "reelscope_batch_entrypoint")
-        command = params["containerOverrides"]["command"]
-        started = int(time.time() * 1000)
-        try:
-            with self._task(f"Batch job {params['jobName']}"):
-                exit_code = self.entrypoint.main(command)
-        except SystemExit as exit_:  # argparse refusing the command line
-            exit_code = exit_.code or 2
-        except ReelscopeError:  # local mode stopping: the job is marked interrupted when state is saved
-            exit_code = 1
-        job_id = str(uuid.uuid4())
-        self.batch_jobs[job_id] = {
-            "jobId": job_id, "jobName": params["jobName"], "jobQueue": params["jobQueue"],
-            "jobDefinition": params["jobDefinition"], "startedAt": started, "stoppedAt": int(time.time() * 1000),
-            "status": "SUCCEEDED" if exit_code == 0 else "FAILED",
-            "statusReason": "Essential container in task exited",
-            "container": {"command": command, "exitCode": exit_code},
-        }
-        # The interpreter reads the submission as "JobId" (moto 5.2 again): answer in both casings.
-        return {"jobId": job_id, "JobId": job_id, "jobName": params["jobName"],
-                "jobArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job_id}"}
 
 
 class _GatedMotoServer:
@@ -279,58 +80,6 @@ def _check_port_free(port: int) -> None:
         except OSError as err:
             raise ReelscopeError(f"S3 endpoint port {port} on 127.0.0.1: {err.strerror}; "
                                  "choose another with --port") from None
-
-
-INTERRUPTED = ("interrupted: local mode stopped while the job ran; run it again (the steps that had ended "
-               "are reused) with `reelscope process VIDEO` or POST /jobs/{job_id}/runs")
-
-
-def was_interrupted(job: dict) -> bool:
-    """A job that local mode stopping (or a kill) left unfinished: running it again resumes it."""
-    return job["status"] == Status.FAILED and job.get("error", "").startswith(INTERRUPTED.split(";")[0])
-
-
-def interrupted(item: dict) -> dict:
-    """A saved job or URL fetch item whose work died with its process: FAILED, and why (never left
-    RUNNING or QUEUED)."""
-    if item["SK"]["S"] == "JOB" and item["status"]["S"] in UNFINISHED:
-        item = {**item, "status": {"S": Status.FAILED},
-                "error": {"S": INTERRUPTED.format(job_id=item["job_id"]["S"])}}
-    if item["SK"]["S"] == "FETCH" and item["status"]["S"] == Status.QUEUED:
-        item = {**item, "status": {"S": Status.FAILED},
-                "error": {"S": "interrupted: local mode stopped while the URL was fetched; POST /ingest again"}}
-    return item
-
-
-class StateFolder:
-    """The state folder, owned by one process at a time: an exclusive lock (flock, released by
-    the kernel when the process dies, even by kill -9) on its `lock` file, which names the owner."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._file = None
-
-    def acquire(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / "lock", "a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            handle.close()
-            raise ReelscopeError(f"state folder {self.path} is in use by {owner}; stop it, or give this one "
-                                 "another --state-dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} ({' '.join(['reelscope', *sys.argv[1:]])[:200]})\n")
-        handle.flush()
-        self._file = handle
-
-    def release(self) -> None:
-        if self._file:
-            self._file.close()  # closing drops the lock; the file stays (unlinking it would race)
-            self._file = None
 
 
 class LocalCloud:
