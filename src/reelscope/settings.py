@@ -22,110 +22,108 @@ PLACE_AND_PACE = ("model_dir", "ffmpeg_threads", "whisper_threads", "ocr_threads
 COCO_ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
 
 
+SECTIONS = {
+    "limits": "what probe refuses before any work is done",
+    "media": "renditions, thumbnails and the ffmpeg work behind them",
+    "speech": "transcript, languages, speakers, translation, subtitles",
+    "vision": "objects, tracks, shots, the timeline, on-screen text and the wall clock",
+    "service": "where jobs live, the API, URL ingest, local mode (set by the deployment or local mode)",
+    "machine": "where weights are kept and how many threads each engine takes (never what a step finds)",
+}
+
+
+def setting(default, section: str, meaning: str):
+    """A field of Settings: its default, its section, and what it means (README's Configuration
+    table and `reelscope settings` are made from these)."""
+    return dataclasses.field(default=default, metadata={"section": section, "meaning": meaning})
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    # Where converted/downloaded model weights are cached.
-    model_dir: str = str(Path.home() / ".cache" / "reelscope" / "models")
+    max_duration_s: float = setting(4 * 3600.0, "limits", "longer media are refused")
+    max_bytes: int = setting(10 * 1024**3, "limits", "larger files are refused")
 
-    # probe: inputs over these limits are refused before any work is done.
-    max_duration_s: float = 4 * 3600.0
-    max_bytes: int = 10 * 1024**3
+    ladder: tuple[int, ...] = setting((720, 480), "media", "rendition heights (short side); none above the source")
+    thumbnail_interval_s: float = setting(10.0, "media", "a thumbnail every this many seconds")
+    thumbnail_width: int = setting(320, "media", "thumbnail width in pixels")
+    x264_preset: str = setting("veryfast", "media", "x264 preset of the renditions")
+    x264_crf: int = setting(23, "media", "x264 quality of the renditions")
+    copy_max_bit_rate: int = setting(6_000_000, "media", "a rendition the source already is (same size, upright H.264 "
+                                     "a browser plays, MP4) at most this many bits/s is a stream copy")
 
-    # downscale: target short-side heights; renditions above the source are skipped (no upscale).
-    ladder: tuple[int, ...] = (720, 480)
-    thumbnail_interval_s: float = 10.0
-    thumbnail_width: int = 320
-    x264_preset: str = "veryfast"
-    x264_crf: int = 23
-    # threads for each ffmpeg decode and filter graph; 0 = a third of the cores (media.decode_threads)
-    ffmpeg_threads: int = 0
-    # a rendition the source already is (same size, H.264 a browser plays, at most this bit rate) is copied, not encoded
-    copy_max_bit_rate: int = 6_000_000
+    whisper_model: str = setting("", "speech", "\"\" the bundled multilingual base; a CTranslate2 folder, a .pt file or "
+                                 "a model name (README: Models)")
+    whisper_engine: str = setting("auto", "speech", "auto | ctranslate2 | openai-whisper (transcribe.py)")
+    whisper_compute_type: str = setting("", "speech", "ctranslate2: \"\" = int8 on CPU, float16 on CUDA")
+    whisper_beam_size: int = setting(2, "speech", "ctranslate2's beam (docs/BENCHMARKS.md: precision and beam)")
+    whisper_batch_size: int = setting(0, "speech", "ctranslate2: VAD chunks decoded at once; 0 = 1 on CPU, 16 on CUDA")
+    whisper_language: str = setting("", "speech", "\"\" = detect; a code pins every segment's language")
+    whisper_window_s: float = setting(600.0, "speech", "audio transcribed at once (memory holds one window; each ends "
+                                      "in a pause and detects its language)")
+    speaker_threshold: float = setting(0.25, "speech", "voice prints closer than this cosine distance are one speaker")
+    speaker_min_region_s: float = setting(1.0, "speech", "shorter voiced stretches take the nearest speaker")
+    speaker_turn_gap_s: float = setting(2.0, "speech", "one speaker's stretches this close are one turn")
+    translate_models: tuple[str, ...] = setting(("small", "medium", "large", "large-v1", "large-v2", "large-v3"), "speech",
+                                                "the Whisper models allowed to translate, by a name their folder or file holds")
+    subtitle_max_chars: int = setting(42, "speech", "characters a subtitle line holds")
+    subtitle_max_lines: int = setting(2, "speech", "lines a cue holds")
+    subtitle_max_cue_s: float = setting(7.0, "speech", "a cue's longest time")
+    subtitle_min_cue_s: float = setting(0.8, "speech", "a short cue is held this long when the next allows")
 
-    # transcribe: "" means the bundled multilingual base model (CTranslate2, converted at load).
-    whisper_model: str = ""
-    whisper_engine: str = "auto"  # auto | ctranslate2 | openai-whisper (transcribe.py)
-    whisper_compute_type: str = ""  # ctranslate2: "" = int8 on CPU, float16 on CUDA
-    whisper_beam_size: int = 2  # ctranslate2: the narrowest beam whose WER beats openai-whisper's (docs/BENCHMARKS.md)
-    whisper_batch_size: int = 0  # ctranslate2: VAD chunks decoded at once; 0 = 1 on CPU, 16 on CUDA
-    detect_engine: str = "auto"  # auto | torch | openvino | onnxruntime (detect.py)
-    whisper_threads: int = 0  # ctranslate2 on CPU: threads; 0 = half the cores (models.inference_threads)
-    whisper_language: str = ""  # "" = detect
-    # audio transcribed at once (each window detects its language): memory holds one window, whatever the length
-    whisper_window_s: float = 600.0
+    yolo_weights: str = setting("yolov8n.pt", "vision", "a path, or a name looked up here and in REELSCOPE_MODEL_DIR "
+                                "(README: Models)")
+    detect_engine: str = setting("auto", "vision", "auto (openvino on CPU, torch on CUDA) | torch | openvino | onnxruntime")
+    detect_fps: float = setting(1.0, "vision", "frames sampled per second")
+    detect_batch: int = setting(8, "vision", "frames per inference batch")
+    detect_imgsz: int = setting(640, "vision", "detector input size")
+    detect_min_confidence: float = setting(0.25, "vision", "detections below are not recorded")
+    animal_labels: tuple[str, ...] = setting(COCO_ANIMALS, "vision", "labels flagged \"animal\": true")
+    entity_gap_s: float = setting(1.0, "vision", "a label's detections closer than this are one range (README: timeline rules)")
+    entity_min_duration_s: float = setting(0.5, "vision", "shorter ranges are dropped")
+    entity_min_peak_confidence: float = setting(0.5, "vision", "ranges never this sure are dropped")
+    track_gap_s: float = setting(2.0, "vision", "a track outlives missed samples for this long")
+    shot_cut_change: float = setting(15.0, "vision", "a frame this different from the one before (0-255) may be a cut")
+    shot_cut_ratio: float = setting(3.0, "vision", "... and this many times the change around it")
+    shot_dark_luma: float = setting(24.0, "vision", "frames darker than this are black (fades)")
+    shot_min_s: float = setting(0.5, "vision", "shorter shots are merged")
+    ocr_fps: float = setting(1.0, "vision", "frames read for on-screen text per second")
+    ocr_max_side: int = setting(1280, "vision", "their long side (text ~24 px high at 640 px loses its spaces)")
+    ocr_change: float = setting(6.0, "vision", "a frame is read again when it changed this much (0-255)")
+    ocr_min_confidence: float = setting(0.6, "vision", "text lines kept")
+    clock_min_readings: int = setting(5, "vision", "wall clock: readings that must agree for a piece")
+    clock_date_order: str = setting("auto", "vision", "how 02/07/2025 is read when neither number is over 12: auto "
+                                    "(MDY beside AM/PM, else DMY) | DMY | MDY")
 
-    # speakers (speakers.py): prints closer than this cosine distance are one voice; regions shorter
-    # than speaker_min_region_s take the nearest voice; one speaker's regions are one turn across
-    # pauses up to speaker_turn_gap_s
-    speaker_threshold: float = 0.25
-    speaker_min_region_s: float = 1.0
-    speaker_turn_gap_s: float = 2.0
+    bucket: str = setting("", "service", "the media bucket")
+    table: str = setting("", "service", "the jobs table")
+    state_machine_arn: str = setting("", "service", "the pipeline's state machine")
+    lambda_downscale_max_s: float = setting(600.0, "service", "longer media get renditions on Batch, not Lambda")
+    lambda_downscale_max_bytes: int = setting(2 * 1024**3, "service", "larger files get renditions on Batch")
+    upload_expiry_s: int = setting(300, "service", "how long a presigned upload stays valid")
+    share_default_s: int = setting(7 * 86400, "service", "a share link's life when none is asked for")
+    share_max_s: int = setting(30 * 86400, "service", "a share link's longest life")
+    fetch_function: str = setting("reelscope-fetch", "service", "the function that fetches URLs")
+    fetch_deadline_s: float = setting(840.0, "service", "a fetch fails past this (under the fetch Lambda's 15 minutes)")
+    fetch_min_bytes_per_s: int = setting(32 * 1024, "service", "... or under this average rate")
+    fetch_rate_grace_s: float = setting(30.0, "service", "... judged after this long")
+    fetch_allow_loopback: bool = setting(False, "service", "loopback URLs allowed (local tests only)")
+    state_dir: str = setting(str(Path.home() / ".local" / "state" / "reelscope"), "service",
+                             "local mode's objects and items, kept between runs")
+    state_save_every_s: float = setting(30.0, "service", "local mode saves this often while jobs run (what a kill -9 "
+                                        "can lose: running the job again reuses the steps saved as ended)")
 
-    # translate (translate.py): the Whisper models allowed to translate, by a name their folder or file holds
-    translate_models: tuple[str, ...] = ("small", "medium", "large", "large-v1", "large-v2", "large-v3")
+    model_dir: str = setting(str(Path.home() / ".cache" / "reelscope" / "models"), "machine",
+                             "weights, and the converted and exported checkpoints")
+    ffmpeg_threads: int = setting(0, "machine", "threads for each ffmpeg decode and filter graph; 0 = a third of the cores")
+    whisper_threads: int = setting(0, "machine", "CTranslate2's CPU threads; 0 = half the cores")
+    ocr_threads: int = setting(0, "machine", "ONNX Runtime threads of each text model; 0 = half the cores")
 
-    # detect
-    yolo_weights: str = "yolov8n.pt"
-    detect_fps: float = 1.0
-    detect_batch: int = 8
-    detect_imgsz: int = 640
-    detect_min_confidence: float = 0.25
-    animal_labels: tuple[str, ...] = COCO_ANIMALS
-
-    # entities: the timeline rules (see entities.py)
-    entity_gap_s: float = 1.0
-    entity_min_duration_s: float = 0.5
-    entity_min_peak_confidence: float = 0.5
-
-    # tracks: a track outlives missing samples for this long (tracks.py)
-    track_gap_s: float = 2.0
-
-    # ocr: on-screen text (ocr.py): sampling, when a frame is read again, the confidence kept
-    ocr_fps: float = 1.0
-    ocr_max_side: int = 1280  # text ~24 px high at 640 px loses its spaces when read ("FREECOFFEE")
-    ocr_change: float = 6.0
-    ocr_min_confidence: float = 0.6
-    ocr_threads: int = 0  # ONNX Runtime threads of each model; 0 = half the cores (models.inference_threads)
-    # wall clock from a burned-in date and time (wallclock.py): the readings that must agree, and
-    # how to read 02/07/2025 when neither number is over 12: auto (MDY beside AM/PM, else DMY) | DMY | MDY
-    clock_min_readings: int = 5
-    clock_date_order: str = "auto"
-
-    # shots: the boundary rules (see shots.py); changes and luma on the 0-255 scale
-    shot_cut_change: float = 15.0
-    shot_cut_ratio: float = 3.0
-    shot_dark_luma: float = 24.0
-    shot_min_s: float = 0.5
-
-    # subtitles: readability bounds
-    subtitle_max_chars: int = 42
-    subtitle_max_lines: int = 2
-    subtitle_max_cue_s: float = 7.0
-    subtitle_min_cue_s: float = 0.8
-
-    # cloud: where jobs live (set by the deployment, or by local mode)
-    bucket: str = ""
-    table: str = ""
-    state_machine_arn: str = ""
-    # renditions of media up to these limits are made in the downscale Lambda, larger on Batch
-    lambda_downscale_max_s: float = 600.0
-    lambda_downscale_max_bytes: int = 2 * 1024**3
-    # API: how long a presigned upload stays valid; share links' default and longest lives
-    upload_expiry_s: int = 300
-    share_default_s: int = 7 * 86400
-    share_max_s: int = 30 * 86400
-    # URL ingest: the function that fetches, and loopback allowed (local tests only). A fetch ends
-    # FAILED past its deadline (under the fetch Lambda's 15-minute limit, so the reason is recorded)
-    # or when its average rate, judged after fetch_rate_grace_s, is under the minimum.
-    fetch_function: str = "reelscope-fetch"
-    fetch_deadline_s: float = 840.0
-    fetch_min_bytes_per_s: int = 32 * 1024
-    fetch_rate_grace_s: float = 30.0
-    fetch_allow_loopback: bool = False
-    # local mode: moto's objects and items are kept here between runs, saved this often while jobs
-    # run (what a kill -9 can lose: running the job again reuses the steps saved as ended)
-    state_dir: str = str(Path.home() / ".local" / "state" / "reelscope")
-    state_save_every_s: float = 30.0
+    @classmethod
+    def described(cls) -> list[tuple[str, str, str, str]]:
+        """(section, variable, default as written, meaning) of every setting, section by section."""
+        order = list(SECTIONS)
+        fields = sorted(dataclasses.fields(cls), key=lambda f: order.index(f.metadata["section"]))
+        return [(f.metadata["section"], "REELSCOPE_" + f.name.upper(), shown(f.default), f.metadata["meaning"]) for f in fields]
 
     def results_affecting(self) -> dict:
         """The fields that may change what a step finds (all but PLACE_AND_PACE)."""
@@ -160,6 +158,27 @@ class Settings:
             raise ReelscopeError(f"setting clock_date_order must be auto, DMY or MDY, got {self.clock_date_order!r}")
         if not 0 <= self.detect_min_confidence <= 1:
             raise ReelscopeError("setting detect_min_confidence must be within 0..1")
+
+
+def shown(value) -> str:
+    """A setting's value as the environment would give it (tuples comma-separated; the home folder as ~)."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = str(value)
+    home = str(Path.home())
+    return "~" + text[len(home):] if text.startswith(home + "/") else text if text else '""'
+
+
+def markdown_table() -> str:
+    """README's Configuration table, made from Settings (a test fails when the README's differs)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for section in SECTIONS:
+        rows.append(f"| **{section}** | | {SECTIONS[section]} |")
+        rows += [f"| `{var}` | `{default}` | {meaning.replace('|', chr(92) + '|')} |"
+                 for part, var, default, meaning in Settings.described() if part == section]
+    return "\n".join(rows) + "\n"
 
 
 def _parse(var: str, raw: str, default):

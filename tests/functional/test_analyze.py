@@ -189,7 +189,7 @@ def test_the_command_line_describes_itself(tmp_path, capsys):
     assert "`process` and `serve` for the state machine in local mode. positional" in words
     assert "exit status: 0 done;" in words
     for command in ("probe", "downscale", "transcribe", "subtitles", "detect", "shots", "tracks", "entities", "ocr",
-                    "analyze", "process", "serve", "sample", "openapi"):
+                    "analyze", "process", "serve", "sample", "openapi", "settings", "docs"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         usage, _, rest = capsys.readouterr().out.partition("\n\n")

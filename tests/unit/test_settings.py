@@ -37,3 +37,17 @@ def test_environment_overrides():
 def test_bad_values_name_the_variable(variable, value, message):
     with pytest.raises(ReelscopeError, match=message.replace("(", r"\(").replace(".", r"\.")):
         Settings.from_env({variable: value})
+
+
+def test_settings_are_listed_by_section_with_their_values():
+    import dataclasses
+
+    from reelscope.cli import describe_settings
+    from reelscope.settings import SECTIONS
+
+    assert all(f.metadata["section"] in SECTIONS and f.metadata["meaning"] for f in dataclasses.fields(Settings))
+    listed = describe_settings(Settings.from_env({"REELSCOPE_DETECT_FPS": "2", "REELSCOPE_LADDER": "480"}))
+    assert "  REELSCOPE_DETECT_FPS=2.0  (default 1.0)\n      frames sampled per second" in listed
+    assert "  REELSCOPE_LADDER=480  (default 720,480)" in listed and "  REELSCOPE_X264_CRF=23\n" in listed
+    sections = [line.split(":")[0] for line in listed.splitlines() if not line.startswith(" ")]
+    assert sections == list(SECTIONS)
