@@ -1,4 +1,4 @@
-"""The deployment's shape that the CDK app (infra/stack.py) and local mode (local/cloud.py) share,
+"""The deployment's shape that the CDK app (infra/) and local mode (local/) share,
 written once: the state machine definition with its placeholders, and the jobs table's keys."""
 
 from __future__ import annotations

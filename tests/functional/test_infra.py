@@ -14,7 +14,7 @@ import pytest
 from reelscope.local import names as local
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "infra"))  # the CDK app's modules: app.py, stack.py, bundling.py
+sys.path.insert(0, str(ROOT / "infra"))  # the CDK app's modules: app.py, stack.py and its constructs, bundling.py
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 ENV = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}", "SAM_CLI_TELEMETRY": "0",
        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
@@ -104,7 +104,7 @@ def test_state_machine_is_the_inlined_definition_with_every_placeholder(template
 
 
 def test_lambda_functions(template):
-    from stack import EXTRA_LAYERS, FUNCTIONS, vcpus
+    from pipeline import EXTRA_LAYERS, FUNCTIONS, vcpus
 
     functions = {p["FunctionName"].removeprefix("reelscope-dev-"): p
                  for p in resources(template, "AWS::Lambda::Function").values()
@@ -268,7 +268,7 @@ def test_layers(synthesized):
     """The layers bundled at synth: ffprobe runs, each layer holds what its functions need and no
     torch, the embedder's files give the same vectors as the installed package, and each function's
     code + layers stay inside Lambda's 250 MB (unzipped)."""
-    from stack import EXTRA_LAYERS, FUNCTIONS
+    from pipeline import EXTRA_LAYERS, FUNCTIONS
 
     assets = json.loads((synthesized / "reelscope-dev.assets.json").read_text())["files"]
     folders = [synthesized / a["source"]["path"] for a in assets.values() if a["source"].get("packaging") == "zip"]
