@@ -73,6 +73,7 @@ def index_moto_queries() -> None:
             merge_dicts(projected, find_nested_key(expression, plain))
         return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=serializer.serialize(projected)["M"])
 
+    Table.reelscope_unpatched_query = query  # tests/unit/test_moto_patches.py: is moto still so?
     Table.query, Table.all_items, Table.reelscope_indexed = candidates_query, candidate_items, True
     Item.project = project
 
@@ -156,6 +157,7 @@ def ranged_moto_reads() -> None:
             content = content[:]
         return status, response_headers, content
 
+    FakeKey.reelscope_unpatched_value = whole  # tests/unit/test_moto_patches.py
     FakeKey.value = property(value, whole.fset)
     S3Response.key_response, S3Response.reelscope_ranged = ranged_key_response, True
 
@@ -219,4 +221,5 @@ def streamed_moto_uploads() -> None:
         return joined, f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(sizes)}", checksum.build()
 
     FakeKey.value = property(value.fget, store)
+    FakeMultipart.reelscope_unpatched_complete = joined_in_memory  # tests/unit/test_moto_patches.py
     FakeMultipart.complete, FakeMultipart.reelscope_streamed = complete, True
