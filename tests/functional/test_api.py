@@ -186,7 +186,7 @@ def test_openapi_document(cloud):
 def test_share_links(cloud, people_job):
     import hashlib
 
-    from reelscope.cloud.api import token_hash
+    from reelscope.cloud.responses import token_hash
 
     job_id = people_job
     shares = f"/jobs/{job_id}/shares"

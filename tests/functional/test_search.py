@@ -419,7 +419,7 @@ def test_library_and_report_pages_in_a_browser(indexed):
 
 def test_share_page_is_read_only_and_escaped(indexed):
     cloud, jobs, _ = indexed
-    from reelscope.cloud.api import html_page
+    from reelscope.cloud.responses import html_page
 
     response = html_page("report.html", "</script><b>x __DATA__", {"name": "</script><b>x __TITLE__"})
     assert "<title>reelscope: &lt;/script&gt;&lt;b&gt;x __DATA__</title>" in response.body  # placeholders stay text
