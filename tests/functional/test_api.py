@@ -229,8 +229,9 @@ def test_share_links(cloud, people_job):
     assert call(cloud, request("POST", f"/jobs/{other}/shares", {}, "/jobs/{job_id}/shares", {"job_id": other}))[0] == 404
 
 
-@pytest.fixture
-def video_server():
+@contextlib.contextmanager
+def serving_videos():
+    """An HTTP server on loopback: /slow.mp4 trickles forever, any other path is a small "video"."""
     import http.server
     import threading
 
@@ -256,8 +257,16 @@ def video_server():
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
+@pytest.fixture
+def video_server():
+    with serving_videos() as url:
+        yield url
 
 
 def fetch_outcome(cloud, accepted: dict, timeout_s: float = 30) -> dict:

@@ -33,6 +33,7 @@ from waitress.server import create_server
 from werkzeug.formparser import parse_form_data
 
 from reelscope.errors import ReelscopeError
+from reelscope.local import calls
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 MAX_API_BODY = 1 << 20  # the API takes small JSON bodies; API Gateway's own cap is 10 MB
@@ -231,4 +232,5 @@ class S3Gate:
             check_post_policy(bucket, dict(form.items()), size, self.secret)
         except PolicyRefused as refused:
             return _s3_error(start_response, refused.status, refused.code, str(refused))
+        calls.signed("api", "s3:PutObject", f"arn:aws:s3:::{bucket}/{form['key']}")  # the api signs every POST policy
         return self.app({**environ, "wsgi.input": io.BytesIO(raw)}, start_response)

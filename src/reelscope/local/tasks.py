@@ -20,6 +20,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from reelscope.errors import ReelscopeError
+from reelscope.local import calls
 from reelscope.local.names import ACCOUNT, BATCH_DEFINITIONS, BATCH_ENTRYPOINT, FUNCTIONS, REGION
 
 
@@ -134,7 +135,7 @@ class TaskRunner:
         """(result, None) or (None, the Lambda runtime's error payload)."""
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:reelscope-{name}"
         try:
-            with self._task(f"Lambda function {name}"), self.handler(name) as handler:
+            with self._task(f"Lambda function {name}"), self.handler(name) as handler, calls.acting(name):
                 return handler(event, LambdaContext(f"reelscope-{name}", arn)), None
         except Exception as err:
             return None, {"errorMessage": str(err), "errorType": type(err).__name__}
@@ -175,7 +176,7 @@ class TaskRunner:
         command = params["containerOverrides"]["command"]
         started = int(time.time() * 1000)
         try:
-            with self._task(f"Batch job {params['jobName']}"):
+            with self._task(f"Batch job {params['jobName']}"), calls.acting("batch_job"):
                 exit_code = self.entrypoint.main(command)
         except SystemExit as exit_:  # argparse refusing the command line
             exit_code = exit_.code or 2
