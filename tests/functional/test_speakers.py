@@ -127,3 +127,13 @@ def test_a_segment_spanning_a_change_of_speaker_is_split_there():
     assert speakers.summary(turns + [{"speaker": "S1", "start": 4.0, "end": 5.0, "voiced_s": 1.0}]) == [
         {"id": "S1", "talk_time_s": 2.6, "turns": 2, "first_s": 0.0},
         {"id": "S2", "talk_time_s": 1.7, "turns": 1, "first_s": 1.9}]
+
+
+def test_a_stretch_too_short_for_a_print_takes_the_speaker_starting_nearest():
+    """Prints of two voices (orthogonal directions); stretches with no print of their own go to
+    the printed stretch whose start is nearest, before or after them."""
+    a, b = np.eye(256, dtype=np.float32)[0], np.eye(256, dtype=np.float32)[1]
+    regions = [(0.0, 0.4, None), (1.0, 3.0, a), (3.5, 3.8, None), (4.0, 6.0, b), (9.0, 9.5, None), (20.0, 20.3, None)]
+    turns = speakers.speaker_turns(regions, Settings(speaker_turn_gap_s=0.1))
+    assert [(t["speaker"], t["start"]) for t in turns] == [("S1", 0.0), ("S1", 1.0), ("S2", 3.5), ("S2", 4.0),
+                                                           ("S2", 9.0), ("S2", 20.0)]

@@ -18,6 +18,7 @@ nearest. A change of speaker with no pause between is not found (the region is o
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,7 +31,6 @@ from reelscope.packaged import package_file
 from reelscope.settings import Settings
 
 if TYPE_CHECKING:  # annotations only
-
     import numpy as np
 
 SAMPLE_RATE = 16000
@@ -248,12 +248,16 @@ def speaker_turns(regions: list[tuple[float, float, np.ndarray | None]], setting
     weights = np.array([regions[i][1] - regions[i][0] for i in printed])
     labels = cluster(prints, weights, settings.speaker_threshold)
     label_of = dict(zip(printed, labels))
+    printed_starts = [regions[i][0] for i in printed]  # in time order, as the regions are
     turns: list[dict] = []
     for i, (start, end, _) in enumerate(regions):
         if i in label_of:
             label = int(label_of[i])
-        else:  # too short for a print of its own: the speaker of the nearest printed region
-            label = int(label_of[min(printed, key=lambda j: abs(regions[j][0] - start))])
+        else:  # too short for a print of its own: the speaker of the printed region starting nearest
+            after = bisect.bisect_left(printed_starts, start)
+            nearest = min((j for j in (after - 1, after) if 0 <= j < len(printed)),
+                          key=lambda j: abs(printed_starts[j] - start))
+            label = int(labels[nearest])
         speaker = f"S{label + 1}"
         if turns and turns[-1]["speaker"] == speaker and start - turns[-1]["end"] <= settings.speaker_turn_gap_s:
             turns[-1]["end"] = end
@@ -299,8 +303,6 @@ def diarize(audio_windows: Iterable[tuple[float, np.ndarray]], transcript: dict,
 
 def _speaker_at(turns: list[dict], starts: list[float], t: float) -> str:
     """The speaker of the turn holding time t, or of the nearest turn."""
-    import bisect
-
     i = bisect.bisect_right(starts, t) - 1
     candidates = [turns[j] for j in (i, i + 1) if 0 <= j < len(turns)]
     return min(candidates, key=lambda turn: 0 if turn["start"] <= t <= turn["end"]
