@@ -126,9 +126,8 @@ def transcribe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
 
 def find_speakers(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     """speakers.json: who speaks when, from the voices heard where the transcript has words."""
-    transcript = read_json(Path(out_dir) / "transcript.json")
-    found = speakers.diarize(transcribe_mod.audio_windows(video, settings.whisper_window_s), transcript, settings) \
-        if _facts(out_dir)["has_audio"] else speakers.diarize([], transcript, settings)
+    transcript = read_json(Path(out_dir) / "transcript.json")  # no audio: no words, and no audio is decoded
+    found = speakers.diarize(transcribe_mod.audio_windows(video, settings.whisper_window_s), transcript, settings)
     return _publish_json(out_dir, "speakers.json", found)
 
 

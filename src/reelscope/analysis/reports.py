@@ -26,8 +26,7 @@ ENTITY_COLUMNS = ["id", "kind", "label", "animal", "start", "end", "duration", "
 # What the exports read besides media.json: each step's JSON artifact (read when the step succeeded)
 # and the pictures the PDF shows (pdf_pictures). The index step downloads exactly these.
 STEP_ARTIFACTS = {"transcribe": "transcript.json", "speakers": "speakers.json", "translate": "transcript.en.json",
-                  "entities": "entities.json",
-                  "downscale": "renditions.json",
+                  "entities": "entities.json", "downscale": "renditions.json",
                   "shots": "shots.json", "tracks": "tracks.json", "ocr": "ocr.json"}
 
 
@@ -58,7 +57,7 @@ def build_report(out_dir: Path, source: dict, steps: dict[str, dict], status: st
         "steps": steps,
         "media": media,
         "language": transcript["language"] if transcript else None,
-        "speakers": [{**v, "name": (names or {}).get(v["id"]) or v["id"]} for v in voices.get("speakers", [])],
+        "speakers": named(voices.get("speakers", []), names or {}),
         "languages": (transcript or {}).get("languages", []),
         "transcript": [{"id": s["id"], "start": s["start"], "end": s["end"], "text": s["text"], "speaker": s.get("speaker"),
                         "language": s.get("language")} for s in segments],
@@ -105,6 +104,11 @@ def entities_csv(report: dict) -> str:
         e["id"], e["kind"], e["label"], str(e["animal"]).lower(), f"{e['start']:.3f}", f"{e['end']:.3f}", f"{e['duration']:.3f}",
         f"{e['peak_confidence']:.3f}", f"{e['mean_confidence']:.3f}", e["frame_count"], e["max_instances"],
         e["evidence"]["path"], entity_text(e), *_wall(report, e["start"], e["end"])] for e in report["entities"]])
+
+
+def named(speakers: list[dict], names: dict[str, str]) -> list[dict]:
+    """The speakers, each with the name an analyst gave it, else its id (report.json's, the API's)."""
+    return [{**v, "name": names.get(v["id"]) or v["id"]} for v in speakers]
 
 
 def speaker_names(report: dict) -> dict[str, str]:

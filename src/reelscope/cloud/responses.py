@@ -25,6 +25,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
+from reelscope.analysis import reports
 from reelscope.definition import BY_CREATED_KEY, TABLE_KEY
 from reelscope.settings import Settings
 from reelscope.status import FINISHED
@@ -171,6 +172,5 @@ def report_and_links(store: Store, job_id: str) -> tuple[dict, dict] | None:
         return None
     report = settled(store, job, "report", lambda: store.get_json(f"jobs/{job_id}/report.json"))
     # The names an analyst gave since the report was made show at once (the exports follow at the next run).
-    names = job.get("speaker_names", {})
-    report = {**report, "speakers": [{**v, "name": names.get(v["id"], v["id"])} for v in report.get("speakers", [])]}
+    report = {**report, "speakers": reports.named(report.get("speakers", []), job.get("speaker_names", {}))}
     return report, artifact_links(store, job_id, manifest)

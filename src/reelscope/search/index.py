@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from boto3.dynamodb.conditions import Key
 
-from reelscope.analysis import wallclock
+from reelscope.analysis import reports, wallclock
 from reelscope.artifacts import dumps
 from reelscope.errors import BadQuery, ReelscopeError
 from reelscope.search import embed
@@ -99,7 +99,7 @@ def documents(report: dict) -> list[dict]:
         before = bisect.bisect_right(starts, t) - 1
         return {"thumbnail": thumbnails[max(before, 0)]["path"]} if thumbnails else {}
 
-    names = {v["id"]: v["name"] for v in report.get("speakers", [])}
+    names = reports.speaker_names(report)
     docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], "start": s["start"], "end": s["end"],
              **({"speaker": s["speaker"], "speaker_name": names.get(s["speaker"], s["speaker"])} if s.get("speaker") else {}),
              **thumbnail_at(s["start"])} for s in report["transcript"]]
