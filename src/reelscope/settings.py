@@ -61,7 +61,8 @@ class Settings:
     whisper_window_s: float = setting(600.0, "speech", "audio transcribed at once (memory holds one window; each ends "
                                       "in a pause and detects its language)")
     speaker_threshold: float = setting(0.25, "speech", "voice prints closer than this cosine distance are one speaker")
-    # 1.2 s: Resemblyzer's own rule, a 1.6 s window covered at least 75%; shorter prints are too
+    # 1.2 s: 75% of a 1.6 s window, the coverage Resemblyzer asks of an utterance's last partial
+    # window (it embeds a shorter utterance padded all the same); shorter prints are too
     # unsteady (measured: a repeated 1.02 s phrase became a second speaker in 15 minutes of one voice)
     speaker_min_region_s: float = setting(1.2, "speech", "shorter voiced stretches take the nearest speaker")
     speaker_turn_gap_s: float = setting(2.0, "speech", "one speaker's stretches this close are one turn")
