@@ -151,7 +151,7 @@ def test_six_uploads_at_once_each_get_their_solo_result(tmp_path, sample, speech
         started = dict(re.match(r"(.+): started job (\w+)$", line).groups() for line in lines if ": started job " in line)
         assert set(started) == set(drops), lines
         results = {key: (cloud.store.job(job_id)["status"],
-                         cloud.store.get_json(f"jobs/{job_id}/transcript.json"),
+                         cloud.store.get_json(f"jobs/{job_id}/transcript.raw.json"),
                          cloud.store.get_json(f"jobs/{job_id}/detections.json")) for key, job_id in started.items()}
     settings = Settings(model_dir=str(model_dir), yolo_weights=str(fall_weights))
     alone = {path: tuple(json.loads(json.dumps(solo(path, settings)))) for path in set(drops.values())}

@@ -35,7 +35,8 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
     assert manifest["source"] == {"file_name": "sample.mp4", "size_bytes": sample.stat().st_size,
                                   "sha256": sha256_file(sample)}
     kinds = {a["kind"] for a in manifest["artifacts"]}
-    assert kinds == {"media", "renditions", "rendition", "poster", "thumbnail", "transcript", "speakers", "subtitles",
+    assert kinds == {"media", "renditions", "rendition", "poster", "thumbnail", "transcript-raw", "transcript", "speakers",
+                     "subtitles",
                      "detections", "frame-signal", "shots", "keyframe", "tracks", "entities", "evidence", "ocr",
                      "report", "table"}
     for artifact in manifest["artifacts"]:
@@ -49,10 +50,10 @@ def test_analyze_delivers_every_artifact(sample, tmp_path, env, capsys):
     # zidane.jpg (two people) from 5 s, cut to bus.jpg (people elsewhere) at 10 s: two ranges, no track across
     assert [s["start"] for s in read_json(out / "shots.json")["shots"]] == [0.0, 5.0, 10.0]
     entities = read_json(out / "entities.json")
-    people = [e for e in entities["entities"] if e["label"] == "Normal"]
+    people = [e for e in entities["entities"] if e["label"] == "person"]
     assert [(round(e["start"]), round(e["end"])) for e in people] == [(5, 10), (10, 16)]
     assert len(people[0]["track_ids"]) == 2 and not set(people[0]["track_ids"]) & set(people[1]["track_ids"])
-    counted = next(c for c in entities["labels"] if c["label"] == "Normal")
+    counted = next(c for c in entities["labels"] if c["label"] == "person")
     assert counted["unique_count"] == len(people[0]["track_ids"]) + len(people[1]["track_ids"])
 
     check_exports(out)
@@ -136,7 +137,7 @@ def test_a_vision_step_that_fails_alone_leaves_its_siblings_delivered(sample, tm
     assert all(manifest["steps"][step]["status"] == "SUCCEEDED" for step in ("detect", "tracks", "entities", "ocr"))
     entities = read_json(tmp_path / "entities.json")
     assert entities["rules"]["cuts_split_ranges"] is False  # no cuts known: the 5-16 s people range is whole
-    assert [(e["start"], e["end"]) for e in entities["entities"] if e["label"] == "Normal"] == [(5.0, 16.0)]
+    assert [(e["start"], e["end"]) for e in entities["entities"] if e["label"] == "person"] == [(5.0, 16.0)]
     report = read_json(tmp_path / "report.json")
     assert report["shots"] == [] and report["steps"]["shots"]["status"] == "FAILED" and report["tracks"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import subprocess
 import tracemalloc
 import zlib
 
@@ -13,11 +14,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from reelscope import synth
 from reelscope.analysis import pipeline
 from reelscope.cli import main
 from reelscope.local.cloud import BUCKET, LocalCloud
+from reelscope.settings import Settings
 
+from ..conftest import WOMAN
 from ..localmode import other_s3_client, serving
+from .test_speech import wer
 
 STEPS = {"probe", "downscale", "transcribe", "speakers", "translate", "subtitles", "detect", "shots", "tracks", "entities",
          "ocr"}
@@ -100,6 +105,34 @@ def test_a_multipart_upload_is_joined_on_disk(cloud, tmp_path):
     cloud.s3.delete_object(Bucket=BUCKET, Key=key)
 
 
+def test_a_browser_upload_goes_to_disk_as_it_arrives(cloud, tmp_path):
+    """A presigned POST (what the page sends) is read as it arrives and stored from a file: the
+    server allocates a fraction of the upload (moto alone held the body twice). curl sends it, from
+    another process, as a browser would."""
+    data = os.urandom(48 << 20)
+    (tmp_path / "clip.bin").write_bytes(data)
+    key = "media/posted-upload-test.bin"
+    post = cloud.s3.generate_presigned_post(Bucket=BUCKET, Key=key, Fields={"Content-Type": "video/mp4"},
+                                            Conditions=[["content-length-range", 1, 1 << 30],
+                                                        ["eq", "$Content-Type", "video/mp4"]])
+    form = [arg for name, value in post["fields"].items() for arg in ("-F", f"{name}={value}")]
+    tracemalloc.start()
+    try:
+        sent = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *form,
+                               "-F", f"file=@{tmp_path / 'clip.bin'}", post["url"]], capture_output=True, text=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sent.stdout == "204", sent
+    assert peak < len(data) // 8, f"a {len(data)}-byte POST allocated {peak} bytes"
+    head = cloud.s3.head_object(Bucket=BUCKET, Key=key)
+    assert head["ContentType"] == "video/mp4" and head["ContentLength"] == len(data)
+    assert head["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    cloud.store.download(key, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == data
+    cloud.s3.delete_object(Bucket=BUCKET, Key=key)
+
+
 def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
     job_id, job = run(cloud, sample, "uploads/sample.mp4")
     assert job["status"] == "SUCCEEDED" and "error" not in job
@@ -137,7 +170,7 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
     for key, sha in listed.items():
         assert hashlib.sha256(cloud.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()).hexdigest() == sha
     assert cloud.store.get_json(f"jobs/{job_id}/transcript.json")["language"] == "en"
-    people = [e for e in cloud.store.get_json(f"jobs/{job_id}/entities.json")["entities"] if e["label"] == "Normal"]
+    people = [e for e in cloud.store.get_json(f"jobs/{job_id}/entities.json")["entities"] if e["label"] == "person"]
     assert [(round(e["start"]), round(e["end"])) for e in people] == [(5, 10), (10, 16)]  # a hard cut at 10 s
 
     exported = cloud.export(job_id, tmp_path)
@@ -349,3 +382,61 @@ def test_an_execution_that_ends_without_its_catch_still_fails_its_job(tmp_path, 
         unknown = {**ended, "detail": {**ended["detail"], "name": "f" * 32}}
         assert cloud.runner.invoke("mark_failed", unknown)[0]["marked_failed"] is False
         assert cloud.store.job("f" * 32) is None  # no item made up for an execution without a job
+
+
+# French then English in another voice (a language switch inside one window, two speakers), over a
+# picture with a caption shown twice and a burned-in clock.
+PARITY_SPEECH = [("Bonjour à tous, la réunion commence maintenant.", "fr"),
+                 ("Nous allons parler du budget de l'année prochaine.", "fr"),
+                 ("Thank you, let us continue in English now.", WOMAN), ("The budget for next year is ready for review.", WOMAN)]
+CAPTION = "Meeting room two"
+CLOCK_AT_START = 1_780_000_000  # 2026-05-28 20:26:40
+
+
+@pytest.fixture(scope="module")
+def parity_clip(media_dir):
+    wav = media_dir / "parity.wav"
+    spoken = synth.speech_track([text for text, _ in PARITY_SPEECH], wav, gap_s=0.8,
+                                voice=[voice for _, voice in PARITY_SPEECH])
+    duration = round(spoken[-1].end + 1.5, 1)
+    plain = synth.slideshow(media_dir / "parity-plain.mp4", [("color:gray", duration)], (640, 360), 10, audio=wav)
+    video = synth.captioned(plain, media_dir / "parity.mp4", [
+        (synth.clock(CLOCK_AT_START), 0, duration, 20, 20, 28), (CAPTION, 2, 6, 200, 280, 32),
+        (CAPTION, 10, 14, 200, 280, 32)])
+    return video, spoken
+
+
+def test_the_state_machine_delivers_what_analyze_does(cloud, parity_clip, tmp_path, monkeypatch, model_dir, fall_weights):
+    """Each task of the state machine runs alone, on the files it declares (pipeline.STEP_READS):
+    what it delivers is byte for byte what `analyze` makes in one folder, and it is right: each
+    segment and word of transcript.json names its speaker, the subtitles name the voices, the
+    French is French, one clock overlay, the caption twice."""
+    video, spoken = parity_clip
+    monkeypatch.setenv("REELSCOPE_WHISPER_LANGUAGES", "fr,en")
+    settings = Settings.from_env()
+    local = pipeline.analyze(video, tmp_path / "analyze", settings)["manifest"]
+    job_id, job = run(cloud, video, "uploads/parity.mp4")
+    assert job["status"] == local["status"] == "SUCCEEDED"
+    served = cloud.store.get_json(f"jobs/{job_id}/manifest.json")
+    made_by_analyze = {a["path"]: a["sha256"] for a in local["artifacts"]}
+    delivered = {a["path"]: a["sha256"] for a in served["artifacts"]}
+    assert set(delivered) - set(made_by_analyze) == {"search/vectors.json"}  # the service's search index
+    # report.json and report.pdf name the job (analyze has none).
+    differ = {path for path in made_by_analyze if delivered[path] != made_by_analyze[path]}
+    assert differ <= {"report.json", "report.pdf"}, differ
+
+    transcript = cloud.store.get_json(f"jobs/{job_id}/transcript.json")
+    segments = transcript["segments"]
+    assert all(s["speaker"] and all(w["speaker"] == s["speaker"] for w in s["words"]) for s in segments)
+    switch = (spoken[1].end + spoken[2].start) / 2
+    assert [(s["language"], s["speaker"]) for s in segments] == [
+        ("fr" if s["end"] < switch else "en", "S1" if s["end"] < switch else "S2") for s in segments]
+    french = " ".join(s["text"] for s in segments if s["language"] == "fr")
+    assert wer(" ".join(text for text, _ in PARITY_SPEECH[:2]), french) <= 0.3
+    vtt = cloud.s3.get_object(Bucket=BUCKET, Key=f"jobs/{job_id}/subtitles.vtt")["Body"].read().decode()
+    srt_text = cloud.s3.get_object(Bucket=BUCKET, Key=f"jobs/{job_id}/subtitles.srt")["Body"].read().decode()
+    assert "<v S1>" in vtt and "<v S2>" in vtt and "S1: " in srt_text and "S2: " in srt_text
+
+    texts = cloud.store.get_json(f"jobs/{job_id}/ocr.json")
+    assert len(texts["overlays"]) == 1 and texts["wall_clock"]["start"] == "2026-05-28T20:26:40"
+    assert [t["text"] for t in texts["texts"]] == [CAPTION, CAPTION]

@@ -39,10 +39,23 @@ BRANCHES = {"renditions": ("downscale",), "speech": ("transcribe", "speakers", "
 STEP_NEEDS = {"speakers": ("transcribe",), "translate": ("transcribe",), "subtitles": ("transcribe",),
               "shots": ("detect",), "tracks": ("detect",), "entities": ("detect",)}
 STEP_ORDER = ("probe", *(name for branch in BRANCHES.values() for name in branch))
-# The steps whose outputs a step reads when they succeeded (subtitles and translate: the speakers'
-# turns too; entities: shots' cuts and tracks' ids too).
-FEEDS = {**STEP_NEEDS, "subtitles": ("transcribe", "speakers"), "translate": ("transcribe", "speakers"),
-         "entities": ("detect", "shots", "tracks")}
+# The files each step reads, declared once: a task downloads exactly these before it runs the step
+# (in AWS each task is a machine of its own), those of a step that delivered nothing in this run
+# excepted, and the step goes without them (entities without shots.json: no range ends at a cut).
+# `analyze` holds every file in one folder; the parity test runs each task alone, so a file read
+# and not declared here shows there.
+STEP_READS = {
+    "probe": (), "downscale": ("media.json",), "transcribe": ("media.json",),
+    "speakers": ("media.json", "transcript.raw.json"),
+    "translate": ("media.json", "transcript.raw.json", "speakers.json"),
+    "subtitles": ("transcript.raw.json", "speakers.json"),
+    "detect": ("media.json",), "shots": ("media.json", "frame-signal.json"), "tracks": ("detections.json",),
+    "entities": ("detections.json", "shots.json", "tracks.json"), "ocr": ("media.json",),
+}
+WRITTEN_BY = {"media.json": "probe", "transcript.raw.json": "transcribe", "speakers.json": "speakers",
+              "detections.json": "detect", "frame-signal.json": "detect", "shots.json": "shots", "tracks.json": "tracks"}
+# The steps whose outputs a step reads when they succeeded (probe, which always runs, aside).
+FEEDS = {name: tuple(sorted({WRITTEN_BY[f] for f in reads} - {"probe"})) for name, reads in STEP_READS.items()}
 # The settings each step's result depends on: field names, or prefixes ending in "_". Every
 # setting but settings.PLACE_AND_PACE belongs to a step (a test checks it).
 STEP_SETTINGS = {
@@ -59,9 +72,9 @@ STEP_SETTINGS = {
     "ocr": ("ocr_", "clock_", "entity_gap_s"),
 }
 # The vision branch decodes the video once: detect keeps its sampled frames here (JPEG, the long
-# side up to what on-screen text reads and evidence shows) for the steps after it, and for ocr where
-# `analyze` runs every branch in one folder. Scratch in the branch's working folder, never
-# published; whoever owns the folder discards it at the end.
+# side up to what evidence shows) for the steps after it. Scratch in the branch's working folder,
+# never published: discarded when the branch ends (in `analyze` too, so that no other branch reads
+# what it would not have in the state machine).
 KEPT_FRAMES = ".sampled-frames"
 
 
@@ -121,13 +134,16 @@ def downscale(video: Path, out_dir: Path, settings: Settings) -> list[str]:
 
 
 def transcribe(video: Path, out_dir: Path, settings: Settings) -> list[str]:
-    return _publish_json(out_dir, "transcript.json", transcribe_mod.transcribe(video, _facts(out_dir), settings))
+    """transcript.raw.json: what Whisper heard, before anyone is named (the subtitles step makes the
+    job's transcript.json from it: one file, one writer)."""
+    return _publish_json(out_dir, "transcript.raw.json", transcribe_mod.transcribe(video, _facts(out_dir), settings))
 
 
 def find_speakers(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     """speakers.json: who speaks when, from the voices heard where the transcript has words."""
-    transcript = read_json(Path(out_dir) / "transcript.json")  # no audio: no words, and no audio is decoded
-    found = speakers.diarize(transcribe_mod.audio_windows(video, settings.whisper_window_s), transcript, settings)
+    transcript = read_json(Path(out_dir) / "transcript.raw.json")  # no audio: no words, and no audio is decoded
+    tracks = media.audio_tracks(_facts(out_dir))
+    found = speakers.diarize(transcribe_mod.audio_windows(video, settings.whisper_window_s, tracks), transcript, settings)
     return _publish_json(out_dir, "speakers.json", found)
 
 
@@ -138,26 +154,31 @@ def attributed(transcript: dict, out_dir: Path) -> dict:
     return {**transcript, "segments": speakers.attribute(transcript.get("segments", []), turns)}
 
 
-def _write_subtitles(folder: Path, transcript: dict, out_dir: Path, settings: Settings, suffix: str = "") -> None:
-    cues = subtitles.build_cues(attributed(transcript, out_dir), settings)
+def _write_transcript(folder: Path, transcript: dict, out_dir: Path, settings: Settings, suffix: str = "") -> None:
+    """transcript{suffix}.json with each segment's and word's speaker (when speakers.json is in
+    out_dir), and its subtitles{suffix}.srt and .vtt."""
+    named = attributed(transcript, out_dir)
+    write_json(folder / f"transcript{suffix}.json", named)
+    cues = subtitles.build_cues(named, settings)
     (folder / f"subtitles{suffix}.srt").write_text(subtitles.to_srt(cues), encoding="utf-8")
     (folder / f"subtitles{suffix}.vtt").write_text(subtitles.to_vtt(cues), encoding="utf-8")
 
 
 def make_subtitles(transcript_json: Path, out_dir: Path, settings: Settings) -> list[str]:
-    """subtitles.srt and .vtt; with speakers.json beside the transcript, cues name their speaker."""
+    """The job's transcript.json and subtitles.srt and .vtt from a transcript; with speakers.json
+    in out_dir, every segment and word carries its speaker and the cues name them."""
     with staging(out_dir) as stage:
-        _write_subtitles(stage.dir, read_json(transcript_json), out_dir, settings)
+        _write_transcript(stage.dir, read_json(transcript_json), out_dir, settings)
     return stage.published
 
 
 def translate(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     """transcript.en.json and subtitles.en.srt/.vtt for the speech not in English (translate.py), or
     StepSkipped saying why not."""
-    found = translate_mod.translate(video, read_json(Path(out_dir) / "transcript.json"), settings)
+    found = translate_mod.translate(video, read_json(Path(out_dir) / "transcript.raw.json"), settings,
+                                    media.audio_tracks(_facts(out_dir)))
     with staging(out_dir) as stage:
-        write_json(stage.dir / "transcript.en.json", found)
-        _write_subtitles(stage.dir, found, out_dir, settings, ".en")
+        _write_transcript(stage.dir, found, out_dir, settings, ".en")
     return stage.published
 
 
@@ -173,7 +194,7 @@ def detect(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     """detections.json; from the same decode, frame-signal.json for shots and the KEPT_FRAMES."""
     facts = _facts(out_dir)
     discard_kept_frames(out_dir)
-    keep_side = max(settings.ocr_max_side, entities_mod.EVIDENCE_MAX_SIDE)
+    keep_side = entities_mod.EVIDENCE_MAX_SIDE
     with (staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="signal-") as tmp,
           building(Path(out_dir) / KEPT_FRAMES) as frames):
         raw = Path(tmp) / "frames.gray"
@@ -233,10 +254,10 @@ def make_entities(video: Path, detections_json: Path, out_dir: Path, settings: S
 
 def read_text(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     """ocr.json: on-screen text as entities of kind "text", each with its evidence frame under text/."""
-    facts, kept = _facts(out_dir), kept_frames(out_dir)
-    found = ocr.read_text(video, facts, settings, kept)
+    facts = _facts(out_dir)
+    found = ocr.read_text(video, facts, settings)
     with staging(out_dir) as stage:
-        ocr.render_evidence(video, facts, found["texts"], stage.dir, kept)
+        ocr.render_evidence(video, facts, found["texts"], stage.dir)
         write_json(stage.dir / "ocr.json", found)
     return stage.published
 
@@ -279,23 +300,17 @@ STAGES: dict[str, Callable[[Path, Path, Settings], list[str]]] = {
     "transcribe": transcribe,
     "speakers": find_speakers,
     "translate": translate,
-    "subtitles": lambda video, out_dir, settings: make_subtitles(Path(out_dir) / "transcript.json", out_dir, settings),
+    "subtitles": lambda video, out_dir, settings: make_subtitles(Path(out_dir) / "transcript.raw.json", out_dir, settings),
     "detect": detect,
     "shots": find_shots,
     "tracks": lambda video, out_dir, settings: make_tracks(Path(out_dir) / "detections.json", out_dir, settings),
     "ocr": read_text,
     "entities": lambda video, out_dir, settings: make_entities(video, Path(out_dir) / "detections.json", out_dir, settings),
 }
-STAGE_INPUTS = {"probe": (), "downscale": ("media.json",), "transcribe": ("media.json",),
-                "speakers": ("media.json", "transcript.json"), "translate": ("media.json", "transcript.json"),
-                "subtitles": ("transcript.json",), "detect": ("media.json",), "shots": ("media.json",),
-                "tracks": ("detections.json",), "entities": ("detections.json",), "ocr": ("media.json",)}
 NEEDS_VIDEO = {"probe", "downscale", "transcribe", "speakers", "translate", "detect", "shots", "entities", "ocr"}
-# The files a step reads from the steps before it in its branch, when they ran (frame-signal.json
-# spares shots a decode; shots.json and tracks.json shape the entities; speakers.json names the
-# subtitles' speakers): a step reused rather than run brings these of its outputs to the steps after it.
-READ_BY_LATER = {*(f for inputs in STAGE_INPUTS.values() for f in inputs), "frame-signal.json", "shots.json", "tracks.json",
-                 "speakers.json"}
+# What a step reused rather than run brings to the steps after it in its task: its outputs that
+# they read (never the heavy ones).
+READ_BY_LATER = {f for reads in STEP_READS.values() for f in reads}
 # Probe always runs: it is what checks the upload, and it takes seconds.
 REUSABLE = set(STEP_ORDER) - {"probe"}
 
@@ -356,7 +371,8 @@ def warm_models(settings: Settings, steps=STEP_ORDER) -> None:
 
 ARTIFACT_KINDS = {  # first matching prefix wins
     "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
-    "transcript.json": "transcript", "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
+    "transcript.raw.json": "transcript-raw", "transcript.json": "transcript",
+    "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
     "transcript.en.json": "translation", "subtitles.en.srt": "subtitles", "subtitles.en.vtt": "subtitles",
     "speakers.json": "speakers",
     "detections.json": "detections", "frame-signal.json": "frame-signal", "shots.json": "shots", "tracks.json": "tracks",
@@ -431,15 +447,15 @@ def analyze(video: Path, out_dir: Path, settings: Settings, progress: Progress |
     steps["probe"] = {"status": Status.SUCCEEDED}
     timings["probe"] = round(time.perf_counter() - started, 3)
     with progress.listening():
-        try:
-            for branch in BRANCHES.values():
+        for branch in BRANCHES.values():
+            try:
                 for name in branch:
                     if blocker := blocked_by(name, steps):
                         steps[name] = {"status": Status.SKIPPED, "error": f"{blocker} failed"}
                     else:
                         run(name, lambda name=name: STAGES[name](video, out_dir, settings))
-        finally:
-            discard_kept_frames(out_dir)
+            finally:
+                discard_kept_frames(out_dir)
 
     source = {"file_name": video.name, "size_bytes": video.stat().st_size, "sha256": sha256_file(video)}
     published.extend(make_exports(out_dir, source, steps))

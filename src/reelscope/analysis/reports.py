@@ -25,7 +25,7 @@ ENTITY_COLUMNS = ["id", "kind", "label", "animal", "start", "end", "duration", "
 
 # What the exports read besides media.json: each step's JSON artifact (read when the step succeeded)
 # and the pictures the PDF shows (pdf_pictures). The index step downloads exactly these.
-STEP_ARTIFACTS = {"transcribe": "transcript.json", "speakers": "speakers.json", "translate": "transcript.en.json",
+STEP_ARTIFACTS = {"transcribe": "transcript.raw.json", "speakers": "speakers.json", "translate": "transcript.en.json",
                   "entities": "entities.json", "downscale": "renditions.json",
                   "shots": "shots.json", "tracks": "tracks.json", "ocr": "ocr.json"}
 

@@ -34,6 +34,17 @@ def local_source(workdir: Path, key: str) -> Path:
     return workdir / "input" / (name if name not in ("", ".", "..") else "source")
 
 
+def _delivered(step: str, names: list[str], statuses: dict, records: dict, run: int) -> bool:
+    """Whether `step`'s outputs are there for this run: made or reused by this task (`names`, their
+    `statuses` so far) or by a task before it (its record counts for this `run`); probe's always are."""
+    if step == "probe":
+        return True
+    if step in names:
+        return statuses.get(step, {}).get("status") == Status.SUCCEEDED
+    record = records.get(step, {})
+    return record.get("status") == Status.SUCCEEDED and int(record.get("run", 1)) == run
+
+
 def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store: Store | None = None,
               on_done: Callable[[Path, Path], None] | None = None) -> list[dict]:
     """Run steps in order in one scratch folder (a Batch job runs a branch). A step that succeeded
@@ -53,6 +64,9 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
         video = local_source(work, key)
         have: set[str] = set()
 
+        def delivered(step: str) -> bool:
+            return _delivered(step, names, statuses, records, run)
+
         def bring(relatives) -> None:
             for relative in relatives:
                 if relative not in have:
@@ -63,9 +77,7 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
             if pipeline.blocked_by(name, statuses):
                 statuses[name] = {"status": Status.SKIPPED}
                 continue
-            # The steps that fed it here: those that succeeded, or that ran in another task before it.
-            fed_by = tuple(f for f in pipeline.FEEDS.get(name, ())
-                           if f not in names or statuses.get(f, {}).get("status") == Status.SUCCEEDED)
+            fed_by = tuple(step for step in pipeline.FEEDS[name] if delivered(step))
             fingerprint = pipeline.step_fingerprint(name, settings, fed_by)
             earlier = records.get(name, {})
             if name in pipeline.REUSABLE and earlier.get("status") in (Status.SUCCEEDED, Status.SKIPPED) \
@@ -78,7 +90,7 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
                 continue
             if name in pipeline.NEEDS_VIDEO and not video.exists():
                 store.download(key, video)
-            bring(pipeline.STAGE_INPUTS[name])
+            bring(f for f in pipeline.STEP_READS[name] if delivered(pipeline.WRITTEN_BY[f]))
             store.start_step(job_id, name, run)
             started = time.perf_counter()
             try:
