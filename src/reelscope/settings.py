@@ -60,6 +60,10 @@ class Settings:
     whisper_language: str = setting("", "speech", "\"\" = detect; a code pins every segment's language")
     whisper_window_s: float = setting(600.0, "speech", "audio transcribed at once (memory holds one window; each ends "
                                       "in a pause and detects its language)")
+    whisper_doubt_probability: float = setting(0.6, "speech", "a stretch whose words average a lower probability is "
+                                               "heard again: its own language detected, transcribed in it (transcribe.py)")
+    whisper_languages: tuple[str, ...] = setting((), "speech", "the languages the footage may hold (codes): a doubtful "
+                                                 "stretch's language is chosen among them; empty: any Whisper knows")
     speaker_threshold: float = setting(0.25, "speech", "voice prints closer than this cosine distance are one speaker")
     # 1.2 s: 75% of a 1.6 s window, the coverage Resemblyzer asks of an utterance's last partial
     # window (it embeds a shorter utterance padded all the same); shorter prints are too
@@ -93,6 +97,8 @@ class Settings:
     ocr_max_side: int = setting(1280, "vision", "their long side (text ~24 px high at 640 px loses its spaces)")
     ocr_change: float = setting(6.0, "vision", "a frame is read again when it changed this much (0-255)")
     ocr_min_confidence: float = setting(0.6, "vision", "text lines kept")
+    ocr_min_frames: int = setting(2, "vision", "a text seen in fewer sampled frames is audit material in ocr.json, "
+                                  "not an entity (a misreading of a busy picture does not recur)")
     clock_min_readings: int = setting(5, "vision", "wall clock: readings that must agree for a piece")
     clock_date_order: str = setting("auto", "vision", "how 02/07/2025 is read when neither number is over 12: auto "
                                     "(MDY beside AM/PM, else DMY) | DMY | MDY")

@@ -127,19 +127,32 @@ def slideshow(out: Path, slides: list[tuple], size: tuple[int, int] = (1280, 720
     return Path(out)
 
 
-def captioned(src: Path, out: Path, captions: list[tuple[str, float, float, int, int, int]]) -> Path:
+def captioned(src: Path, out: Path, captions: list[tuple[str, float, float, int, int, int]], boxed: bool = True) -> Path:
     """Copy of src with text drawn on it: (text, from s, to s, x, y, font px) in DejaVu Sans, white
-    on a half-dark box, audio kept."""
+    on a half-dark box (or on the picture itself: `boxed` False), audio kept."""
     font = dejavu_sans()
     source = ffmpeg.input(file_url(src))
     video = source.video
+    box = {"box": 1, "boxcolor": "black@0.5", "boxborderw": 8} if boxed else {}
     for text, start, end, x, y, size in captions:
-        video = video.filter("drawtext", fontfile=str(font), text=text, fontsize=size, fontcolor="white", box=1,
-                             boxcolor="black@0.5", boxborderw=8, x=x, y=y, enable=f"between(t,{start},{end})")
+        video = video.filter("drawtext", fontfile=str(font), text=text, fontsize=size, fontcolor="white", x=x, y=y,
+                             enable=f"between(t,{start},{end})", **box)
     has_audio = any(s["codec_type"] == "audio" for s in ffmpeg.probe(file_url(src))["streams"])
     streams = [video, source.audio] if has_audio else [video]
     (ffmpeg.output(*streams, file_url(out), vcodec="libx264", preset="veryfast", crf=20, acodec="copy",
                    movflags="+faststart")
+     .global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True, overwrite_output=True))
+    return Path(out)
+
+
+def moving_texture(out: Path, seconds: float, size: tuple[int, int] = (1280, 720)) -> Path:
+    """A busy picture that moves everywhere, as a CCTV camera over foliage or rain: lavfi's game of
+    life (10 generations a second) drawn in gray at half the size, at 25 fps."""
+    width, height = size
+    life = ffmpeg.input(f"life=s={width // 2}x{height // 2}:mold=10:r=10:ratio=0.3:death_color=#303030:"
+                        f"life_color=#c8c8c8", f="lavfi", t=seconds)
+    (life.filter("scale", width, height, flags="neighbor").filter("fps", 25)
+     .output(file_url(out), vcodec="libx264", preset="veryfast", pix_fmt="yuv420p", movflags="+faststart")
      .global_args(*GLOBAL_ARGS).run(capture_stdout=True, capture_stderr=True, overwrite_output=True))
     return Path(out)
 

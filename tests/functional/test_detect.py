@@ -30,7 +30,8 @@ def test_people_are_found_only_between_2_and_4_seconds(detected):
     entities = read_json(out / "entities.json")["entities"]
     assert len(entities) == 1, entities
     (person,) = entities
-    assert person["label"] in ("Normal", "Fall")  # the checkpoint's two classes: both are people
+    assert person["label"] == "person"  # the checkpoint's two classes are postures of people
+    assert set(person["postures"]) <= {"upright", "fallen"} and sum(person["postures"].values()) == person["frame_count"]
     assert person["start"] == pytest.approx(2.0, abs=0.25)  # one sample at 4 fps
     assert person["end"] == pytest.approx(4.0, abs=0.25)
     assert person["peak_confidence"] >= 0.5 and person["frame_count"] >= 6
@@ -80,11 +81,11 @@ def test_batch_size_does_not_change_results(people_video, tmp_path, detected):
 
 def test_animal_flag_follows_the_configured_labels(people_video, tmp_path, detected):
     _, settings = detected
-    flagged = replace(settings, animal_labels=("Normal",))
+    flagged = replace(settings, animal_labels=("person",))
     pipeline.probe(people_video, tmp_path, flagged)
     pipeline.detect(people_video, tmp_path, flagged)
     found = [d for f in read_json(tmp_path / "detections.json")["frames"] for d in f["detections"]]
-    assert found and all(d["animal"] == (d["label"] == "Normal") for d in found)
+    assert found and all(d["animal"] == (d["label"] == "person") for d in found)
 
 
 def test_missing_weights_say_how_to_provide_them(tmp_path):

@@ -73,7 +73,7 @@ def test_labels_are_searchable_and_filters_apply(indexed):
     cloud, jobs, _ = indexed
     status, body = search(cloud, q="normal")
     # The people video: people on the bus photo (2-3 s), then a hard cut to zidane.jpg (3-4 s): two ranges
-    assert [(h["job_id"], h["kind"], h["label"]) for h in body["hits"]] == [(jobs["people"], "entity", "Normal")] * 2
+    assert [(h["job_id"], h["kind"], h["label"]) for h in body["hits"]] == [(jobs["people"], "entity", "person")] * 2
     hit = min(body["hits"], key=lambda h: h["start"])
     assert hit["start"] == pytest.approx(2.0, abs=1.0) and hit["evidence"].startswith("evidence/")
     evidence = requests.get(hit["evidence_url"], timeout=30).content  # the frame itself, presigned
@@ -139,23 +139,23 @@ def test_a_paraphrase_finds_its_segment_first(indexed):
 def test_semantic_and_hybrid_filters_and_blend(indexed):
     cloud, jobs, _ = indexed
     # Unrelated to everything indexed: under the similarity floors, so no hits rather than noise. One
-    # word against one-word labels: "car" scores 0.26 against "Normal", over the sentences' floor;
+    # word against one-word labels: "car" scores 0.40 against "person", over the sentences' floor;
     # it finds the sentence about a car only.
     for unrelated in ("lattice quantum chromodynamics", "zebra"):
         assert search(cloud, q=unrelated, mode="semantic")[1]["hits"] == [], unrelated
     (car,) = search(cloud, q="car", mode="semantic")[1]["hits"]
     assert (car["kind"], words(car["snippet"])) == ("transcript", words(SENTENCES[2]))
-    normal = search(cloud, q="normally", mode="semantic")[1]["hits"]  # no shared word, the same meaning
-    assert [(h["job_id"], h["label"]) for h in normal] == [(jobs["people"], "Normal")] * 2
+    normal = search(cloud, q="someone", mode="semantic")[1]["hits"]  # no shared word, the same meaning (0.85)
+    assert [(h["job_id"], h["label"]) for h in normal] == [(jobs["people"], "person")] * 2
     assert all(h["similarity"] >= MIN_SIMILARITY["entity"] for h in normal)
     only_speech = search(cloud, q="vessels carrying freight reached port at dawn", mode="semantic", job=jobs["speech"])[1]
     assert all(hit["job_id"] == jobs["speech"] for hit in only_speech["hits"])
     # Hybrid keeps what keywords find: the exact phrase first, its matched words listed.
     best = search(cloud, q="kitchen window", mode="hybrid")[1]["hits"][0]
     assert words(best["snippet"]) == words(SENTENCES[1]) and sorted(best["matched"]) == ["kitchen", "window"]
-    entities = search(cloud, q="normal", mode="hybrid", label="Normal")[1]["hits"]
+    entities = search(cloud, q="person", mode="hybrid", label="person")[1]["hits"]
     assert [(e["job_id"], e["kind"]) for e in entities] == [(jobs["people"], "entity")] * 2
-    assert search(cloud, q="normal", mode="semantic", label="Fall")[1]["hits"] == []
+    assert search(cloud, q="person", mode="semantic", label="Fall")[1]["hits"] == []
 
 
 def test_hybrid_keeps_words_of_a_job_without_vectors(indexed):
@@ -402,18 +402,18 @@ def test_library_and_report_pages_in_a_browser(indexed):
         page.screenshot(path=str(shots / "report-page.png"), full_page=True)
 
         page.goto(f"{api.url}/jobs/{jobs['people']}/report")
-        normal = page.locator(".range[data-label='Normal']").first
+        normal = page.locator(".range[data-label='person']").first
         normal.wait_for()
         start = float(normal.get_attribute("data-start"))
         normal.click()
         assert page.evaluate(current_time) == pytest.approx(start, abs=0.05)
         assert page.url.endswith(f"#t={start:.2f}")
         # both people ranges, then what ocr read on the bus ("cero emisiones"): objects first
-        assert page.locator("#gallery figcaption b").all_inner_texts()[:2] == ["Normal", "Normal"]
+        assert page.locator("#gallery figcaption b").all_inner_texts()[:2] == ["person", "person"]
         # the cut between the two photos, as a shot band with its keyframe; the people's tracks as bars
         assert page.locator(".range.shot").count() == 4  # black, bus, zidane, black
         page.wait_for_function("[...document.querySelectorAll('#shots img')].every(i => i.naturalWidth > 0)")
-        assert page.locator(".track .bar").count() >= 2 and "Normal ×" in page.locator("#names").inner_text()
+        assert page.locator(".track .bar").count() >= 2 and "person ×" in page.locator("#names").inner_text()
         browser.close()
 
 

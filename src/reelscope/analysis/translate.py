@@ -20,7 +20,7 @@ from reelscope.settings import Settings
 
 SAMPLE_RATE = transcribe_mod.SAMPLE_RATE
 RUN_GAP_S = 2.0  # segments of one language this close are translated together (context helps)
-EDGE_S = 0.2  # audio kept around a run: a word's first sound is not cut
+EDGE_S = transcribe_mod.EDGE_S
 
 
 def model_name(settings: Settings) -> str:
@@ -63,7 +63,7 @@ def runs(segments: list[dict]) -> list[tuple[str, float, float]]:
     return [tuple(run) for run in found if run]
 
 
-def translate(path: Path, transcript: dict, settings: Settings) -> dict:
+def translate(path: Path, transcript: dict, settings: Settings, tracks: int = 1) -> dict:
     """transcript.en.json content: English segments for the speech that was not in English.
     Raises StepSkipped when the model may not translate or nothing is outside English."""
     if reason := why_not(settings):
@@ -73,7 +73,7 @@ def translate(path: Path, transcript: dict, settings: Settings) -> dict:
         raise StepSkipped("all the speech is in English" if transcript.get("segments") else "no speech")
     run_engine = transcribe_mod.engine_run(settings)
     segments, engine, pending = [], None, list(todo)
-    for offset, audio in transcribe_mod.audio_windows(path, settings.whisper_window_s):
+    for offset, audio in transcribe_mod.audio_windows(path, settings.whisper_window_s, tracks):
         window_end = offset + len(audio) / SAMPLE_RATE
         while pending and pending[0][1] < window_end:
             language, start, end = pending.pop(0)

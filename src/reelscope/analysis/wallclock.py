@@ -36,7 +36,9 @@ from reelscope.settings import Settings
 _TIME = r"(?P<h>\d{1,2})[:.](?P<m>\d{2})(?:[:.](?P<s>\d{2}))?(?:\s*(?P<half>[AP])\.?M\b\.?)?"
 _YMD = r"(?P<y1>\d{4})[-/.](?P<a1>\d{1,2})[-/.](?P<b1>\d{1,2})"
 _XXY = r"(?P<a2>\d{1,2})[-/.](?P<b2>\d{1,2})[-/.](?P<y2>\d{4})"
-_READING = re.compile(rf"(?:(?:{_YMD}|{_XXY})\s*T?\s*)?{_TIME}", re.IGNORECASE)
+# Between the date and the time: a space or a T, or what OCR reads for a space over a busy picture
+# (none, a stray "." ":" "," or "-": "2023-11-14:22:13:27", "2023-11-1422:13:33").
+_READING = re.compile(rf"(?:(?:{_YMD}|{_XXY})[\s.:,T-]?\s*)?{_TIME}", re.IGNORECASE)
 _QUERY = re.compile(r"^\s*(?:(\d{4})-(\d{1,2})-(\d{1,2})[ T]+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 _DAY = 86400
 TOLERANCE_TICKS = 1.5  # rule 2

@@ -162,14 +162,27 @@ def ranged_moto_reads() -> None:
     S3Response.key_response, S3Response.reelscope_ranged = ranged_key_response, True
 
 
-class _JoinedParts:
-    """A completed multipart upload's bytes in a temporary file, which the new key takes as its buffer."""
+class OnDisk:
+    """An object's bytes in a file (a completed multipart upload's parts joined, a POST upload's
+    file part), which the new key takes as its buffer: written to its end, never read into memory."""
 
-    def __init__(self):
-        self.file = tempfile.TemporaryFile()
+    def __init__(self, file=None):
+        self.file = file or tempfile.TemporaryFile()
 
     def __len__(self) -> int:
         return self.file.tell()
+
+
+def put_posted_object(account: str, bucket: str, key: str, file, fields: dict[str, str]):
+    """What moto does with a browser-based upload (POST Object) once its form is read: the object,
+    its "ObjectCreated:Post" notification, its metadata from the form's fields, but from `file`
+    (positioned at its end) as it is, where moto would parse the whole request body in memory."""
+    from moto.s3.models import s3_backends
+    from moto.s3.utils import metadata_from_headers
+
+    stored = s3_backends[account]["aws"].put_object(bucket, key, OnDisk(file), request_method="POST")
+    stored.set_metadata(metadata_from_headers(fields))
+    return stored
 
 
 def streamed_moto_uploads() -> None:
@@ -189,7 +202,7 @@ def streamed_moto_uploads() -> None:
     value, joined_in_memory = FakeKey.value, FakeMultipart.complete
 
     def store(self, new_value) -> None:
-        if isinstance(new_value, _JoinedParts):
+        if isinstance(new_value, OnDisk):
             self._value_buffer.close()
             self._value_buffer, self.contentsize = new_value.file, len(new_value)
             return
@@ -202,7 +215,7 @@ def streamed_moto_uploads() -> None:
                                             self.metadata.get("x-amz-checksum-type"))
         if checksum.checksum_type != "COMPOSITE":
             return joined_in_memory(self, body)
-        joined, md5s, sizes, last = _JoinedParts(), bytearray(), [], None
+        joined, md5s, sizes, last = OnDisk(), bytearray(), [], None
         for number, etag in body:
             part = self.parts.get(number)
             if part is None or part.etag.strip('"') != etag.strip('"'):
