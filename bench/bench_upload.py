@@ -89,7 +89,7 @@ def main() -> None:
             if baseline:
                 server, endpoint = moto_alone(cloud)
             try:
-                seconds, before, peak, after = measured(lambda: post(cloud.s3, endpoint, file))  # noqa: B023
+                seconds, before, peak, after = measured(lambda: post(cloud.store.s3, endpoint, file))  # noqa: B023
             finally:
                 if server:
                     server.stop()

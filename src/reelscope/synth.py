@@ -149,7 +149,7 @@ def moving_texture(out: Path, seconds: float, size: tuple[int, int] = (1280, 720
     """A busy picture that moves everywhere, as a CCTV camera over foliage or rain: lavfi's game of
     life (10 generations a second) drawn in gray at half the size, at 25 fps."""
     width, height = size
-    life = ffmpeg.input(f"life=s={width // 2}x{height // 2}:mold=10:r=10:ratio=0.3:death_color=#303030:"
+    life = ffmpeg.input(f"life=s={width // 2}x{height // 2}:mold=10:r=10:ratio=0.3:seed=3:death_color=#303030:"
                         f"life_color=#c8c8c8", f="lavfi", t=seconds)
     (life.filter("scale", width, height, flags="neighbor").filter("fps", 25)
      .output(file_url(out), vcodec="libx264", preset="veryfast", pix_fmt="yuv420p", movflags="+faststart")

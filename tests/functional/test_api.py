@@ -141,7 +141,8 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     report_pdf = requests.get(body["links"]["report.pdf"], timeout=30).content
     assert hashlib.sha256(report_pdf).hexdigest() == expected["report.pdf"]
     evidence = sorted(a["path"] for a in manifest["artifacts"] if a["kind"] == "evidence")
-    assert body["artifacts"]["evidence"]["count"] == len(evidence) >= 3  # person ranges and on-screen text
+    # the person ranges (each photo shows 1 s: its text, read in one sample, is audit material in ocr.json)
+    assert body["artifacts"]["evidence"]["count"] == len(evidence) >= 2
     assert body["artifacts"]["report"]["count"] == 2  # report.json and report.pdf
     assert sum(kind["size_bytes"] for kind in body["artifacts"].values()) == sum(a["size_bytes"] for a in manifest["artifacts"])
     assert sum(step["output_count"] for step in body["steps"].values()) == sum(

@@ -71,7 +71,7 @@ def test_a_phrase_finds_its_segment_first(indexed):
 
 def test_labels_are_searchable_and_filters_apply(indexed):
     cloud, jobs, _ = indexed
-    status, body = search(cloud, q="normal")
+    status, body = search(cloud, q="person")
     # The people video: people on the bus photo (2-3 s), then a hard cut to zidane.jpg (3-4 s): two ranges
     assert [(h["job_id"], h["kind"], h["label"]) for h in body["hits"]] == [(jobs["people"], "entity", "person")] * 2
     hit = min(body["hits"], key=lambda h: h["start"])

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -50,18 +49,18 @@ def aggregate(detections: dict, settings: Settings, cuts: Sequence[float] = (),
         return cuts[i] if i < len(cuts) else float("inf")
 
     track_of = track_of or {}
-    hits: dict[str, list[tuple[float, dict, int, set[int]]]] = {}
+    hits: dict[tuple[str, str | None], list[tuple[float, dict, int, set[int]]]] = {}
     for frame in sorted(detections["frames"], key=lambda f: f["t"]):
-        by_label: dict[str, list[tuple[int, dict]]] = {}
-        for j, det in enumerate(frame["detections"]):
-            by_label.setdefault(det["label"], []).append((j, det))
+        by_label: dict[tuple[str, str | None], list[tuple[int, dict]]] = {}
+        for j, det in enumerate(frame["detections"]):  # a posture (detect.POSTURES) is a range of its own
+            by_label.setdefault((det["label"], det.get("posture")), []).append((j, det))
         for label, dets in by_label.items():
             best = min((det for _, det in dets), key=lambda d: -d["confidence"])
             seen = {track_of[(frame["t"], j)] for j, _ in dets if (frame["t"], j) in track_of}
             hits.setdefault(label, []).append((frame["t"], best, len(dets), seen))
 
     ranges = []
-    for label, label_hits in hits.items():
+    for (label, posture), label_hits in hits.items():
         groups: list[list[tuple[float, dict, int, set[int]]]] = []
         for hit in label_hits:
             last = groups[-1][-1] if groups else None
@@ -87,22 +86,14 @@ def aggregate(detections: dict, settings: Settings, cuts: Sequence[float] = (),
                 "frame_count": len(group),
                 "max_instances": max(count for _, _, count, _ in group),
                 "track_ids": sorted(set().union(*(seen for _, _, _, seen in group))),
-                "evidence": {"t": best_t, "box": best_det["box"], "confidence": best_det["confidence"],
-                             **({"posture": best_det["posture"]} if "posture" in best_det else {})},
-                **postures([det for _, det, _, _ in group]),
+                "evidence": {"t": best_t, "box": best_det["box"], "confidence": best_det["confidence"]},
+                **({"posture": posture} if posture else {}),
             })
-    ranges.sort(key=lambda r: (r["start"], r["label"]))
+    ranges.sort(key=lambda r: (r["start"], r["label"], r.get("posture", "")))
     for index, entity in enumerate(ranges):
         entity["id"] = index
         entity["evidence"]["path"] = f"evidence/{index:04d}-{slug(entity['label'])}.jpg"
     return ranges
-
-
-def postures(best: list[dict]) -> dict:
-    """{"postures": {posture: hit frames}} of a range whose detector tells postures (detect.POSTURES),
-    from each hit frame's most confident detection; {} for the others."""
-    seen = Counter(det["posture"] for det in best if "posture" in det)
-    return {"postures": dict(sorted(seen.items()))} if seen else {}
 
 
 def label_counts(ranges: list[dict]) -> list[dict]:
@@ -136,7 +127,7 @@ def render_evidence(video: Path, frame_size: tuple[int, int], entities: list[dic
             draw.rectangle((x1, y1, x2, y2), outline=(255, 40, 40), width=thickness)
             # Sized to stay readable where the frame is shown small: about 11 px in a 240 px wide
             # thumbnail (the report page's gallery, a search hit). The time is beside it, not in it.
-            caption = " ".join(filter(None, (entity["label"], evidence.get("posture"), f"{evidence['confidence']:.2f}")))
+            caption = " ".join(filter(None, (entity["label"], entity.get("posture"), f"{evidence['confidence']:.2f}")))
             font = ImageFont.load_default(size=max(12, round(max(image.size) / 22)))
             left, upper, right, lower = draw.textbbox((0, 0), caption, font=font)
             top = max(0, y1 - (lower - upper) - 8)
