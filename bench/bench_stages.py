@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from reelscope import packaged, synth
-from reelscope.analysis import detect, media, transcribe
+from reelscope.analysis import detect, frames, media, whisper_models
 from reelscope.settings import Settings
 
 PARAGRAPH = [
@@ -94,18 +94,18 @@ def naive_detect(video: str, weights: str) -> None:
     settings = Settings()
     facts = media.probe(Path(video), settings)
     fps = facts["video"]["fps"]
-    frames = 0
-    for _, frame in media.sample_frames(Path(video), facts, fps, max(facts["video"]["display_width"],
+    count = 0
+    for _, frame in frames.sample_frames(Path(video), facts, fps, max(facts["video"]["display_width"],
                                                                      facts["video"]["display_height"]),
                                         media.decode_threads(settings)):
         model.predict(frame, verbose=False)
-        frames += 1
-    print(frames)
+        count += 1
+    print(count)
 
 
 def whisper_defaults(video: str, model_dir: str) -> None:
     """Baseline: openai-whisper's transcribe() with its defaults, same weights."""
-    model = transcribe.load_model("", model_dir)
+    model = whisper_models.load_model("", model_dir)
     model.transcribe(video)
 
 
@@ -131,9 +131,9 @@ def main() -> None:
     duration = facts["duration_s"]
     cli = [sys.executable, "-m", "reelscope.cli"]
     # Every engine's form of the weights is made once, in a child, so that no row pays for it.
-    measure([sys.executable, "-c", "from reelscope.analysis import detect, transcribe; "
+    measure([sys.executable, "-c", "from reelscope.analysis import detect, whisper_models; "
              f"d = {settings.model_dir!r}; w = detect.weights_path({weights!r}, d); "
-             "transcribe.ct2_folder('', d); transcribe.load_model('', d); "
+             "whisper_models.ct2_folder('', d); whisper_models.load_model('', d); "
              "[detect.exported(w, engine, d) for engine in ('openvino', 'onnxruntime')]"], env)
 
     me = [sys.executable, __file__, "--baseline"]
@@ -170,9 +170,9 @@ def main() -> None:
                                                 "--video", str(video), "--out", str(out)]),
     ]
     results = []
-    for name, command, frames, row_env, judge in (row + (None,) * (5 - len(row)) for row in rows):
+    for name, command, frame_count, row_env, judge in (row + (None,) * (5 - len(row)) for row in rows):
         seconds, rss = measure(command, {**env, **(row_env or {})})
-        results.append((name, seconds, rss, frames, judge() if judge else ""))
+        results.append((name, seconds, rss, frame_count, judge() if judge else ""))
         print(f"  {name}: {seconds:.2f} s", file=sys.stderr)
 
     floor = results[0][1]
@@ -184,8 +184,8 @@ def main() -> None:
     launcher_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("| step | seconds | x real time | x floor | frames/s | peak RSS MiB | result |")
     print("|---|---:|---:|---:|---:|---:|---|")
-    for name, seconds, rss, frames, result in results:
-        fps = f"{frames / seconds:.1f}" if frames else ""
+    for name, seconds, rss, frame_count, result in results:
+        fps = f"{frame_count / seconds:.1f}" if frame_count else ""
         print(f"| {name} | {seconds:.2f} | {seconds / duration:.3f} | {seconds / floor:.1f} | {fps} | {rss:.0f} | {result} |")
     print(f"\nPeak RSS includes the launcher's own {launcher_rss:.0f} MiB (inherited high-water mark).")
     by_name = {name: seconds for name, seconds, *_ in results}

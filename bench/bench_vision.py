@@ -47,13 +47,13 @@ REPEATS = 3  # each row's best of three: the decodes differ by less than a busy 
 
 def decode_only(video: str, with_signal: str) -> None:
     """Child: detect's decode at 1 fps (with the shot signal or not), frames dropped."""
-    from reelscope.analysis import media
+    from reelscope.analysis import frames, media
     from reelscope.settings import Settings
 
     settings = Settings()
     facts = media.probe(Path(video), settings)
     signal = Path(tempfile.mkdtemp()) / "frames.gray" if with_signal == "yes" else None
-    for _ in media.sample_frames(Path(video), facts, 1.0, 640, media.decode_threads(settings), signal):
+    for _ in frames.sample_frames(Path(video), facts, 1.0, 640, media.decode_threads(settings), signal):
         pass
 
 

@@ -29,3 +29,19 @@ def other_s3_client(cloud: LocalCloud):
     """A client of its own, as `aws --endpoint-url ... s3 cp` would be."""
     return boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local").client(
         "s3", endpoint_url=cloud.endpoint, region_name="us-east-1")
+
+
+def run(cloud, path, key) -> tuple[str, dict]:
+    """Upload `path` as `key`; (its job id, the job once it has ended)."""
+    result = cloud.upload(path, key)
+    assert result["outcome"] == "started", result
+    return result["job_id"], cloud.wait(result["job_id"], timeout_s=600)
+
+
+def history(cloud, job_id) -> list[dict]:
+    arn = f"{cloud.state_machine_arn.replace(':stateMachine:', ':execution:')}:{job_id}"
+    return cloud.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+
+def entered(events) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]

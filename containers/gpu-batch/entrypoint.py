@@ -13,7 +13,8 @@ import sys
 import threading
 
 from reelscope import heap
-from reelscope.analysis.pipeline import BRANCHES, warm_models
+from reelscope.analysis.pipeline import BRANCHES
+from reelscope.analysis.warmup import warm_models
 from reelscope.cloud.jobs import run_steps
 from reelscope.errors import error_message
 from reelscope.settings import Settings

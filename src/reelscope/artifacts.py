@@ -1,4 +1,4 @@
-"""Writing artifacts: deterministic JSON and all-or-nothing publication.
+"""Writing artifacts: deterministic JSON, all-or-nothing publication, and what kind each file is.
 
 A stage writes into a staging folder next to its output folder; only when the stage has
 finished are the files moved into place (each move is an atomic rename), JSON indexes last,
@@ -95,3 +95,29 @@ def sha256_file(*paths: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+ARTIFACT_KINDS = {  # first matching prefix wins
+    "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
+    "transcript.raw.json": "transcript-raw", "transcript.json": "transcript",
+    "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
+    "transcript.en.json": "translation", "subtitles.en.srt": "subtitles", "subtitles.en.vtt": "subtitles",
+    "speakers.json": "speakers",
+    "detections.json": "detections", "frame-signal.json": "frame-signal", "shots.json": "shots", "tracks.json": "tracks",
+    "shots/": "keyframe", "entities.json": "entities", "evidence/": "evidence",
+    "ocr.json": "ocr", "text/": "evidence",
+    "report.json": "report", "report.pdf": "report", "entities.csv": "table", "transcript.csv": "table",
+    "search/": "search-index",
+}
+
+
+def artifact_kind(relative: str) -> str:
+    if relative.endswith(".mp4"):
+        return "rendition"
+    return next(kind for prefix, kind in ARTIFACT_KINDS.items() if relative.startswith(prefix))
+
+
+def describe_artifact(out_dir: Path, relative: str) -> dict:
+    path = Path(out_dir) / relative
+    return {"path": relative, "kind": artifact_kind(relative), "sha256": sha256_file(path),
+            "size_bytes": path.stat().st_size}

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from reelscope import __version__, heap, packaged, pinned, synth
-from reelscope.analysis import pipeline
+from reelscope.analysis import pipeline, warmup
 from reelscope.artifacts import read_json
 from reelscope.errors import InvalidMedia, ReelscopeError, error_message
 from reelscope.progress import Progress
@@ -37,7 +37,7 @@ class VersionAndModels(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         lines = [f"reelscope {__version__}"]
-        lines += [f"  {role:<9}{name}  {digest}" for role, name, digest in pipeline.models_in_use(Settings.from_env())]
+        lines += [f"  {role:<9}{name}  {digest}" for role, name, digest in warmup.models_in_use(Settings.from_env())]
         print("\n".join(lines))
         parser.exit()
 
@@ -267,7 +267,7 @@ def process(video: Path, out: Path, state_dir: Path, force: bool = False) -> int
     if not video.is_file():
         raise ReelscopeError(f"{video}: {'a folder, not a video file' if video.is_dir() else 'no such file'}")
     progress = Progress()
-    warming = threading.Thread(target=pipeline.warm_models, args=(Settings.from_env(),), daemon=True)
+    warming = threading.Thread(target=warmup.warm_models, args=(Settings.from_env(),), daemon=True)
     warming.start()  # while local mode starts and the video uploads
     with LocalCloud(state_dir) as cloud, progress.listening():  # the job's steps run in this process
         result = cloud.upload(video, rerun=force)

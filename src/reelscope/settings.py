@@ -53,7 +53,7 @@ class Settings:
 
     whisper_model: str = setting("", "speech", "\"\" the bundled multilingual base; a CTranslate2 folder, a .pt file or "
                                  "a model name (README: Models)")
-    whisper_engine: str = setting("auto", "speech", "auto | ctranslate2 | openai-whisper (transcribe.py)")
+    whisper_engine: str = setting("auto", "speech", "auto | ctranslate2 | openai-whisper (whisper_models.py)")
     whisper_compute_type: str = setting("", "speech", "ctranslate2: \"\" = int8 on CPU, float16 on CUDA")
     whisper_beam_size: int = setting(2, "speech", "ctranslate2's beam (docs/BENCHMARKS.md: precision and beam)")
     whisper_batch_size: int = setting(0, "speech", "ctranslate2: VAD chunks decoded at once; 0 = 1 on CPU, 16 on CUDA")

@@ -200,15 +200,15 @@ def test_the_command_line_describes_itself(tmp_path, capsys):
 
 
 def test_version_names_each_model_and_its_checksum(capsys, monkeypatch, fall_weights):
-    from reelscope.analysis import speakers, transcribe
+    from reelscope.analysis import speakers, whisper_models
 
     monkeypatch.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
     with pytest.raises(SystemExit):
         main(["--version"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("reelscope ")
-    expected = {"speech": sha256_file(*transcribe.bundled_model_parts()[1]), "speakers": sha256_file(speakers.encoder_weights()),
-                "objects": sha256_file(fall_weights)}
+    expected = {"speech": sha256_file(*whisper_models.bundled_model_parts()[1]),
+                "speakers": sha256_file(speakers.encoder_weights()), "objects": sha256_file(fall_weights)}
     assert {line.split()[0]: line.split()[-1] for line in lines[1:]} == expected
     monkeypatch.setenv("REELSCOPE_YOLO_WEIGHTS", "/nowhere/yolov8s.pt")
     with pytest.raises(SystemExit):

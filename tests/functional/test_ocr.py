@@ -9,6 +9,7 @@ from PIL import Image
 
 from reelscope import synth
 from reelscope.analysis import ocr, pipeline
+from reelscope.analysis.text_entities import normalized
 from reelscope.artifacts import read_json
 from reelscope.settings import Settings
 
@@ -157,4 +158,4 @@ def test_a_clock_over_a_moving_picture_is_one_overlay_and_its_pieces_no_text(med
     assert clock["start"] <= 2 * ocr.FULL_READ_S and clock["end"] == 75.0
     assert found["wall_clock"]["start"] == "2023-11-14T22:13:20"
     assert [(t["start"], t["end"]) for t in found["texts"]] == [(float(start), float(end)) for start, end in shown]
-    assert all(cer(ocr.normalized(BUSY_CAPTION), ocr.normalized(t["text"])) <= 0.1 for t in found["texts"]), found["texts"]
+    assert all(cer(normalized(BUSY_CAPTION), normalized(t["text"])) <= 0.1 for t in found["texts"]), found["texts"]

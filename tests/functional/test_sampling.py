@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reelscope.analysis import media
+from reelscope.analysis import frames, media
 from reelscope.settings import Settings
 
 FPS = 25
@@ -38,7 +38,7 @@ def frame_number(frame: np.ndarray) -> float:
 @pytest.mark.parametrize("fps", [1.0, 3.0])
 def test_a_sample_is_the_last_frame_shown_at_or_before_its_time(numbered, fps):
     path, facts = numbered
-    samples = list(media.sample_frames(path, facts, fps, 640, threads=1))
+    samples = list(frames.sample_frames(path, facts, fps, 640, threads=1))
     assert [t for t, _ in samples] == [round(i / fps, 3) for i in range(math.ceil(4 * fps))]
     for t, frame in samples:
         assert frame_number(frame) == pytest.approx(math.floor(t * FPS + 1e-9), abs=0.6), t
@@ -46,8 +46,8 @@ def test_a_sample_is_the_last_frame_shown_at_or_before_its_time(numbered, fps):
 
 def test_the_kept_frames_are_the_samples(numbered, tmp_path):
     path, facts = numbered
-    samples = list(media.sample_frames(path, facts, 1.0, 640, 1, keep=(tmp_path, 1280)))
-    kept = media.KeptFrames.find(tmp_path)
+    samples = list(frames.sample_frames(path, facts, 1.0, 640, 1, keep=(tmp_path, 1280)))
+    kept = frames.KeptFrames.find(tmp_path)
     assert len(samples) == 4 and (kept.fps, kept.size, kept.count) == (1.0, (1280, 720), 4)
     for t, sample in samples:
         frame = cv2.imread(str(kept.path_at(t)))
@@ -57,7 +57,7 @@ def test_the_kept_frames_are_the_samples(numbered, tmp_path):
     assert kept.path_at(2.5) is None and kept.path_at(4.0) is None  # not a sample time; past the end
 
     # a frame at a sample time comes from the kept frames, not from a seek: resized, not decoded
-    out = media.extract_frame(path, 3.0, tmp_path / "small.jpg", 320, 180, kept)
+    out = media.extract_frame(path, 3.0, tmp_path / "small.jpg", 320, 180, kept.path_at(3.0))
     with Image.open(out) as image:
         assert image.size == (320, 180)
         assert frame_number(np.asarray(image.convert("RGB"))) == pytest.approx(75, abs=0.6)
@@ -65,10 +65,10 @@ def test_the_kept_frames_are_the_samples(numbered, tmp_path):
 
 def test_kept_frames_of_an_unfinished_decode_are_not_found(numbered, tmp_path, monkeypatch):
     path, facts = numbered
-    monkeypatch.setattr(media, "READ_AHEAD", 1)  # the reader blocks on a full queue once the caller stops
-    samples = media.sample_frames(path, facts, 1.0, 640, 1, keep=(tmp_path, 1280))
+    monkeypatch.setattr(frames, "READ_AHEAD", 1)  # the reader blocks on a full queue once the caller stops
+    samples = frames.sample_frames(path, facts, 1.0, 640, 1, keep=(tmp_path, 1280))
     next(samples)
     time.sleep(1.0)  # the reader fills its queue and waits
     samples.close()  # the reader stopped (a failing step): no index, so no step after it reads them
-    assert media.KeptFrames.find(tmp_path) is None
+    assert frames.KeptFrames.find(tmp_path) is None
     assert not [t for t in threading.enumerate() if t.name == "read-ahead"]  # ffmpeg stopped, its reader gone

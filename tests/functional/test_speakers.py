@@ -12,7 +12,7 @@ import srt
 import webvtt
 from pypdf import PdfReader
 
-from reelscope.analysis import pipeline, reports, speakers
+from reelscope.analysis import pipeline, report_pdf, reports, speakers
 from reelscope.artifacts import read_json
 from reelscope.settings import Settings
 
@@ -73,7 +73,7 @@ def test_the_report_and_the_exports_name_the_speakers(media_dir, tmp_path, speec
     rows = reports.transcript_csv(report).splitlines()
     assert rows[0].startswith("segment,start,end,speaker,speaker_name,language,text")
     assert rows[2].split(",")[3:5] == ["S2", "Inspector Lee"]
-    pdf = reports.report_pdf(report, tmp_path)
+    pdf = report_pdf.report_pdf(report, tmp_path)
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Speakers" in text and "Inspector Lee: I saw it too" in text
 

@@ -10,7 +10,7 @@ import srt
 import webvtt
 
 from reelscope import synth
-from reelscope.analysis import media, pipeline, transcribe
+from reelscope.analysis import media, pipeline, transcribe, whisper_models
 from reelscope.analysis import translate as translate_mod
 from reelscope.artifacts import read_json
 from reelscope.errors import ModelUnavailable
@@ -138,7 +138,7 @@ def test_converted_weights_agree_with_ctranslate2(speech_video, tmp_path, model_
     conversion into openai-whisper give the same words; a CT2 folder given by path works too."""
     from faster_whisper import WhisperModel
 
-    config_dir, parts = transcribe.bundled_model_parts()
+    config_dir, parts = whisper_models.bundled_model_parts()
     folder = tmp_path / "ct2-base"
     folder.mkdir()
     with open(folder / "model.bin", "wb") as joined:
@@ -153,21 +153,21 @@ def test_converted_weights_agree_with_ctranslate2(speech_video, tmp_path, model_
         audio, language="en", beam_size=1, condition_on_previous_text=False)
     reference_text = " ".join(segment.text.strip() for segment in reference)
 
-    model = transcribe.load_model(str(folder), str(model_dir))
+    model = whisper_models.load_model(str(folder), str(model_dir))
     ours = model.transcribe(audio, language="en", fp16=False, condition_on_previous_text=False, temperature=0.0)
     assert wer(reference_text, ours["text"]) == 0.0
     assert wer(" ".join(SENTENCES), reference_text) <= MAX_WER
 
 
 def test_converted_checkpoint_is_cached(model_dir):
-    transcribe.load_model("", str(model_dir))
+    whisper_models.load_model("", str(model_dir))
     cached = list(model_dir.glob("whisper-ct2-*.pt"))
     assert len(cached) == 1 and cached[0].stat().st_size > 50_000_000
 
 
 def test_unknown_model_spec_says_what_is_accepted(tmp_path):
     with pytest.raises(ModelUnavailable, match="neither a Whisper model name .* a .pt file nor a CTranslate2 folder"):
-        transcribe.load_model("no-such-model", str(tmp_path))
+        whisper_models.load_model("no-such-model", str(tmp_path))
 
 
 def test_quantized_ctranslate2_weights_are_refused_clearly(tmp_path):
@@ -259,19 +259,19 @@ def test_ctranslate2_skips_music_and_silence(tmp_path, model_dir):
 
 
 def test_the_bundled_model_is_joined_once_and_folders_are_checked(tmp_path, model_dir):
-    first = transcribe.ct2_folder("", str(tmp_path))
+    first = whisper_models.ct2_folder("", str(tmp_path))
     joined = (first / "model.bin").stat()
-    assert transcribe.ct2_folder("", str(tmp_path)) == first and (first / "model.bin").stat().st_mtime == joined.st_mtime
+    assert whisper_models.ct2_folder("", str(tmp_path)) == first and (first / "model.bin").stat().st_mtime == joined.st_mtime
     assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]  # no partial folder left behind
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "model.bin").write_bytes(b"x")
     with pytest.raises(ModelUnavailable, match="the folder has no tokenizer.json"):
-        transcribe.ct2_folder(str(bare), str(tmp_path))
+        whisper_models.ct2_folder(str(bare), str(tmp_path))
     with pytest.raises(ModelUnavailable, match="choose one of auto, ctranslate2, openai-whisper"):
-        transcribe.engine_for(Settings(whisper_engine="fast"))
-    assert transcribe.engine_for(Settings()) == "ctranslate2"
-    assert transcribe.engine_for(Settings(whisper_model=str(tmp_path / "x.pt"))) == "openai-whisper"
+        whisper_models.engine_for(Settings(whisper_engine="fast"))
+    assert whisper_models.engine_for(Settings()) == "ctranslate2"
+    assert whisper_models.engine_for(Settings(whisper_model=str(tmp_path / "x.pt"))) == "openai-whisper"
 
 
 FRENCH = ["Bonjour à tous, la réunion commence maintenant.", "Nous allons parler du budget de l'année prochaine.",

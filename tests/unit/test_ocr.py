@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reelscope.analysis.ocr import _as_entities, _extend, consensus, merge_lines
+from reelscope.analysis.ocr import _extend, merge_lines
+from reelscope.analysis.text_entities import as_entities, consensus
 from reelscope.settings import Settings
 
 
@@ -35,7 +36,7 @@ def follow(readings, box=(80, 500, 420, 550), fresh=True):
 def test_a_line_read_in_consecutive_samples_is_one_appearance_with_its_surest_reading():
     readings = [(1.0, "NORTH GATE 47", 0.91), (2.0, "NORTH GATE 47", 0.99), (3.0, "north  gate 47", 0.93),
                 (5.0, "NORTH GATE 47", 0.95)]  # 4.0 missed: a silence of 1 s is bridged
-    (text,), overlays, audit = _as_entities(follow(readings), 1.0, 10.0, Settings())
+    (text,), overlays, audit = as_entities(follow(readings), 1.0, 10.0, Settings())
     assert (text["text"], text["start"], text["end"], text["frame_count"]) == ("NORTH GATE 47", 1.0, 6.0, 4)
     assert text["evidence"]["t"] == 2.0 and text["kind"] == "text" and overlays == []
     assert text["evidence"]["path"] == "text/0000-north-gate-47.jpg"
@@ -45,7 +46,7 @@ def test_a_line_read_in_consecutive_samples_is_one_appearance_with_its_surest_re
 def test_the_same_text_elsewhere_or_after_a_long_silence_is_another_appearance():
     tracks = follow([(1.0, "EXIT", 0.9), (2.0, "EXIT", 0.9, [800, 100, 1000, 150]),  # another sign
                      (6.0, "EXIT", 0.9)])  # 4 s later
-    texts, _, _ = _as_entities(tracks, 1.0, 10.0, Settings(ocr_min_frames=1))
+    texts, _, _ = as_entities(tracks, 1.0, 10.0, Settings(ocr_min_frames=1))
     assert [(t["start"], t["end"]) for t in texts] == [(1.0, 2.0), (2.0, 3.0), (6.0, 7.0)]
 
 
@@ -55,14 +56,14 @@ def test_a_caption_misread_many_ways_is_one_text_with_the_consensus_reading():
                "Harbor closes at 18.30", "Harbor closes at 18:30", "Harb0r closes at 18:30", "Harbor closes a 18:30",
                "Harbor closes at 18:30.", "Harbor closes at 18:30"]
     readings = [(float(t), text, 0.95 if text == truth else 0.97) for t, text in enumerate(misread)]
-    (text,), overlays, _ = _as_entities(follow(readings), 1.0, 20.0, Settings())
+    (text,), overlays, _ = as_entities(follow(readings), 1.0, 20.0, Settings())
     assert text["text"] == truth and (text["start"], text["end"]) == (0.0, 10.0) and overlays == []
 
 
 def test_another_caption_at_the_same_place_is_another_text():
     readings = [(1.0, "Harbor closes at 18:30", 0.9), (2.0, "Harbor closes at 18:30", 0.9),
                 (3.0, "Ferries leave from pier nine", 0.9), (4.0, "Ferries leave from pier nine", 0.9)]
-    texts, _, _ = _as_entities(follow(readings), 1.0, 10.0, Settings())
+    texts, _, _ = as_entities(follow(readings), 1.0, 10.0, Settings())
     assert [(t["text"], t["start"], t["end"]) for t in texts] == [
         ("Harbor closes at 18:30", 1.0, 3.0), ("Ferries leave from pier nine", 3.0, 5.0)]
 
@@ -70,7 +71,7 @@ def test_another_caption_at_the_same_place_is_another_text():
 def test_a_clock_is_one_overlay_with_its_first_and_last_readings_not_one_text_a_second():
     readings = [(float(t), f"2023-11-14 22:13:{20 + t:02d}", 0.93) for t in range(30)]
     readings[5] = (5.0, "2023-11-14 22:13:2S", 0.7)  # a misread
-    texts, (clock,), audit = _as_entities(follow(readings, box=(20, 20, 400, 50)), 1.0, 30.0, Settings())
+    texts, (clock,), audit = as_entities(follow(readings, box=(20, 20, 400, 50)), 1.0, 30.0, Settings())
     assert texts == []
     assert (clock["kind"], clock["label"], clock["start"], clock["end"]) == ("overlay", "overlay", 0.0, 30.0)
     assert (clock["first_reading"], clock["last_reading"]) == ("2023-11-14 22:13:20", "2023-11-14 22:13:49")
@@ -79,21 +80,21 @@ def test_a_clock_is_one_overlay_with_its_first_and_last_readings_not_one_text_a_
 
 def test_a_caption_with_a_misread_digit_is_no_overlay():
     readings = [(float(t), "GATE 47", 0.9) for t in range(20)] + [(20.0, "GATE 41", 0.8), (21.0, "GATE 17", 0.8)]
-    texts, overlays, _ = _as_entities(follow(readings), 1.0, 30.0, Settings())
+    texts, overlays, _ = as_entities(follow(readings), 1.0, 30.0, Settings())
     assert [t["text"] for t in texts] == ["GATE 47"] and overlays == []
 
 
 def test_a_piece_of_a_caption_boxed_apart_for_a_moment_is_no_text_of_its_own():
     whole, piece = (80, 500, 900, 550), (600, 500, 900, 550)
     readings = [(float(t), "Harbor closes at 18:30", 0.9, whole) for t in range(12)] + [(5.0, "18:30", 0.9, piece)]
-    texts, _, _ = _as_entities(follow(sorted(readings, key=lambda r: r[0])), 1.0, 20.0, Settings())
+    texts, _, _ = as_entities(follow(sorted(readings, key=lambda r: r[0])), 1.0, 20.0, Settings())
     assert [t["text"] for t in texts] == ["Harbor closes at 18:30"]
 
 
 def test_a_frame_not_read_again_extends_the_last_reading():
     tracks = follow([(1.0, "EXIT", 0.9)])
     _extend(tracks, 2.0, [80, 500, 420, 550], "EXIT", 0.9, False, 1.0, Settings())
-    (text,), _, audit = _as_entities(tracks, 1.0, 10.0, Settings())
+    (text,), _, audit = as_entities(tracks, 1.0, 10.0, Settings())
     assert text["frame_count"] == 2 and [(r["t"], r["frames"]) for r in audit] == [(1.0, 2)]
 
 
@@ -106,7 +107,7 @@ def test_consensus_is_bounded_in_distinct_readings():
 def test_a_reading_that_never_recurs_or_holds_no_letter_is_audit_material_only():
     tracks = follow([(1.0, "NORTH GATE 47", 0.9), (2.0, "NORTH GATE 47", 0.9), (3.0, "中", 0.9, [900, 80, 930, 110]),
                      (4.0, "++", 0.8, [50, 50, 90, 70]), (5.0, "++", 0.8, [50, 50, 90, 70])])
-    texts, _, audit = _as_entities(tracks, 1.0, 10.0, Settings())
+    texts, _, audit = as_entities(tracks, 1.0, 10.0, Settings())
     assert [t["text"] for t in texts] == ["NORTH GATE 47"]
     assert [(r["text"], r["of"]) for r in audit] == [("NORTH GATE 47", 0), ("NORTH GATE 47", 0), ("中", None), ("++", None),
                                                     ("++", None)]
@@ -121,7 +122,7 @@ def test_pieces_of_a_clock_and_of_a_caption_read_in_their_place_belong_to_them()
     readings += [(float(t), ":02", 0.9, (160, 20, 200, 50)) for t in (12, 13)]
     readings += [(float(t), "Loading dock camera three", 0.93, caption) for t in range(5, 11)]
     readings += [(float(t), "Loading", 0.97, (300, 600, 440, 640)) for t in range(5, 9)]
-    texts, overlays, audit = _as_entities(follow(sorted(readings, key=lambda r: r[0])), 1.0, 40.0, Settings())
+    texts, overlays, audit = as_entities(follow(sorted(readings, key=lambda r: r[0])), 1.0, 40.0, Settings())
     assert [t["text"] for t in texts] == ["Loading dock camera three"] and len(overlays) == 1
     assert {r["of"] for r in audit if r["text"] in ("2026", ":02")} == {1}  # the overlay's, for audit
     assert {r["of"] for r in audit if r["text"] == "Loading"} == {0} and all("part" in r for r in audit if r["text"] == "Loading")

@@ -8,7 +8,8 @@ import re
 
 from pypdf import PdfReader
 
-from reelscope.analysis.reports import placed_tracks, report_pdf
+from reelscope.analysis.report_pdf import report_pdf
+from reelscope.analysis.reports import placed_tracks
 
 JOB = "0123456789abcdef0123456789abcdef"
 HEADINGS = ("Media", "Entities", "Timeline", "Evidence frames", "Transcript")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reelscope.analysis import media, shots
+from reelscope.analysis import frames, shots
 from reelscope.analysis.shots import boundaries, find_shots, frame_signal
 from reelscope.settings import Settings
 
@@ -93,7 +93,7 @@ def test_the_frame_signal_is_the_same_whatever_the_chunk(tmp_path, monkeypatch, 
     settled the step from the frame before to the one two after (the last frame stands for later ones)."""
     levels = [10, 10, 50, 50, 50, 200, 0, 0, 30, 31]
     raw = tmp_path / "frames.gray"
-    raw.write_bytes(b"".join(bytes([level]) * (media.SIGNAL_SIZE[0] * media.SIGNAL_SIZE[1]) for level in levels))
+    raw.write_bytes(b"".join(bytes([level]) * (frames.SIGNAL_SIZE[0] * frames.SIGNAL_SIZE[1]) for level in levels))
     monkeypatch.setattr(shots, "_CHUNK", chunk)
     found = frame_signal(raw, FPS)
     last = len(levels) - 1

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from reelscope import models, progress
-from reelscope.analysis import media
+from reelscope.analysis import frames, media
 from reelscope.artifacts import building, sha256_file
 from reelscope.errors import ModelUnavailable
 from reelscope.settings import Settings
@@ -137,16 +137,16 @@ def box_iou(a: list[float], b: list[float]) -> float:
 def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = None,
            keep: tuple[Path, int] | None = None) -> dict:
     """detections.json content: every sampled frame with every detection (label, confidence, box).
-    The same decode can write the shot signal and keep the sampled frames (media.sample_frames)."""
+    The same decode can write the shot signal and keep the sampled frames (frames.sample_frames)."""
     with detector(settings) as (model, weights):
         names = model.names
     label_of = labelling(names)
     animals = set(settings.animal_labels)
-    sample_w, sample_h = media.sample_size(facts, settings.detect_imgsz)
+    sample_w, sample_h = frames.sample_size(facts, settings.detect_imgsz)
     # Boxes are reported in display pixels of the source, whatever size the detector saw.
     scale_x = facts["video"]["display_width"] / sample_w
     scale_y = facts["video"]["display_height"] / sample_h
-    frames: list[dict] = []
+    sampled: list[dict] = []
 
     def run_batch(batch: list) -> None:
         with detector(settings) as (model, _):
@@ -164,11 +164,11 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
                 **label_of(int(cls))[1],
             } for (x1, y1, x2, y2), conf, cls in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())]
             detections.sort(key=lambda d: (-d["confidence"], d["label"], d["box"]))
-            frames.append({"t": t, "detections": detections})
-        progress.within("detect", frames[-1]["t"], facts["duration_s"])
+            sampled.append({"t": t, "detections": detections})
+        progress.within("detect", sampled[-1]["t"], facts["duration_s"])
 
     batch: list = []
-    for sample in media.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz,
+    for sample in frames.sample_frames(path, facts, settings.detect_fps, settings.detect_imgsz,
                                       media.decode_threads(settings), signal, keep):
         batch.append(sample)
         if len(batch) == settings.detect_batch:
@@ -185,5 +185,5 @@ def detect(path: Path, facts: dict, settings: Settings, signal: Path | None = No
         "duration_s": facts["duration_s"],
         "min_confidence": settings.detect_min_confidence,
         "animal_labels": sorted(animals),
-        "frames": frames,
+        "frames": sampled,
     }

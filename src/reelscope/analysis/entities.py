@@ -30,7 +30,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from reelscope.analysis import media
+from reelscope.analysis import frames, media
 from reelscope.settings import Settings
 
 EVIDENCE_MAX_SIDE = 1280
@@ -109,7 +109,7 @@ def slug(label: str) -> str:
 
 
 def render_evidence(video: Path, frame_size: tuple[int, int], entities: list[dict], out_dir: Path,
-                    kept: media.KeptFrames | None = None) -> None:
+                    kept: frames.KeptFrames | None = None) -> None:
     """Write each range's evidence JPEG: the frame (display width, height) at the best detection
     (the sampled frame itself when it was kept), its box drawn and captioned with its label."""
     width, height = frame_size
@@ -118,7 +118,8 @@ def render_evidence(video: Path, frame_size: tuple[int, int], entities: list[dic
         evidence = entity["evidence"]
         target = out_dir / evidence["path"]
         target.parent.mkdir(exist_ok=True)
-        media.extract_frame(video, evidence["t"], target, media.even(width * scale), media.even(height * scale), kept)
+        media.extract_frame(video, evidence["t"], target, media.even(width * scale), media.even(height * scale),
+                            kept and kept.path_at(evidence["t"]))
         with Image.open(target) as image:
             image = image.convert("RGB")
             draw = ImageDraw.Draw(image)

@@ -1,4 +1,4 @@
-"""ffmpeg/ffprobe work: probe, renditions, thumbnails, sampled frames, single frames.
+"""ffmpeg/ffprobe work: probe, renditions, thumbnails, single frames (sampled frames: frames.py).
 
 Paths reach ffmpeg as `file:` URLs built from absolute paths, so a hostile name (leading
 `-`, a `proto:` prefix, spaces, unicode) is only ever a file name, never an option or protocol.
@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ffmpeg
 
-from reelscope.artifacts import read_json, write_json
 from reelscope.errors import InvalidMedia, StageFailed
 from reelscope.settings import Settings
-
-if TYPE_CHECKING:  # annotations only; numpy itself is imported where it is used
-    import numpy as np
 
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
 
@@ -43,17 +36,17 @@ def decode_threads(settings: Settings) -> int:
     return settings.ffmpeg_threads or max(1, (os.cpu_count() or 1) // 3)
 
 
-def _input(path: Path, threads: int, **options):
+def ffmpeg_input(path: Path, threads: int, **options):
     return ffmpeg.input(file_url(path), threads=threads, **options)
 
 
-def _global_args(threads: int) -> tuple[str, ...]:
+def ffmpeg_global_args(threads: int) -> tuple[str, ...]:
     return (*GLOBAL_ARGS, "-filter_threads", str(threads))
 
 
-def _run(stream, what: str, path: Path, threads: int | None = None) -> None:
+def run_ffmpeg(stream, what: str, path: Path, threads: int | None = None) -> None:
     try:
-        args = GLOBAL_ARGS if threads is None else _global_args(threads)
+        args = GLOBAL_ARGS if threads is None else ffmpeg_global_args(threads)
         stream.global_args(*args).run(capture_stdout=True, capture_stderr=True, overwrite_output=True)
     except ffmpeg.Error as err:
         raise StageFailed(f"{Path(path).name}: {what} failed: {diagnostic(err.stderr)}") from None
@@ -196,8 +189,8 @@ def _rotation(video: dict) -> int:
 
 def _check_decodes_to_the_end(path: Path, duration: float, threads: int) -> None:
     """Decode the last two seconds: a truncated file whose index survived fails here."""
-    stream = _input(path, threads, ss=max(0.0, duration - 2.0)).output("-", f="null")
-    proc = subprocess.run(stream.global_args(*_global_args(threads)).compile(), capture_output=True)
+    stream = ffmpeg_input(path, threads, ss=max(0.0, duration - 2.0)).output("-", f="null")
+    proc = subprocess.run(stream.global_args(*ffmpeg_global_args(threads)).compile(), capture_output=True)
     if proc.returncode != 0 or b"partial file" in proc.stderr:
         raise InvalidMedia(path, f"truncated or corrupt: the end of the file cannot be decoded ({diagnostic(proc.stderr, 1)})")
 
@@ -248,7 +241,7 @@ def _copy_rendition(path: Path, facts: dict, target: Path) -> None:
     """The source's video stream as it is (and its audio, _rendition_audio), index first."""
     source = ffmpeg.input(file_url(path))
     audio, options = _rendition_audio(source, facts)
-    _run(ffmpeg.output(source["v:0"], *audio, file_url(target), vcodec="copy", movflags="+faststart", **options),
+    run_ffmpeg(ffmpeg.output(source["v:0"], *audio, file_url(target), vcodec="copy", movflags="+faststart", **options),
          "copying the rendition", path)
 
 
@@ -261,7 +254,7 @@ def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path
         _copy_rendition(path, facts, out_dir / f"{rung['name']}.mp4")
     encoded = [rung for rung in plan if rung not in copied]
     threads = decode_threads(settings)
-    source = _input(path, threads)
+    source = ffmpeg_input(path, threads)
     video = source.video.split()
     audio, audio_options = _rendition_audio(source, facts)
     if audio and audio_tracks(facts) > 1:  # a mix is a filter's output: one use each
@@ -281,7 +274,7 @@ def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path
     thumbs = (video[len(encoded)].filter("fps", fps=f"1/{settings.thumbnail_interval_s}", eof_action="pass")
               .filter("scale", settings.thumbnail_width, -2))
     outputs.append(ffmpeg.output(thumbs, file_url(thumbs_dir / "thumb_%05d.jpg"), **{"q:v": 4}))
-    _run(ffmpeg.merge_outputs(*outputs), "encoding renditions", path, threads)
+    run_ffmpeg(ffmpeg.merge_outputs(*outputs), "encoding renditions", path, threads)
 
     poster_at = round(min(facts["duration_s"] * 0.1, 5.0), 3)
     top = plan[0]
@@ -297,10 +290,11 @@ def encode_renditions(path: Path, facts: dict, settings: Settings, out_dir: Path
     return {"renditions": renditions, "poster": {"t": poster_at, "path": "poster.jpg"}, "thumbnails": thumbnails}
 
 
-def extract_frame(path: Path, t: float, out_jpg: Path, width: int, height: int, kept: KeptFrames | None = None) -> Path:
-    """The frame shown at time t as a width x height JPEG: the frame kept from sampling at t when
-    there is one (no decoding), else an accurate seek (the first frame at or after t)."""
-    if kept and (sample := kept.path_at(t)):
+def extract_frame(path: Path, t: float, out_jpg: Path, width: int, height: int, sample: Path | None = None) -> Path:
+    """The frame shown at time t as a width x height JPEG: `sample`, the frame a decode kept at t
+    (frames.KeptFrames.path_at), when there is one (no decoding), else an accurate seek (the first
+    frame at or after t)."""
+    if sample:
         from PIL import Image
 
         with Image.open(sample) as image:
@@ -315,80 +309,10 @@ def extract_frame(path: Path, t: float, out_jpg: Path, width: int, height: int, 
         source = ffmpeg.input(file_url(path), **({"ss": t} if seek_input else {}))
         stream = (source.video.filter("scale", width, height)
                   .output(file_url(out_jpg), vframes=1, **({} if seek_input else {"ss": t}), **{"q:v": 2}))
-        _run(stream, f"extracting the frame at {t:.3f} s", path)
+        run_ffmpeg(stream, f"extracting the frame at {t:.3f} s", path)
         if Path(out_jpg).exists():
             return Path(out_jpg)
     raise StageFailed(f"{Path(path).name}: no frame at {t:.3f} s")
-
-
-# ---------------------------------------------------------------- sampled frames
-
-def sample_size(facts: dict, max_side: int) -> tuple[int, int]:
-    """Frame size handed to the detector: display size, shrunk so the long side is <= max_side."""
-    width, height = facts["video"]["display_width"], facts["video"]["display_height"]
-    scale = min(1.0, max_side / max(width, height))
-    return even(width * scale), even(height * scale)
-
-
-SIGNAL_SIZE = (64, 36)  # the frames shot detection compares: enough for a cut, ~2 KB a frame
-
-
-def _signal_output(video, facts: dict, raw: Path):
-    """Every frame, at the source's own rate (a constant rate: frame i shows t = i / fps), shrunk
-    to SIGNAL_SIZE gray, into the file `raw`: what shot detection reads (analysis/shots.py)."""
-    return (video.filter("fps", fps=facts["video"]["fps"]).filter("scale", *SIGNAL_SIZE, flags="area")
-            .output(file_url(raw), format="rawvideo", pix_fmt="gray"))
-
-
-def decode_signal(path: Path, facts: dict, raw: Path, threads: int) -> Path:
-    """The shot signal alone (when no detection pass decoded the video): see _signal_output."""
-    _run(_signal_output(_input(path, threads).video, facts, raw), "decoding frames for shots", path, threads)
-    return raw
-
-
-def sample_frames(path: Path, facts: dict, fps: float, max_side: int, threads: int, signal: Path | None = None,
-                  keep: tuple[Path, int] | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (t, BGR frame) at `fps` frames per second.
-
-    ffmpeg decodes and drops the frames in between; only the sampled, already-scaled frames
-    cross the pipe into Python. Frame i is the last source frame shown at or before t = i / fps
-    (fps round=up; its default would give the frame about half an interval later); the final
-    partial interval still yields its frame (eof_action=pass). The same decode can also write
-    the shot signal into the file `signal` (_signal_output), and with keep=(folder, max side)
-    the same samples as JPEG into folder (KeptFrames): the video is decoded once.
-    """
-    import numpy as np  # here, not at the top: the Lambda functions import this module without numpy
-
-    width, height = sample_size(facts, max_side)
-    video = _input(path, threads).video
-    outputs = []
-    if signal:
-        copies = video.split()
-        video = copies[0]
-        outputs.append(_signal_output(copies[1], facts, signal))
-    sampled = video.filter("fps", fps=fps, round="up", eof_action="pass")
-    if keep:
-        kept_folder, kept_size = Path(keep[0]), sample_size(facts, keep[1])
-        copies = sampled.split()
-        sampled = copies[0]
-        outputs.append(copies[1].filter("scale", *kept_size)
-                       .output(file_url(kept_folder / KeptFrames.NAME), start_number=0, **{"q:v": 2}))
-    piped = sampled.filter("scale", width, height).output("pipe:", format="rawvideo", pix_fmt="bgr24")
-    args = ffmpeg.merge_outputs(piped, *outputs).global_args(*_global_args(threads)).compile(overwrite_output=True)
-    count = 0
-    with ffmpeg_output(args, path, "decoding frames") as proc:
-        chunks = _read_ahead(proc.stdout, width * height * 3)
-        try:
-            for chunk in chunks:
-                yield round(count / fps, 3), np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
-                count += 1
-        except BaseException:
-            proc.kill()  # before the reader is drained below: nothing more to decode
-            raise
-        finally:
-            chunks.close()
-    if keep:
-        KeptFrames.write_index(kept_folder, fps, kept_size, count)
 
 
 @contextlib.contextmanager
@@ -409,56 +333,3 @@ def ffmpeg_output(args: list[str], path: Path, what: str) -> Iterator[subprocess
         if returncode != 0:
             errors.seek(0)
             raise StageFailed(f"{Path(path).name}: {what} failed: {diagnostic(errors.read())}")
-
-
-READ_AHEAD = 16  # sampled frames decoded ahead of the caller (a detection batch is 8)
-
-
-def _read_ahead(pipe, size: int) -> Iterator[bytes]:
-    """Whole frames of `size` bytes from `pipe`, read by a thread up to READ_AHEAD frames ahead, so
-    that ffmpeg decodes while the caller works on the frames before (a pipe holds 64 KB, less than
-    a frame: without this, decoding and detection took turns)."""
-    frames: queue.Queue = queue.Queue(READ_AHEAD)
-
-    def read() -> None:
-        try:
-            while len(chunk := pipe.read(size)) == size:
-                frames.put(chunk)
-        finally:
-            frames.put(None)
-
-    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
-    reader.start()
-    try:
-        while (chunk := frames.get()) is not None:
-            yield chunk
-    finally:
-        while reader.is_alive():  # closed early: take what it still reads until the writer is gone
-            with contextlib.suppress(queue.Empty):
-                frames.get(timeout=0.1)
-
-
-class KeptFrames:
-    """Sampled frames one decode kept as JPEG (sample_frames(keep=...)), so that the steps after it
-    in its branch do not decode the video again for a shot's keyframe or an evidence frame.
-    Complete once its index is written, after the last frame."""
-
-    NAME, INDEX = "%06d.jpg", "frames.json"
-
-    def __init__(self, folder: Path):
-        index = read_json(folder / self.INDEX)
-        self.folder, self.fps, self.size, self.count = folder, index["fps"], tuple(index["size"]), index["count"]
-
-    @classmethod
-    def write_index(cls, folder: Path, fps: float, size: tuple[int, int], count: int) -> None:
-        write_json(folder / cls.INDEX, {"fps": fps, "size": list(size), "count": count})
-
-    @classmethod
-    def find(cls, folder: Path) -> KeptFrames | None:
-        return cls(folder) if (folder / cls.INDEX).is_file() else None
-
-    def path_at(self, t: float) -> Path | None:
-        """The frame sampled at time t, when t is a sample time."""
-        i = round(t * self.fps)
-        return self.folder / (self.NAME % i) if 0 <= i < self.count and abs(i / self.fps - t) < 1e-3 else None
-

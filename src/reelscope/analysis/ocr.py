@@ -29,18 +29,19 @@ The rules (settings in brackets):
      confident reading. Every fresh reading is kept in ocr.json ("readings", "of" the entity's
      place among texts then overlays) for audit; an overlay that reads as a date and time gives
      the wall clock (wallclock.py).
+  7. A track inside an overlay's place while it shows, or a piece of a text's reading in its
+     place, belongs to it; a track under [ocr_min_frames] frames, or with no letter or digit,
+     is audit material only. Rules 4, 5 and 7 are text_entities.py's.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections import Counter
 from pathlib import Path
 
 from reelscope import models, progress
-from reelscope.analysis import entities, media, wallclock
+from reelscope.analysis import entities, frames, media, wallclock
 from reelscope.analysis.detect import box_iou
+from reelscope.analysis.text_entities import as_entities, contains, normalized, similarity, template
 from reelscope.errors import ModelUnavailable
 from reelscope.settings import Settings
 
@@ -52,8 +53,6 @@ DETECT_SIDE = 640  # where lines are looked for (_read_frame)
 # against 0.29 s on 2 cores); once found, a line is read where it stands (_where_tracks_stand).
 CLOSE_DETECT_SIDE = 960
 SAME_LINE = 0.6  # rule 3: shapes this alike are one line (a word dropped or merged, not another caption)
-OVERLAY_MIN_CHANGES = 3  # rule 4: distinct readings, and distinct digits among them, that make an overlay
-CONSENSUS_READINGS = 64  # rule 5: the most supported distinct readings compared with each other
 SAME_CROP = 2.0  # a line's pixels within this mean absolute difference (0-255) are read as before
 # Rule 1: a frame is read whole at least this often however still it looks: a busy moving picture
 # averages out in the grid, and text the detector missed in it would not be looked for again.
@@ -136,21 +135,6 @@ def merge_lines(pieces: list[tuple[list[float], str, float]]) -> list[tuple[list
     return merged
 
 
-def normalized(text: str) -> str:
-    """What rule 3 compares: letters and digits, case aside (one reading may lose a space or a
-    full stop that the next one keeps: "closesat", "cero." and "cero")."""
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
-
-
-def template(key: str) -> str:
-    """A normalized reading with every digit as 0: a clock's readings share it while they change."""
-    return re.sub(r"\d", "0", key)
-
-
-def similarity(a: str, b: str) -> float:
-    return 1.0 if a == b else difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-
-
 def read_text(path: Path, facts: dict, settings: Settings) -> dict:
     """ocr.json content: captions and signs as entities of kind "text", overlays (a clock, a
     counter) as entities of kind "overlay", every fresh reading for audit, and the wall clock an
@@ -158,15 +142,15 @@ def read_text(path: Path, facts: dict, settings: Settings) -> dict:
     import cv2
     import numpy as np
 
-    size = media.sample_size(facts, settings.ocr_max_side)
+    size = frames.sample_size(facts, settings.ocr_max_side)
     scale = facts["video"]["display_width"] / size[0]  # boxes in display pixels of the source, as detections
     interval = 1.0 / settings.ocr_fps
 
     tracks: list[dict] = []
     last_thumb, last_lines, found, last_read = None, [], [], 0.0
     frames_read = lines_reread = frames_seen = 0
-    frames = media.sample_frames(path, facts, settings.ocr_fps, settings.ocr_max_side, media.decode_threads(settings))
-    for t, frame in frames:
+    sampled = frames.sample_frames(path, facts, settings.ocr_fps, settings.ocr_max_side, media.decode_threads(settings))
+    for t, frame in sampled:
         frames_seen += 1
         thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
         closely = last_thumb is None or t - last_read >= FULL_READ_S
@@ -191,7 +175,7 @@ def read_text(path: Path, facts: dict, settings: Settings) -> dict:
         for box, text, confidence, fresh in last_lines:
             _extend(tracks, t, [round(v, 1) for v in box], text, round(confidence, 3), fresh, interval, settings)
         progress.within("ocr", t, facts["duration_s"])
-    texts, overlays, readings = _as_entities(tracks, interval, facts["duration_s"], settings)
+    texts, overlays, readings = as_entities(tracks, interval, facts["duration_s"], settings)
     clock, clock_note = wallclock.find([(overlay, [r for r in readings if r["of"] == len(texts) + k and "part" not in r])
                                         for k, overlay in enumerate(overlays)], facts["duration_s"], settings)
     return {"rules": {"sample_fps": settings.ocr_fps, "max_side": settings.ocr_max_side, "change": settings.ocr_change,
@@ -239,12 +223,12 @@ def _where_tracks_stand(reader, frame, lines: list[tuple], tracks: list[dict], s
     the place of the short lines."""
     wanted = []
     for track in tracks:
-        if any(other is not track and _contains(other["span"], track["span"]) >= 0.7 and other["span"] != track["span"]
+        if any(other is not track and contains(other["span"], track["span"]) >= 0.7 and other["span"] != track["span"]
                for other in tracks):
             continue  # a piece of a line read whole: reading it would keep the piece going
         (x1, y1, x2, y2), (bx1, by1, bx2, by2) = track["box"], track["best"]["box"]
         box = [min(x1, bx1), min(y1, by1), max(x2, bx2), max(y2, by2)]  # where it stands now, as wide as read best
-        covering = [i for i, line in enumerate(lines) if box_iou(line[0], box) > 0.3 or _contains(box, line[0]) >= 0.7]
+        covering = [i for i, line in enumerate(lines) if box_iou(line[0], box) > 0.3 or contains(box, line[0]) >= 0.7]
         if not covering or all(lines[i][0][2] - lines[i][0][0] < 0.95 * (box[2] - box[0]) for i in covering):
             wanted.append((track, box, covering))
     readings = _read_at(reader, frame, [box for _, box, _ in wanted], scale)
@@ -301,118 +285,6 @@ def _extend(tracks: list[dict], t: float, box: list[float], text: str, confidenc
         track["readings"][-1]["frames"] += 1  # the frame looked the same: its reading stands for it too
     if confidence > track["best"]["confidence"]:
         track["best"] = {"t": t, "box": box, "confidence": confidence, "text": text}
-
-
-def is_overlay(readings: list[dict]) -> bool:
-    """Rule 4: most readings share one shape with two digits or more, and those digits change."""
-    keys = [r["key"] for r in readings]
-    if len(set(keys)) < OVERLAY_MIN_CHANGES:
-        return False
-    shape, count = Counter(template(key) for key in keys).most_common(1)[0]
-    if count < 0.5 * len(keys) or shape.count("0") < 2:
-        return False
-    digits = {re.sub(r"\D", "", key) for key in keys if template(key) == shape}
-    return len(digits) >= max(OVERLAY_MIN_CHANGES, 0.3 * count)
-
-
-def consensus(readings: list[dict]) -> dict:
-    """Rule 5: the reading most like all the others (weighted by frames and confidence); of the
-    readings with that text, the form read most, then the most confident. Bounded: the most supported readings are
-    compared with each other, not every misreading with every other."""
-    weight: dict[str, float] = {}
-    for r in readings:
-        weight[r["key"]] = weight.get(r["key"], 0.0) + r["frames"] * r["confidence"]
-    ranked = sorted(weight, key=lambda key: (-weight[key], key))[:CONSENSUS_READINGS]
-    best = max(ranked, key=lambda key: (sum(weight[other] * similarity(key, other) for other in ranked), weight[key]))
-    forms: dict[str, float] = {}  # of that text, the form read most ("closes at" over "closesat")
-    for r in readings:
-        if r["key"] == best:
-            forms[r["text"]] = forms.get(r["text"], 0.0) + r["frames"] * r["confidence"]
-    return max((r for r in readings if r["key"] == best), key=lambda r: (forms[r["text"]], r["confidence"], -r["t"]))
-
-
-def _contains(outer: list[float], inner: list[float]) -> float:
-    """The part of `inner`'s area inside `outer`."""
-    width = min(outer[2], inner[2]) - max(outer[0], inner[0])
-    height = min(outer[3], inner[3]) - max(outer[1], inner[1])
-    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
-    return max(0.0, width) * max(0.0, height) / area if area > 0 else 0.0
-
-
-def _part_of(piece: str, whole: str) -> bool:
-    """Whether the normalized reading `piece` is a piece of `whole` ("2026" of a clock's reading,
-    a caption's first word), misread a little."""
-    if not piece or len(piece) >= len(whole):
-        return False
-    match = difflib.SequenceMatcher(None, piece, whole, autojunk=False).find_longest_match()
-    return match.size >= 0.8 * len(piece)
-
-
-def _owners(tracks: list[dict], overlay: list[bool], settings: Settings) -> dict[int, int | None]:
-    """Rule 7: the tracks that are no entity of their own, each with the track it belongs to (None:
-    a reading that never recurred, audit material only). A track inside an overlay's place while
-    it shows belongs to the overlay; one inside a text's place while it shows, that reads as a
-    piece of it (or has under a third of its frames: the detector boxed a part apart), to it."""
-    def beside(piece: dict, whole: dict) -> bool:  # in its place, while it shows (give or take a gap)
-        gap = settings.entity_gap_s
-        return (piece["first"] <= whole["last"] + gap and whole["first"] <= piece["last"] + gap
-                and _contains(whole["span"], piece["span"]) >= 0.7)
-
-    keys = [normalized(consensus(track["readings"])["text"]) if not overlay[i] else "" for i, track in enumerate(tracks)]
-    owners: dict[int, int | None] = {}
-    for i, piece in enumerate(tracks):
-        if overlay[i]:
-            continue
-        if not keys[i]:  # no letter, no digit: no text
-            owners[i] = None
-            continue
-        owner = next((j for j, whole in enumerate(tracks) if overlay[j] and beside(piece, whole)), None)
-        if owner is None:
-            owner = next((j for j, whole in enumerate(tracks) if j != i and not overlay[j] and beside(piece, whole)
-                          and (whole["frames"] >= 3 * piece["frames"] or _part_of(keys[i], keys[j]))), None)
-        if owner is not None or piece["frames"] < settings.ocr_min_frames:
-            owners[i] = owner
-    for i in owners:  # a piece of a piece belongs to the whole
-        while owners[i] in owners:
-            owners[i] = owners[owners[i]]
-    return owners
-
-
-def _as_entities(tracks: list[dict], interval: float, duration: float,
-                 settings: Settings) -> tuple[list[dict], list[dict], list[dict]]:
-    """Tracks -> (text entities, overlay entities, readings for audit), in order of appearance."""
-    tracks = sorted((track for track in tracks if track["readings"]),
-                    key=lambda tr: (tr["first"], tr["best"]["box"][1], tr["best"]["box"][0]))
-    overlay = [is_overlay(track["readings"]) for track in tracks]
-    owners = _owners(tracks, overlay, settings)
-    texts, overlays, place = [], [], {}
-    for i, track in enumerate(tracks):
-        if i in owners:
-            continue
-        end = min(track["last"] + interval, duration)
-        chosen = track["best"] if overlay[i] else consensus(track["readings"])
-        entity = {"kind": "overlay" if overlay[i] else "text", "label": "overlay" if overlay[i] else chosen["text"],
-                  "text": track["readings"][0]["text"] if overlay[i] else chosen["text"], "animal": False,
-                  "start": track["first"], "end": round(end, 3), "duration": round(end - track["first"], 3),
-                  "peak_confidence": max(track["scores"]),
-                  "mean_confidence": round(sum(track["scores"]) / len(track["scores"]), 3),
-                  "frame_count": track["frames"], "max_instances": 1, "box": track["best"]["box"],
-                  "evidence": {"t": track["best"]["t"], "box": track["best"]["box"],
-                               "confidence": track["best"]["confidence"]}}
-        if overlay[i]:
-            entity |= {"first_reading": track["readings"][0]["text"], "last_reading": track["readings"][-1]["text"],
-                       "readings": len(track["readings"])}
-        (overlays if overlay[i] else texts).append((entity, i))
-    for index, (entity, i) in enumerate(texts + overlays):
-        entity["evidence"]["path"] = f"text/{index:04d}-{entities.slug(entity['text'][:40])}.jpg"
-        place[i] = index
-    # Every fresh reading, "of" the entity it counts for (an absorbed piece's: its owner's; a reading
-    # that never recurred: none), the overlays' own first (wallclock.py fits the clock from those).
-    readings = sorted(({"t": r["t"], "text": r["text"], "confidence": r["confidence"], "frames": r["frames"],
-                        "of": place.get(owners.get(i, i)), **({"part": True} if i in owners else {})}
-                       for i, track in enumerate(tracks) for r in track["readings"]),
-                      key=lambda r: (r["of"] is None, r["of"] or 0, "part" in r, r["t"]))
-    return [e for e, _ in texts], [e for e, _ in overlays], readings
 
 
 def render_evidence(video: Path, facts: dict, texts: list[dict], out_dir: Path) -> None:

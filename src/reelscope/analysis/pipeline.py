@@ -19,12 +19,12 @@ from pathlib import Path
 from reelscope import __version__
 from reelscope.analysis import detect as detect_mod
 from reelscope.analysis import entities as entities_mod
-from reelscope.analysis import media, ocr, reports, shots, speakers, subtitles
+from reelscope.analysis import frames, media, ocr, report_pdf, reports, shots, speakers, subtitles
 from reelscope.analysis import tracks as tracks_mod
 from reelscope.analysis import transcribe as transcribe_mod
 from reelscope.analysis import translate as translate_mod
-from reelscope.artifacts import building, read_json, sha256_file, staging, write_json
-from reelscope.errors import ReelscopeError, StepSkipped, error_message
+from reelscope.artifacts import building, describe_artifact, read_json, sha256_file, staging, write_json
+from reelscope.errors import StepSkipped, error_message
 from reelscope.progress import Progress
 from reelscope.settings import Settings
 from reelscope.status import Status
@@ -182,8 +182,8 @@ def translate(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     return stage.published
 
 
-def kept_frames(out_dir: Path) -> media.KeptFrames | None:
-    return media.KeptFrames.find(Path(out_dir) / KEPT_FRAMES)
+def kept_frames(out_dir: Path) -> frames.KeptFrames | None:
+    return frames.KeptFrames.find(Path(out_dir) / KEPT_FRAMES)
 
 
 def discard_kept_frames(out_dir: Path) -> None:
@@ -196,9 +196,9 @@ def detect(video: Path, out_dir: Path, settings: Settings) -> list[str]:
     discard_kept_frames(out_dir)
     keep_side = entities_mod.EVIDENCE_MAX_SIDE
     with (staging(out_dir) as stage, tempfile.TemporaryDirectory(prefix="signal-") as tmp,
-          building(Path(out_dir) / KEPT_FRAMES) as frames):
+          building(Path(out_dir) / KEPT_FRAMES) as kept):
         raw = Path(tmp) / "frames.gray"
-        write_json(stage.dir / "detections.json", detect_mod.detect(video, facts, settings, raw, (frames, keep_side)))
+        write_json(stage.dir / "detections.json", detect_mod.detect(video, facts, settings, raw, (kept, keep_side)))
         write_json(stage.dir / "frame-signal.json", shots.frame_signal(raw, facts["video"]["fps"]))
     return stage.published
 
@@ -211,7 +211,7 @@ def find_shots(video: Path, out_dir: Path, settings: Settings) -> list[str]:
         signal = read_json(signal_json)
     else:
         with tempfile.TemporaryDirectory(prefix="signal-") as tmp:
-            raw = media.decode_signal(video, facts, Path(tmp) / "frames.gray", media.decode_threads(settings))
+            raw = frames.decode_signal(video, facts, Path(tmp) / "frames.gray", media.decode_threads(settings))
             signal = shots.frame_signal(raw, facts["video"]["fps"])
     found = shots.find_shots(signal, facts["duration_s"], settings)
     with staging(out_dir) as stage:
@@ -287,9 +287,12 @@ def make_exports(out_dir: Path, source: dict, steps: dict[str, dict],
     `names`: what the analyst named the speakers."""
     report = reports.build_report(out_dir, source, steps, overall_status(steps), names)
     if fetch_pictures:
-        fetch_pictures(reports.pdf_pictures(report))
+        fetch_pictures(report_pdf.pdf_pictures(report))
     with staging(out_dir) as stage:
-        reports.write_exports(report, out_dir, stage.dir)
+        write_json(stage.dir / "report.json", report)
+        (stage.dir / "entities.csv").write_text(reports.entities_csv(report), encoding="utf-8", newline="")
+        (stage.dir / "transcript.csv").write_text(reports.transcript_csv(report), encoding="utf-8", newline="")
+        (stage.dir / "report.pdf").write_bytes(report_pdf.report_pdf(report, out_dir))
     return stage.published
 
 
@@ -315,85 +318,7 @@ READ_BY_LATER = {f for reads in STEP_READS.values() for f in reads}
 REUSABLE = set(STEP_ORDER) - {"probe"}
 
 
-def _warm_detector(settings: Settings) -> None:
-    import numpy as np
-
-    with detect_mod.detector(settings) as (model, _):  # OpenVINO compiles the network at the first prediction
-        model.predict([np.zeros((64, 64, 3), np.uint8)], imgsz=settings.detect_imgsz,
-                      conf=settings.detect_min_confidence, verbose=False)
-
-
-def _hold(model_context) -> None:
-    with model_context:
-        pass
-
-
-MODEL_WARMERS: dict[str, Callable[[Settings], None]] = {
-    "transcribe": lambda settings: _hold(transcribe_mod.whisper_model(settings)),
-    "speakers": lambda settings: _hold(speakers.encoder()),
-    "detect": _warm_detector,
-    "ocr": lambda settings: _hold(ocr.reader(settings)),
-}
-
-
-def models_in_use(settings: Settings) -> list[tuple[str, str, str]]:
-    """(role, model, "sha256 …" of its weights, or why there is none) of each model these settings run."""
-    def identified(role: str, name: str, files: Callable[[], list[Path]]) -> tuple[str, str, str]:
-        try:
-            paths = files()
-            return role, name, f"sha256 {sha256_file(*paths)}" if paths else "no local weights"
-        except ReelscopeError as err:
-            return role, name, f"missing: {err}"
-
-    whisper = settings.whisper_model or "bundled whisper-base (CTranslate2)"
-    return [identified("speech", whisper, lambda: transcribe_mod.weights_files(settings.whisper_model)),
-            identified("speakers", "resemblyzer pretrained.pt", lambda: [speakers.encoder_weights()]),
-            identified("objects", settings.yolo_weights,
-                       lambda: [detect_mod.weights_path(settings.yolo_weights, settings.model_dir)])]
-
-
-def warm_models(settings: Settings, steps=STEP_ORDER) -> None:
-    """Load the models of `steps` into this process before a step asks for them: while a Batch job
-    downloads its video, while `process` starts local mode and uploads, while `serve` waits for
-    its first upload. Measured on 2 cores: 3.4 CPU s of loading (YOLOv8s OpenVINO compile 1.4 s,
-    ultralytics import 1.1 s, Whisper 0.5 s), no longer on a short video's critical path. A step
-    that asks first waits for the load in progress (models.exclusive). A model that cannot load
-    is its step's to report: the step tries again and records why."""
-    for step in steps:
-        if step in MODEL_WARMERS:
-            try:
-                MODEL_WARMERS[step](settings)
-            except Exception:  # the step records it (see above)
-                pass
-
-
 # ---------------------------------------------------------------- analyze
-
-ARTIFACT_KINDS = {  # first matching prefix wins
-    "media.json": "media", "renditions.json": "renditions", "poster.jpg": "poster", "thumbnails/": "thumbnail",
-    "transcript.raw.json": "transcript-raw", "transcript.json": "transcript",
-    "subtitles.srt": "subtitles", "subtitles.vtt": "subtitles",
-    "transcript.en.json": "translation", "subtitles.en.srt": "subtitles", "subtitles.en.vtt": "subtitles",
-    "speakers.json": "speakers",
-    "detections.json": "detections", "frame-signal.json": "frame-signal", "shots.json": "shots", "tracks.json": "tracks",
-    "shots/": "keyframe", "entities.json": "entities", "evidence/": "evidence",
-    "ocr.json": "ocr", "text/": "evidence",
-    "report.json": "report", "report.pdf": "report", "entities.csv": "table", "transcript.csv": "table",
-    "search/": "search-index",
-}
-
-
-def artifact_kind(relative: str) -> str:
-    if relative.endswith(".mp4"):
-        return "rendition"
-    return next(kind for prefix, kind in ARTIFACT_KINDS.items() if relative.startswith(prefix))
-
-
-def describe_artifact(out_dir: Path, relative: str) -> dict:
-    path = Path(out_dir) / relative
-    return {"path": relative, "kind": artifact_kind(relative), "sha256": sha256_file(path),
-            "size_bytes": path.stat().st_size}
-
 
 def overall_status(steps: dict[str, dict]) -> str:
     """PARTIAL when a step failed (the steps that needed it were skipped); SUCCEEDED otherwise: a

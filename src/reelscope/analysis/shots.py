@@ -1,7 +1,7 @@
 """Shot boundaries from every frame, seen small: hard cuts and fades through black, a keyframe per shot.
 
 The detection pass decodes the video once and also writes every frame at SIGNAL_SIZE gray
-(media.sample_frames); `frame_signal` turns those frames into three numbers per frame:
+(frames.sample_frames); `frame_signal` turns those frames into three numbers per frame:
   luma     the frame's mean brightness (0-255; video black is 16)
   change   mean absolute difference from the previous frame
   settled  mean absolute difference between the previous frame and two frames later
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from reelscope.analysis import media
+from reelscope.analysis import frames, media
 from reelscope.settings import Settings
 
 KEYFRAME_WIDTH = 320
@@ -36,17 +36,17 @@ def frame_signal(raw: Path, fps: float) -> dict:
     """frame-signal.json content from the raw SIGNAL_SIZE gray frames that ffmpeg wrote."""
     import numpy as np
 
-    pixels = media.SIGNAL_SIZE[0] * media.SIGNAL_SIZE[1]
+    pixels = frames.SIGNAL_SIZE[0] * frames.SIGNAL_SIZE[1]
     count = Path(raw).stat().st_size // pixels
     luma, change, settled = np.zeros(count), np.zeros(count), np.zeros(count)
     # Read a chunk at a time (with the frame before it and the two after, which it is compared
     # with): a memory map would keep every page it read resident, 200 MB for an hour at 25 fps.
-    with open(raw, "rb") as frames:
+    with open(raw, "rb") as signal:
         for start in range(0, count, _CHUNK):
             index = np.arange(start, min(count, start + _CHUNK))
             first, last = max(start - 1, 0), min(count, index[-1] + 3)
-            frames.seek(first * pixels)
-            block = np.frombuffer(frames.read((last - first) * pixels), np.uint8).reshape(-1, pixels).astype(np.int16)
+            signal.seek(first * pixels)
+            block = np.frombuffer(signal.read((last - first) * pixels), np.uint8).reshape(-1, pixels).astype(np.int16)
             current = block[index - first]
             previous = block[np.maximum(index - 1, 0) - first]
             later = block[np.minimum(index + 2, count - 1) - first]
@@ -57,7 +57,7 @@ def frame_signal(raw: Path, fps: float) -> dict:
     def rounded(values) -> list[float]:
         return [round(float(v), 1) for v in values]
 
-    return {"fps": fps, "size": list(media.SIGNAL_SIZE), "luma": rounded(luma), "change": rounded(change),
+    return {"fps": fps, "size": list(frames.SIGNAL_SIZE), "luma": rounded(luma), "change": rounded(change),
             "settled": rounded(settled)}
 
 
@@ -104,7 +104,7 @@ def find_shots(signal: dict, duration: float, settings: Settings) -> list[dict]:
 
 def _keyframe_time(start: float, end: float, fps: float, sample_fps: float) -> float:
     """The sample time nearest the shot's middle among those in [start, end) (a sample at t shows
-    the last frame at or before t: media.sample_frames), else the middle frame's time."""
+    the last frame at or before t: frames.sample_frames), else the middle frame's time."""
     middle = (start + end) / 2
     inside = range(math.ceil(round(start * sample_fps, 6)), math.ceil(round(end * sample_fps, 6)))
     if not inside:
@@ -113,12 +113,13 @@ def _keyframe_time(start: float, end: float, fps: float, sample_fps: float) -> f
 
 
 def render_keyframes(video: Path, facts: dict, shots: list[dict], out_dir: Path,
-                     kept: media.KeptFrames | None = None) -> None:
+                     kept: frames.KeptFrames | None = None) -> None:
     width, height = facts["video"]["display_width"], facts["video"]["display_height"]
     (out_dir / "shots").mkdir(exist_ok=True)
     for shot in shots:
-        media.extract_frame(video, shot["keyframe"]["t"], out_dir / shot["keyframe"]["path"], KEYFRAME_WIDTH,
-                            media.even(height * KEYFRAME_WIDTH / width), kept)
+        t = shot["keyframe"]["t"]
+        media.extract_frame(video, t, out_dir / shot["keyframe"]["path"], KEYFRAME_WIDTH,
+                            media.even(height * KEYFRAME_WIDTH / width), kept and kept.path_at(t))
 
 
 def cut_times(shots: list[dict]) -> list[float]:

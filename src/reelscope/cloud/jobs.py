@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
 from reelscope.analysis import pipeline, reports
-from reelscope.artifacts import dumps, read_json, sha256_file
+from reelscope.artifacts import describe_artifact, dumps, read_json, sha256_file
 from reelscope.cloud import eta
 from reelscope.cloud.fetch import Pace, open_video
 from reelscope.errors import BadNames, FetchRefused, NotFound, ReelscopeError, StepSkipped, error_message
@@ -95,7 +95,7 @@ def run_steps(names: list[str], job_id: str, key: str, settings: Settings, store
             started = time.perf_counter()
             try:
                 published = pipeline.STAGES[name](video, out, settings)
-                outputs = [pipeline.describe_artifact(out, relative) for relative in published]
+                outputs = [describe_artifact(out, relative) for relative in published]
                 for output in outputs:
                     store.upload(out / output["path"], artifact_key(job_id, output["path"]))
             except StepSkipped as why:
@@ -329,10 +329,10 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
         names = job.get("speaker_names", {})
         for relative in pipeline.make_exports(Path(tmp), source, steps, fetch_pictures, names):
             store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
-            artifacts.append(pipeline.describe_artifact(Path(tmp), relative))
+            artifacts.append(describe_artifact(Path(tmp), relative))
         report = read_json(Path(tmp) / "report.json")
         indexed, vectors = search.index_documents(store, job_id, report, Path(tmp))
-        artifacts.append(pipeline.describe_artifact(Path(tmp), vectors))
+        artifacts.append(describe_artifact(Path(tmp), vectors))
     manifest = pipeline.build_manifest(source, steps, artifacts)
     store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
     store.put_step_rates(eta.learn(store.step_rates(), records, float(job["media"]["duration_s"])))

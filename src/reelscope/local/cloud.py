@@ -25,7 +25,7 @@ from pathlib import Path
 import boto3
 
 from reelscope import definition
-from reelscope.analysis import pipeline
+from reelscope.analysis import warmup
 from reelscope.artifacts import write_json
 from reelscope.cloud import eta, jobs
 from reelscope.errors import ReelscopeError, error_message
@@ -82,6 +82,11 @@ def _check_port_free(port: int) -> None:
                                  "choose another with --port") from None
 
 
+# One LocalCloud open at a time in a process: moto's backends and os.environ are the process's, so
+# a second would reset the first's bucket, table and state machine under its running jobs.
+_open = threading.Lock()
+
+
 class LocalCloud:
     """Start with `with LocalCloud(state_dir) as cloud:`; see the module doc."""
 
@@ -98,17 +103,28 @@ class LocalCloud:
 
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalCloud:
-        self.folder.acquire()
+        if not _open.acquire(blocking=False):
+            raise ReelscopeError("local mode already runs in this process (its S3, DynamoDB and Step Functions "
+                                 "are the process's): close it before opening another")
+        self._saved_env = dict(os.environ)
         try:
-            if self.port:
-                _check_port_free(self.port)
-            self.port = self.port or _free_port()
+            self.folder.acquire()
+            try:
+                self._start()
+            except BaseException:
+                self._stop()
+                raise
         except BaseException:
-            self.folder.release()
+            _open.release()
             raise
+        return self
+
+    def _start(self) -> None:
+        if self.port:
+            _check_port_free(self.port)
+        self.port = self.port or _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         # The hosted handlers see what Lambda would give them: credentials, region, resource names.
-        self._saved_env = dict(os.environ)
         os.environ.update({
             "MOTO_PORT": str(self.port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": SECRET,
@@ -136,7 +152,6 @@ class LocalCloud:
         self.store = shared_store(BUCKET, TABLE)
         self._saver = threading.Thread(target=self._save_while_running, daemon=True)
         self._saver.start()
-        return self
 
     def __exit__(self, *_) -> None:
         try:
@@ -145,12 +160,19 @@ class LocalCloud:
             self._saver.join()
             self.save(final=True)
         finally:
-            self.runner.uninstall()
+            self._stop()
+            _open.release()
+
+    def _stop(self) -> None:
+        """What _start did, undone: the runner and the server stopped, the environment as it was,
+        the state folder free. (Its saves are __exit__'s: a start that failed has nothing to save.)"""
+        self.runner.uninstall()
+        if self.server:
             self.server.stop()
-            os.environ.clear()
-            os.environ.update(self._saved_env)
-            forget_shared_stores()
-            self.folder.release()
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+        forget_shared_stores()
+        self.folder.release()
 
     def _create_resources(self) -> None:
         self.s3.create_bucket(Bucket=BUCKET)
@@ -315,7 +337,7 @@ class LocalCloud:
     def serve(self, stop: threading.Event, say=print, api_port: int = 0) -> None:
         """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
         # The first upload finds the models loaded.
-        threading.Thread(target=pipeline.warm_models, args=(Settings.from_env(),), daemon=True).start()
+        threading.Thread(target=warmup.warm_models, args=(Settings.from_env(),), daemon=True).start()
         with ApiServer(self.runner, api_port) as api:
             self.page_origins.add(api.url)
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")

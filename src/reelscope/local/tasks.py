@@ -106,6 +106,8 @@ class TaskRunner:
             events.register(f"before-call.{operation}", self._answer, unique_id=f"reelscope-c-{operation}")
 
     def uninstall(self) -> None:
+        if boto3.DEFAULT_SESSION is None:  # nothing was installed: local mode stopped while starting
+            return
         events = boto3.DEFAULT_SESSION.events
         for operation in self.OPERATIONS:
             events.unregister(f"before-parameter-build.{operation}", unique_id=f"reelscope-p-{operation}")
