@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--key", required=True)
     args = parser.parse_args(argv)
-    heap.share_arenas()  # the download, the warm-up and the step's threads allocate at once
+    heap.settle()  # the download, the warm-up and the step's threads allocate at once
     settings = Settings.from_env()
     warming = threading.Thread(target=warm_models, args=(settings, COMMANDS[args.command]))
     warming.start()  # loads while the video downloads

@@ -155,7 +155,7 @@ def _interrupt(*_) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    heap.share_arenas()  # local mode runs every branch in threads of this process
+    heap.settle()  # local mode runs every branch in threads of this process
     # A service manager's stop (SIGTERM: systemd, docker, kill) ends a run as Ctrl-C does: running
     # steps finish and the state is saved, instead of dying with the work since the last save.
     previous = signal.signal(signal.SIGTERM, _interrupt)
