@@ -44,7 +44,12 @@ class BadNames(ReelscopeError):
 
 
 class BadQuery(ReelscopeError):
-    """A search that cannot be run as asked (no searchable words, too many, an unknown mode)."""
+    """A search that cannot be run as asked (no searchable words, too many, a bad filter or
+    cursor); `field` names the parameter at fault."""
+
+    def __init__(self, message: str, field: str = "q"):
+        super().__init__(message)
+        self.field = field
 
 
 def error_message(err: Exception) -> str:

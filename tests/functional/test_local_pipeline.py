@@ -149,8 +149,8 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
     assert report["media"]["duration_s"] == 16.0 and report["transcript"] and report["shots"] and report["tracks"]
     listed = {f"jobs/{job_id}/{a['path']}": a["sha256"] for a in manifest["artifacts"]}
     stored = {o["Key"] for o in cloud.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"jobs/{job_id}/")["Contents"]}
-    records = {f"jobs/{job_id}/records/{name}-outputs.json" for name in pipeline.STEP_ORDER if name != "translate"} | {
-        f"jobs/{job_id}/records/search-terms.json"}  # what each step published (translate skipped), the search terms
+    # what each step published (translate skipped)
+    records = {f"jobs/{job_id}/records/{name}-outputs.json" for name in pipeline.STEP_ORDER if name != "translate"}
     assert stored == set(listed) | {f"jobs/{job_id}/manifest.json"} | records
     for key, sha in listed.items():
         assert hashlib.sha256(cloud.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()).hexdigest() == sha

@@ -7,10 +7,10 @@ import re
 
 import pytest
 import requests
-from boto3.dynamodb.conditions import Key
 
 from reelscope import synth
 from reelscope.local.cloud import LocalCloud
+from reelscope.local.names import TABLE
 from reelscope.search.index import MIN_SIMILARITY, terms
 
 from ..conftest import SENTENCES
@@ -158,20 +158,6 @@ def test_semantic_and_hybrid_filters_and_blend(indexed):
     assert search(cloud, q="person", mode="semantic", label="Fall")[1]["hits"] == []
 
 
-def test_hybrid_keeps_words_of_a_job_without_vectors(indexed):
-    cloud, jobs, _ = indexed
-    pointer = {"PK": "VECTORS", "SK": jobs["harbor"]}
-    item = cloud.store.table.get_item(Key=pointer)["Item"]
-    cloud.store.table.delete_item(Key=pointer)  # as if indexed before semantic search existed
-    try:
-        best = search(cloud, q="cargo ships", mode="hybrid")[1]["hits"][0]
-        assert (best["job_id"], best["similarity"], best["matched"]) == (jobs["harbor"], None, ["cargo", "ship"])
-        semantic = search(cloud, q="vessels carrying freight reached port at dawn", mode="semantic")[1]["hits"]
-        assert all(hit["job_id"] != jobs["harbor"] for hit in semantic)
-    finally:
-        cloud.store.table.put_item(Item=item)
-
-
 def test_a_wall_clock_time_finds_the_moment_the_burned_in_clock_showed_it(indexed):
     cloud, jobs, _ = indexed
     report = cloud.store.get_json(f"jobs/{jobs['harbor']}/report.json")
@@ -191,104 +177,67 @@ def test_a_wall_clock_time_finds_the_moment_the_burned_in_clock_showed_it(indexe
 
 
 def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):
+    from reelscope.search import engine
     from reelscope.search import index as search_module
 
     cloud, jobs, _ = indexed
-    stats = {"PK": "SEARCH", "SK": "STATS"}
-    counted = cloud.store.table.get_item(Key=stats)["Item"]["documents"]
+    job = cloud.store.job(jobs["speech"])
+    rows = engine.open_table(engine.DOCUMENTS).count_rows()
     report = cloud.store.get_json(f"jobs/{jobs['speech']}/report.json")
     changed = {**report, "transcript": [{**report["transcript"][0], "text": "Zeppelins hover above the orchard."}]}
     try:  # a rerun that heard something else: its old words and documents are gone, the new ones found
-        assert search_module.index_documents(cloud.store, jobs["speech"], changed, tmp_path / "changed")[0] == 1
+        assert search_module.index_documents(jobs["speech"], changed, tmp_path / "changed", job["created_at"])[0] == 1
         assert search(cloud, q="kitchen window")[1]["hits"] == []
         (hit,) = search(cloud, q="zeppelin orchard")[1]["hits"]
         assert (hit["job_id"], hit["snippet"]) == (jobs["speech"], "Zeppelins hover above the orchard.")
-        assert cloud.store.table.get_item(Key=stats)["Item"]["documents"] == counted - 2
+        assert engine.open_table(engine.DOCUMENTS).count_rows() == rows - 2
         airships = {"q": "airships floating over fruit trees", "mode": "semantic", "job": jobs["speech"]}
         assert search(cloud, **airships)[1]["hits"][0]["snippet"] == "Zeppelins hover above the orchard."
     finally:
-        assert search_module.index_documents(cloud.store, jobs["speech"], report, tmp_path) == (3, "search/vectors.json")
-    assert cloud.store.table.get_item(Key=stats)["Item"]["documents"] == counted  # a redrive counts nothing twice
+        assert search_module.index_documents(jobs["speech"], report, tmp_path, job["created_at"]) == (3, "search/vectors.json")
+    assert engine.open_table(engine.DOCUMENTS).count_rows() == rows  # a redrive counts nothing twice
     assert words(search(cloud, q="kitchen window")[1]["hits"][0]["snippet"]) == words(SENTENCES[1])
     assert search(cloud, q="zeppelin orchard")[1]["hits"] == []
-    # The warm process's vectors of the job were replaced too.
     assert all("Zeppelin" not in hit["snippet"] for hit in search(cloud, **airships)[1]["hits"])
 
 
-def test_a_term_said_many_times_spreads_over_items_of_bounded_size(indexed, tmp_path, monkeypatch):
-    """Hours of speech say a word thousands of times: its postings in one job continue over
-    several items (here chunks of 300 characters stand for 64,000); indexing again drops the ones
-    no longer needed, and the job's terms are listed in S3, not in an item."""
-    from reelscope.search import index as search_module
-
+def test_the_engine_lives_in_the_state_folder_and_the_table_holds_no_search_item(indexed):
     cloud, jobs, _ = indexed
-    monkeypatch.setattr(search_module, "POSTINGS_CHUNK_CHARS", 300)
-    report = cloud.store.get_json(f"jobs/{jobs['harbor']}/report.json")
-    long = {**report, "transcript": [{"id": i, "start": 10.0 * i, "end": 10.0 * i + 5, "text": f"Walrus sighting number {i}."}
-                                     for i in range(40)]}
-
-    def walrus_items() -> list[dict]:
-        return cloud.store.table.query_all(Key("PK").eq("TERM#walru") & Key("SK").begins_with(jobs["harbor"]))
-
-    try:
-        search_module.index_documents(cloud.store, jobs["harbor"], long, tmp_path / "long")
-        items = walrus_items()
-        assert len(items) >= 3 and all(len(item["postings"]) <= 300 for item in items)
-        hits = search(cloud, q="walrus", job=jobs["harbor"], limit="100")[1]["hits"]
-        assert sorted(hit["start"] for hit in hits) == [10.0 * i for i in range(40)]  # each once, from every item
-        vectors = cloud.store.table.get_item(Key={"PK": "VECTORS", "SK": jobs["harbor"]})["Item"]
-        assert cloud.store.get_json(vectors["terms_key"])["walru"] == len(items)
-        short = {**long, "transcript": long["transcript"][:2]}
-        search_module.index_documents(cloud.store, jobs["harbor"], short, tmp_path / "short")
-        assert len(walrus_items()) == 1
-        assert len(search(cloud, q="walrus", job=jobs["harbor"])[1]["hits"]) == 2
-    finally:
-        search_module.index_documents(cloud.store, jobs["harbor"], report, tmp_path / "again")
-    assert walrus_items() == []
+    assert (cloud.state_dir / "search" / "documents.lance").is_dir()
+    kinds = {item["PK"]["S"].split("#")[0] for item in cloud.dynamodb.scan(TableName=TABLE)["Items"]}
+    assert not kinds & {"TERM", "DOC", "VECTORS", "SEARCH", "CLOCK"}, kinds
 
 
-def test_a_job_whose_terms_its_vectors_item_listed_is_indexed_again_cleanly(indexed, tmp_path):
-    """An index written before the terms went to S3 listed them in the VECTORS item: indexing the
-    job again still deletes the terms it no longer has."""
-    from reelscope.search import index as search_module
-
+def test_filters_pages_and_facets_through_the_api(indexed):
     cloud, jobs, _ = indexed
-    report = cloud.store.get_json(f"jobs/{jobs['people']}/report.json")
-    vectors = cloud.store.table.get_item(Key={"PK": "VECTORS", "SK": jobs["people"]})["Item"]
-    stale = {"PK": "TERM#platypu", "SK": jobs["people"], "postings": "ent-0\t1\t1.0\tNormal"}
-    cloud.store.table.write_batch([stale, {**{k: v for k, v in vectors.items() if k != "terms_key"},
-                                           "terms": ["normal", "platypu"]}])
-    assert [hit["doc_id"] for hit in search(cloud, q="platypus")[1]["hits"]] == ["ent-0"]
-    search_module.index_documents(cloud.store, jobs["people"], report, tmp_path)
-    assert search(cloud, q="platypus")[1]["hits"] == []
-    assert "terms_key" in cloud.store.table.get_item(Key={"PK": "VECTORS", "SK": jobs["people"]})["Item"]
-
-
-def test_jobs_indexed_by_the_first_layout_are_still_found(indexed):
-    """A store written before the index held one item per term and job still answers: its term
-    items (one per term and document, with the hit's fields) are read as postings, unless the job
-    has been indexed again since, whose new items win (no hit twice)."""
-    from decimal import Decimal
-
-    cloud, jobs, _ = indexed
-    old_job = "e" * 32
-
-    def first_layout(term: str, job_id: str, doc_id: str, snippet: str) -> dict:
-        return {"PK": f"TERM#{term}", "SK": f"{job_id}#{doc_id}", "tf": 1, "job_id": job_id, "file_name": "old.mp4",
-                "doc_id": doc_id, "kind": "transcript", "start": Decimal("1.5"), "end": Decimal("3"), "snippet": snippet}
-
-    items = [first_layout(term, old_job, "seg-0", "Quartz lanterns glow.") for term in ("quartz", "lantern", "glow")]
-    items.append(first_layout("kitchen", jobs["speech"], "seg-1", "stale: indexed again since"))
-    cloud.store.table.write_batch(items)
-    try:
-        (hit,) = search(cloud, q="quartz lanterns")[1]["hits"]
-        assert (hit["job_id"], hit["snippet"], hit["start"], sorted(hit["matched"])) == \
-               (old_job, "Quartz lanterns glow.", 1.5, ["lantern", "quartz"])
-        assert search(cloud, q="glow", job=old_job)[1]["hits"][0]["job_id"] == old_job
-        (kitchen,) = search(cloud, q="kitchen")[1]["hits"]
-        assert (words(kitchen["snippet"]), kitchen["matched"]) == (words(SENTENCES[1]), ["kitchen"])  # counted once
-    finally:
-        cloud.store.table.write_batch(deletes=[{"PK": item["PK"], "SK": item["SK"]} for item in items])
+    status, body = search(cloud, q="person", kind="entity")
+    assert status == 200 and {h["kind"] for h in body["hits"]} == {"entity"}
+    assert [(f["value"], f["hits"]) for f in body["facets"]["kind"]] == [("entity", 2)]
+    assert [(f["value"], f["hits"], f["file_name"]) for f in body["facets"]["job"]] == [(jobs["people"], 2, "people.mp4")]
+    first = search(cloud, q="window cargo ships person coffee", limit="2")[1]
+    second = search(cloud, q="window cargo ships person coffee", limit="2", next=first["next"])[1]
+    assert first["next"] and second["facets"] is None
+    seen = [(h["job_id"], h["doc_id"]) for h in first["hits"] + second["hits"]]
+    assert len(set(seen)) == 4
+    whole = search(cloud, q="window cargo ships person coffee", limit="4")[1]["hits"]
+    assert seen == [(h["job_id"], h["doc_id"]) for h in whole]
+    assert search(cloud, q="cargo", file="harbor.mp4")[1]["hits"][0]["job_id"] == jobs["harbor"]
+    assert search(cloud, q="cargo", file="speech.mp4")[1]["hits"] == []
+    assert search(cloud, q="cargo", uploaded_after="2999-01-01")[1]["hits"] == []
+    assert search(cloud, q="coffee", **{"from": "2023-11-14T22:13:20"})[1]["hits"][0]["kind"] == "text"
+    assert search(cloud, q="coffee", to="2023-11-14T22:00:00")[1]["hits"] == []
+    like = search(cloud, like=f"{jobs['harbor']}#seg-1")[1]
+    assert like["mode"] == "semantic" and all(h["doc_id"] != "seg-1" or h["job_id"] != jobs["harbor"] for h in like["hits"])
+    assert search(cloud, q="cargo", kind="frames") == (422, {
+        "message": "kind: frames is not a kind; kinds: transcript, translation, entity, text, overlay, moment"})
+    assert search(cloud, q="cargo", uploaded_before="soon")[0] == 422
+    assert search(cloud, q="cargo", **{"from": "noon"}) == (422, {
+        "message": "from: 'noon' is not a date and time as the clock shows it (2023-11-14T22:13:20, no zone)"})
+    assert search(cloud, q="cargo", next="garbage") == (422, {"message": "next: not a cursor this search gave"})
+    assert search(cloud, q="ships", next=first["next"]) == (422, {
+        "message": "next: the cursor of another search (query, mode or filters changed)"})
+    assert search(cloud, like="nothing") == (422, {"message": "like: a hit's job_id#doc_id, as a hit gives them"})
+    assert search(cloud, language="english", q="x")[0] == 422
 
 
 def test_normalization():

@@ -219,8 +219,8 @@ class Hit(BaseModel):
     file_name: str
     doc_id: str
     kind: str = Field(description="transcript, translation (English for speech in another language), "
-                                  "entity (an object's range or an overlay), text (on-screen text) "
-                                  "or moment (where a burned-in clock showed the time searched for)")
+                                  "entity (an object's range), text (on-screen text), overlay (a burned-in "
+                                  "clock, a logo's text) or moment (where a burned-in clock showed the time searched for)")
     start: float
     end: float
     snippet: str
@@ -231,6 +231,7 @@ class Hit(BaseModel):
     label: str | None = None
     speaker: str | None = Field(None, description="a transcript segment's speaker id (S1, S2...)")
     speaker_name: str | None = Field(None, description="the name that speaker had when the job was indexed")
+    language: str | None = Field(None, description="a transcript segment's language (ISO 639-1)")
     source_language: str | None = Field(None, description="a translation's language of the speech")
     confidence: float | None = None
     evidence: str | None = None
@@ -238,12 +239,30 @@ class Hit(BaseModel):
     thumbnail: str | None = None
     thumbnail_url: str | None = Field(None, description="a picture of the moment, presigned")
     wall_time: str | None = Field(None, description="a moment's time on the burned-in clock (ISO 8601, the clock's own zone)")
+    wall_start: str | None = Field(None, description="what the burned-in clock showed at the start (videos with a dated clock)")
+    wall_end: str | None = None
+
+
+class FacetValue(BaseModel):
+    value: str
+    hits: int
+    file_name: str | None = Field(None, description="a job's file name")
+
+
+class Facets(BaseModel):
+    of: int = Field(description="the facets count the best this many hits (at most 1,000)")
+    kind: list[FacetValue]
+    job: list[FacetValue]
+    label: list[FacetValue]
 
 
 class SearchAnswer(BaseModel):
     query: str
     mode: str
     hits: list[Hit]
+    next: str | None = Field(description="pass as ?next= (with the same query and filters) for the following page; "
+                                         "null on the last")
+    facets: Facets | None = Field(description="hits per kind, job and label, for the filter controls (first page only)")
     links_expire_in: int
 
 

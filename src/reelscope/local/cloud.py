@@ -129,6 +129,8 @@ class LocalCloud:
             "MOTO_PORT": str(self.port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": SECRET,
             "REELSCOPE_BUCKET": BUCKET, "REELSCOPE_TABLE": TABLE, "REELSCOPE_FETCH_FUNCTION": "reelscope-fetch",
+            # The search engine's tables live in the state folder as they are (no save, no restore).
+            "REELSCOPE_SEARCH_URI": str(self.state_dir / "search"),
             "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
         })
         os.environ.pop("AWS_SESSION_TOKEN", None)

@@ -1,51 +1,36 @@
-"""Search across every video: keyword (an inverted index in the jobs table), semantic (sentence
-embeddings, cosine) and hybrid (both blended).
+"""Search across every video: keyword (BM25 full text), semantic (sentence embeddings, cosine) and
+hybrid (both, fused by rank), on the engine's tables (engine.py), with filters pushed into the
+engine, a cursor for the next page and counts per kind, job and label.
 
-Documents are a job's transcript segments and entity ranges (an entity's text is its label, so
-"dog" finds dog ranges). Both modes index the same documents and return hits of the same shape.
-
-Keyword: text is normalized (lower case, accents folded, punctuation dropped, a small English
-stop list, plural "s" trimmed) the same way for documents and queries. Items: PK = TERM#{term},
-SK = {job_id}: the term's postings in that job, packed in one string (a line per document: id,
-term frequency, start, label), so a query reads one small item per job a term occurs in rather
-than one per document (a term said thousands of times in hours of speech continues in items
-SK = {job_id}.1, .2...: none grows past POSTINGS_CHUNK_CHARS); PK = DOC#{job_id}, SK = {doc_id}:
-what a hit shows of the document, read only for the hits returned; PK = SEARCH, SK = STATS
-counts documents for the idf. A query ranks documents by sum over its terms of idf(term) * tf /
-(tf + 1) (BM25 without length norm).
-
-Semantic: each document's all-MiniLM-L6-v2 vector (embed.py), stored per job in S3 as
-jobs/{job_id}/search/vectors.json; PK = VECTORS, SK = {job_id} lists the jobs that have one (and
-where the job's terms are listed, for indexing it again: records/search-terms.json). A
-query is embedded and compared with every stored vector (exact cosine: fine to a few hundred
-thousand documents, see docs/BENCHMARKS.md). A warm process keeps a job's vectors until the job
-is indexed again. Hybrid: 0.5 * keyword score / best keyword score + 0.5 * similarity.
+Documents are a job's transcript segments (and their English translation), its entity ranges (an
+entity's text is its label, so "dog" finds dog ranges), its on-screen texts and its overlays, each
+with its speaker, language, times on the video and on its burned-in clock, upload time and file
+name. A job's vectors are also its artifact search/vectors.json: `reelscope reindex` rebuilds the
+tables from the artifacts without embedding again.
 
 Wall clock: a query that is a time or a date and time ("17:20", "2025-07-02 17:20:05") also
-finds the moments whose burned-in clock showed it (PK = CLOCK, SK = {job_id}: the job's clock
-pieces), first, as hits of kind "moment".
+finds the moments whose burned-in clock showed it, first, as hits of kind "moment".
 """
 
 from __future__ import annotations
 
 import base64
 import bisect
-import math
+import binascii
+import datetime as dt
+import hashlib
+import json
 import re
-import threading
 import unicodedata
-from collections import Counter, OrderedDict
-from decimal import Decimal
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from boto3.dynamodb.conditions import Key
 
 from reelscope.analysis import reports, wallclock
 from reelscope.artifacts import dumps
 from reelscope.errors import BadQuery, ReelscopeError
-from reelscope.search import embed
-from reelscope.store import Store, artifact_key, now, to_dynamo
+from reelscope.search import embed, engine
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,6 +39,7 @@ STOP_WORDS = frozenset("a an and are as at be but by for from has have in is it 
                        "were will with".split())
 SNIPPET_CHARS = 200
 MODES = ("keyword", "semantic", "hybrid")
+KINDS = ("transcript", "translation", "entity", "text", "overlay", "moment")
 VECTORS_SCHEMA = "reelscope.vectors/1"
 VECTORS_PATH = "search/vectors.json"
 # Below its kind's floor a semantic "match" is noise and is not returned; bench/bench_search.py
@@ -66,324 +52,356 @@ VECTORS_PATH = "search/vectors.json"
 # a label's ("car" scores 0.34 against "emisiones").
 MIN_SIMILARITY = {"transcript": 0.3, "entity": 0.6}
 SHORT_TEXT_WORDS = 2
-KEYWORD_WEIGHT = 0.5  # hybrid: the rest is the similarity's
-CACHED_JOBS = 512  # vectors of this many jobs kept in a warm process
-MAX_QUERY_TERMS = 32
-FIRST_LAYOUT_FIELDS = ("tf", "job_id", "start", "label")  # what ranking reads of a first-layout term item
-POSTINGS_CHUNK_CHARS = 64_000  # a term's postings in one job, per item (an item holds at most 400 KB)
-JOB_ID_CHARS = 32
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009; LanceDB's RRFReranker's too)
+MAX_QUERY_TERMS = 32  # a pasted page is not a search
+MAX_DEPTH = 1_000  # how deep the pages of one search go (offset + limit)
+FACETS_OF = 1_000  # facets count the best this many hits
+FACET_VALUES = 20  # per facet, the most frequent
+CLOCK_FORMAT = "%Y-%m-%dT%H:%M:%S"
+SHOWN = ("job_id", "doc_id", "kind", "file_name", "start", "end", "label", "speaker", "speaker_name", "language",
+         "source_language", "confidence", "evidence", "thumbnail", "wall_start", "wall_end")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a search keeps; None keeps everything. Times: `uploaded_*` ISO 8601 (UTC when no zone
+    is given), `wall_from`/`wall_to` the burned-in clock's own time."""
+    job: str | None = None
+    label: str | None = None
+    speaker: str | None = None
+    kind: tuple[str, ...] | None = None
+    language: str | None = None
+    file: str | None = None
+    uploaded_after: str | None = None
+    uploaded_before: str | None = None
+    wall_from: str | None = None
+    wall_to: str | None = None
 
 
 def min_similarity(doc: dict) -> float:
-    """The floor of one document as the vectors file keeps it (see MIN_SIMILARITY)."""
-    if doc["kind"] == "text":
-        return MIN_SIMILARITY["entity" if len(doc["snippet"].split()) <= SHORT_TEXT_WORDS else "transcript"]
-    return MIN_SIMILARITY[doc["kind"]]
+    """A document's semantic floor (see MIN_SIMILARITY)."""
+    if doc["kind"] in ("text", "overlay"):
+        return MIN_SIMILARITY["entity" if len(doc["text"].split()) <= SHORT_TEXT_WORDS else "transcript"]
+    return MIN_SIMILARITY["transcript" if doc["kind"] == "translation" else doc["kind"]]
 
 
 def terms(text: str) -> list[str]:
+    """The words of a text as a hit's `matched` lists them: lower case, accents folded, stop words
+    dropped, a plural "s" trimmed."""
     folded = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
     words = re.findall(r"[a-z0-9]+", folded)
     return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
             for w in words if w not in STOP_WORDS]
 
 
-def documents(report: dict) -> list[dict]:
+def documents(report: dict, uploaded_at: str) -> list[dict]:
     """The searchable pieces of one job's report, each with a picture of its moment: an entity
-    range (an object, or on-screen text) its evidence frame, a transcript segment (and its English
-    translation, for speech in another language) the last thumbnail at or before its start."""
+    range (an object, on-screen text, an overlay) its evidence frame, a transcript segment (and
+    its English translation, for speech in another language) the last thumbnail at or before its start."""
     thumbnails = report.get("thumbnails") or []
     starts = [thumbnail["t"] for thumbnail in thumbnails]
+    clock = report.get("wall_clock")
 
-    def thumbnail_at(t: float) -> dict:
-        before = bisect.bisect_right(starts, t) - 1
-        return {"thumbnail": thumbnails[max(before, 0)]["path"]} if thumbnails else {}
+    def shared(start: float, end: float) -> dict:
+        before = bisect.bisect_right(starts, start) - 1
+        walls = [wallclock.wall_time(clock, t) for t in (start, end)]
+        return {"start": start, "end": end, "job_id": report["source"]["job_id"],
+                "file_name": report["source"]["file_name"], "uploaded_at": uploaded_at,
+                **({"thumbnail": thumbnails[max(before, 0)]["path"]} if thumbnails else {}),
+                **({"wall_start": walls[0], "wall_end": walls[1]} if "T" in walls[0] else {})}  # a clock with a date
 
     names = reports.speaker_names(report)
-    docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], "start": s["start"], "end": s["end"],
-             **({"speaker": s["speaker"], "speaker_name": names.get(s["speaker"], s["speaker"])} if s.get("speaker") else {}),
-             **thumbnail_at(s["start"])} for s in report["transcript"]]
-    docs += [{"doc_id": f"en-{s['id']}", "kind": "translation", "text": s["text"], "start": s["start"], "end": s["end"],
-              "source_language": s["source_language"], **thumbnail_at(s["start"])} for s in report.get("translation", [])]
+    docs = [{"doc_id": f"seg-{s['id']}", "kind": "transcript", "text": s["text"], **shared(s["start"], s["end"]),
+             **({"language": s["language"]} if s.get("language") else {}),
+             **({"speaker": s["speaker"], "speaker_name": names.get(s["speaker"], s["speaker"])} if s.get("speaker") else {})}
+            for s in report["transcript"]]
+    docs += [{"doc_id": f"en-{s['id']}", "kind": "translation", "text": s["text"], "language": "en",
+              "source_language": s["source_language"], **shared(s["start"], s["end"])}
+             for s in report.get("translation", [])]
     for e in report["entities"]:
-        text = e["kind"] == "text"
-        docs.append({"doc_id": f"ent-{e['id']}", "kind": "text" if text else "entity",
-                     "text": e["text"] if text else e["label"] + (" animal" if e["animal"] else ""),
-                     **({} if text else {"label": e["label"]}), "start": e["start"], "end": e["end"],
+        seen = e["kind"] in ("text", "overlay")
+        docs.append({"doc_id": f"ent-{e['id']}", "kind": e["kind"] if seen else "entity",
+                     "text": e["text"] if seen else e["label"] + (" animal" if e["animal"] else ""),
+                     **({} if seen else {"label": e["label"]}), **shared(e["start"], e["end"]),
                      "confidence": e["peak_confidence"], "evidence": e["evidence"]["path"],
                      "thumbnail": e["evidence"]["path"]})
     return docs
 
 
-def _hit_fields(job_id: str, file_name: str, doc: dict) -> dict:
-    """What a hit says about its document, in both modes."""
-    return {"job_id": job_id, "file_name": file_name, **{k: v for k, v in doc.items() if k != "text"},
-            "snippet": doc["text"][:SNIPPET_CHARS]}
-
-
-def _postings(docs: list[dict]) -> dict[str, list[str]]:
-    """Each term of the job's documents -> its postings in chunks of at most POSTINGS_CHUNK_CHARS:
-    a line per document, "doc_id TAB tf TAB start TAB label TAB speaker TAB speaker_name" (label empty
-    for transcript segments, the speaker's fields for the others)."""
-    lines: dict[str, list[str]] = {}
-    for doc in docs:
-        for term, count in Counter(terms(doc["text"])).items():
-            # a label of custom weights, an analyst's name could hold a tab
-            label, speaker, name = (" ".join(doc.get(k, "").split()) for k in ("label", "speaker", "speaker_name"))
-            lines.setdefault(term, []).append(f"{doc['doc_id']}\t{count}\t{doc['start']!r}\t{label}\t{speaker}\t{name}")
-    chunked: dict[str, list[str]] = {}
-    for term, found in lines.items():
-        chunks, size = [[]], 0
-        for line in found:
-            if size + len(line) > POSTINGS_CHUNK_CHARS and chunks[-1]:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(line)
-            size += len(line) + 1
-        chunked[term] = ["\n".join(chunk) for chunk in chunks]
-    return chunked
-
-
-def _postings_key(job_id: str, chunk: int) -> str:
-    """A term's postings item in a job: SK = the job id, then {job_id}.{n} for chunk n."""
-    return job_id if chunk == 0 else f"{job_id}.{chunk}"
-
-
-def terms_key(job_id: str) -> str:
-    return artifact_key(job_id, "records/search-terms.json")
-
-
-def _read_postings(job_id: str, packed: str) -> list[dict]:
-    """The postings of one item (lines written before speakers have four fields, not six)."""
-    postings = []
-    for line in packed.split("\n"):
-        doc_id, tf, start, label, *speaker = line.split("\t")
-        postings.append({"sk": f"{job_id}#{doc_id}", "job_id": job_id, "tf": int(tf), "start": float(start),
-                         **({"label": label} if label else {}),
-                         **({"speaker": speaker[0], "speaker_name": speaker[1]} if speaker and speaker[0] else {})})
-    return postings
-
-
-def index_documents(store: Store, job_id: str, report: dict, folder: Path) -> tuple[int, str]:
-    """Write the job's term and document items and its vectors (the file under `folder`, then S3
-    and the VECTORS item); a job indexed before loses the terms and documents it no longer has.
-    Returns how many documents were indexed and the vectors' relative path."""
-    docs = documents(report)
-    file_name = report["source"]["file_name"]
-    postings = _postings(docs)
-    shown = [_hit_fields(job_id, file_name, doc) for doc in docs]
-    old_docs = {item["SK"] for item in store.table.query_all(Key("PK").eq(f"DOC#{job_id}"), fields=("SK",))}
-    store.table.write_batch(
-        [{"PK": f"TERM#{term}", "SK": _postings_key(job_id, n), "postings": packed}
-         for term, chunks in sorted(postings.items()) for n, packed in enumerate(chunks)]
-        + [to_dynamo({"PK": f"DOC#{job_id}", "SK": doc["doc_id"], **fields}) for doc, fields in zip(docs, shown)])
+def index_documents(job_id: str, report: dict, folder: Path, uploaded_at: str) -> tuple[int, str]:
+    """Embed the job's documents, write them as the job's search/vectors.json under `folder`, and
+    make them the job's rows in the engine (replacing what an earlier run indexed). Returns how
+    many documents were indexed and the vectors' relative path (the caller uploads it)."""
+    docs = documents(report, uploaded_at)
+    vectors = embed.embed([doc["text"] for doc in docs])
     path = Path(folder) / VECTORS_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(vectors_document(shown, embed.embed([doc["text"] for doc in docs]))), encoding="utf-8")
-    key = artifact_key(job_id, VECTORS_PATH)
-    store.upload(path, key)
-    # The job's terms and their chunk counts go to S3 (thousands of words for hours of speech: no item
-    # grows with a video's length); an item written before this layout lists its terms itself.
-    chunks = {term: len(packed) for term, packed in postings.items()}
-    previous = store.table.get_item(Key={"PK": "VECTORS", "SK": job_id}).get("Item", {})
-    old_chunks = (store.get_json(previous["terms_key"]) if "terms_key" in previous
-                  else dict.fromkeys(previous.get("terms", ()), 1))
-    store.put_json(terms_key(job_id), dumps(chunks))
-    before = store.table.put_item(Item={"PK": "VECTORS", "SK": job_id, "key": key, "documents": len(docs),
-                                        "model": embed.MODEL_NAME, "indexed_at": now(), "terms": len(chunks),
-                                        "terms_key": terms_key(job_id)},
-                                  ReturnValues="ALL_OLD").get("Attributes", {})
-    # A job indexed again (a redriven execution, a rerun) replaces its documents: what it no longer
-    # has is deleted, and the count changes by the difference only.
-    gone_postings = [(term, n) for term, count in sorted(old_chunks.items()) for n in range(chunks.get(term, 0), int(count))]
-    gone_docs = old_docs - {doc["doc_id"] for doc in docs}
-    store.table.write_batch(deletes=[{"PK": f"TERM#{term}", "SK": _postings_key(job_id, n)} for term, n in gone_postings]
-                            + [{"PK": f"DOC#{job_id}", "SK": doc_id} for doc_id in sorted(gone_docs)])
-    store.table.update_item(Key={"PK": "SEARCH", "SK": "STATS"}, UpdateExpression="ADD documents :n",
-                            ExpressionAttributeValues={":n": len(docs) - int(before.get("documents", 0))})
-    if report.get("wall_clock"):
-        store.table.put_item(Item=to_dynamo({"PK": "CLOCK", "SK": job_id, "file_name": file_name,
-                                             "pieces": report["wall_clock"]["pieces"]}))
-    else:  # a batch delete: the index function may write in batches, and deletes nothing else alone
-        store.table.write_batch(deletes=[{"PK": "CLOCK", "SK": job_id}])
+    path.write_text(dumps(vectors_document(docs, vectors)), encoding="utf-8")
+    engine.replace_job(job_id, rows(docs, vectors), clock_row(report, uploaded_at))
     return len(docs), VECTORS_PATH
 
 
-def vectors_document(hit_fields: list[dict], vectors: np.ndarray) -> dict:
-    """A job's search/vectors.json: its documents as hits show them, and one vector per document."""
+def vectors_document(docs: list[dict], vectors: np.ndarray) -> dict:
+    """A job's search/vectors.json: its documents and one vector per document."""
     return {"schema": VECTORS_SCHEMA, "model": embed.MODEL_NAME, "dimensions": embed.DIMENSIONS,
-            "documents": hit_fields, "vectors": base64.b64encode(vectors.astype("<f4").tobytes()).decode()}
+            "documents": docs, "vectors": base64.b64encode(vectors.astype("<f4").tobytes()).decode()}
 
 
-def search(store: Store, query: str, mode: str = "keyword", job: str | None = None, label: str | None = None,
-           limit: int = 20, speaker: str | None = None) -> list[dict]:
-    """Hits across all videos (or one job), best first; `label` keeps only that label's entity
-    ranges, `speaker` only the transcript segments of that speaker (an id, S2, or the name given,
-    in any case). Raises BadQuery, naming the problem, for a query with nothing to search for."""
+def stored_vectors(stored: dict, where: str) -> tuple[list[dict], np.ndarray]:
+    """The documents and vectors of a search/vectors.json (`where` names it in errors)."""
+    import numpy as np
+
+    if stored.get("schema") != VECTORS_SCHEMA or stored.get("model") != embed.MODEL_NAME:
+        raise ReelscopeError(f"{where}: vectors of another schema or model ({stored.get('schema')}, {stored.get('model')})")
+    vectors = np.frombuffer(base64.b64decode(stored["vectors"]), dtype="<f4").reshape(-1, stored["dimensions"])
+    return stored["documents"], vectors
+
+
+def rows(docs: list[dict], vectors: np.ndarray) -> list[dict]:
+    return [{**doc, "uid": f"{doc['job_id']}#{doc['doc_id']}", "min_similarity": min_similarity(doc), "vector": vector}
+            for doc, vector in zip(docs, vectors)]
+
+
+def clock_row(report: dict, uploaded_at: str) -> dict | None:
+    clock = report.get("wall_clock")
+    if not clock:
+        return None
+    last = clock["pieces"][-1]
+    end = wallclock.wall_time(clock, last["video_end"])
+    return {"job_id": report["source"]["job_id"], "file_name": report["source"]["file_name"], "uploaded_at": uploaded_at,
+            "pieces": json.dumps(clock["pieces"]), "wall_start": clock["pieces"][0]["wall_start"], "wall_end": end}
+
+
+# ---------------------------------------------------------------- queries
+
+def search(query: str = "", mode: str = "keyword", filters: Filters = Filters(), limit: int = 20,
+           cursor: str | None = None, like: str | None = None, uri: str | None = None) -> dict:
+    """{hits (best first), next (a cursor for the next page, None on the last), facets (on the
+    first page: hits per kind, job and label among the best FACETS_OF)}. `like` ("JOB_ID#DOC_ID")
+    finds the documents nearest in meaning to that one instead of a query. Raises BadQuery naming
+    the parameter at fault."""
     if mode not in MODES:
-        raise BadQuery(f"mode must be one of {', '.join(MODES)}")
-    wall = wallclock.parse_query(query)
-    moments = _clock_hits(store, wall, job) if wall and not label and not speaker else []
-    said_by = speaker.casefold().strip() if speaker else None
+        raise BadQuery(f"mode must be one of {', '.join(MODES)}", "mode")
+    if not query.strip() and not like:
+        raise BadQuery("nothing to search for")
+    where = _where(filters)
+    digest = hashlib.sha256(json.dumps([query, mode, asdict(filters), like], default=str).encode()).hexdigest()[:16]
+    versions, offset = _read_cursor(cursor, digest) if cursor else (None, 0)
+    if offset + limit > MAX_DEPTH:
+        raise BadQuery(f"pages go {MAX_DEPTH} hits deep; narrow the search with filters", "next")
+    documents_ = engine.open_table(engine.DOCUMENTS, uri, versions and versions[0])
+    clocks = engine.open_table(engine.CLOCKS, uri, versions and versions[1])
+    wall = wallclock.parse_query(query) if not like else None
+    moments = _moments(clocks, wall, filters) if wall else []
+    depth = max(offset + limit + 1, FACETS_OF if cursor is None else 0)
     try:
-        if mode == "keyword":
-            hits = _keyword_hits(store, query, job)
-        elif mode == "semantic":
-            hits = {sk: {**hit, "score": hit["similarity"]} for sk, hit in _semantic_hits(store, query, job).items()}
-        else:
-            hits = _hybrid_hits(store, query, job)
+        ranked = _ranked(documents_, query, mode, where, depth - len(moments), like) if documents_ is not None else []
     except BadQuery:
-        if not wall:
+        if not moments:
             raise
-        hits = {}
-    ranked = sorted((h for h in hits.values() if (not label or h.get("label") == label) and (
-                        not said_by or said_by in (h.get("speaker", "").casefold(), h.get("speaker_name", "").casefold()))),
-                    key=lambda h: (-h["score"], h["job_id"], h["start"]))[:max(limit - len(moments), 0)]
-    _add_documents(store, ranked)
-    ranked = (moments + ranked)[:limit]
-    for hit in ranked:
+        ranked = []
+    hits = moments + ranked
+    page = hits[offset:offset + limit]
+    query_terms = set(terms(query))
+    for hit in page:
         hit["score"] = round(hit["score"], 4)
         hit["link"] = f"/jobs/{hit['job_id']}/report#t={hit['start']:.2f}"
-    return ranked
+        if hit["kind"] != "moment" and mode != "semantic" and not like:
+            hit["matched"] = sorted(query_terms & set(terms(hit["snippet"])))
+    more = len(hits) > offset + limit and offset + limit < MAX_DEPTH
+    table_versions = [table.version if table is not None else 0 for table in (documents_, clocks)]
+    return {"hits": page, "next": _write_cursor(table_versions, offset + limit, digest) if more else None,
+            "facets": _facets(hits[:FACETS_OF]) if cursor is None else None}
 
 
-def _clock_hits(store: Store, wall: dict, job: str | None) -> list[dict]:
-    """A wall-clock time's moments in each video whose burned-in clock showed it (wallclock.py),
-    ranked before any other hit; the CLOCK items hold each job's pieces."""
-    condition = Key("PK").eq("CLOCK") & Key("SK").eq(job) if job else Key("PK").eq("CLOCK")
+def _ranked(table, query: str, mode: str, where: str | None, depth: int, like: str | None) -> list[dict]:
+    if like:
+        return _semantic(table, _vector_of(table, like), _and(where, f"uid != {engine.quoted(like)}"), depth)
+    if mode == "keyword":
+        return _keyword(table, query, where, depth)
+    vector = embed.embed([query])[0]
+    if mode == "semantic":
+        return _semantic(table, vector, where, depth)
+    try:
+        keyword = _keyword(table, query, where, depth)
+    except BadQuery:  # only stop words: meaning alone decides
+        keyword = []
+    return _fused(keyword, _semantic(table, vector, where, depth))[:depth]
+
+
+COLUMNS = [*SHOWN, "text", "min_similarity"]
+
+
+def _keyword(table, query: str, where: str | None, depth: int) -> list[dict]:
+    query_terms = set(terms(query))
+    if not query_terms:
+        raise BadQuery("no searchable words (only stop words or punctuation)")
+    if len(query_terms) > MAX_QUERY_TERMS:
+        raise BadQuery(f"{len(query_terms)} distinct searchable words; at most {MAX_QUERY_TERMS}")
+    if not any(index.index_type == "FTS" for index in table.list_indices()):
+        return []  # nothing indexed yet
+    found = _where_applied(table.search(query, query_type="fts", fts_columns="text"), where).select(COLUMNS)
+    return _sorted([_hit(row, row["_score"]) for row in found.limit(depth).to_list()])
+
+
+def _semantic(table, vector, where: str | None, depth: int) -> list[dict]:
+    """Documents at or above their similarity floor. The floors are applied after the engine's
+    nearest `depth` are read: read deeper until `depth` pass or the engine runs out."""
+    asked = depth
+    while True:
+        search = table.search(vector, vector_column_name="vector").distance_type("cosine")
+        if engine.has_ann(table):
+            search = search.nprobes(engine.ANN_NPROBES).refine_factor(engine.ANN_REFINE)
+        found = _where_applied(search, where).select(COLUMNS).limit(asked).to_list()
+        hits = [{**_hit(row, 1 - row["_distance"]), "similarity": round(1 - row["_distance"], 4)}
+                for row in found if 1 - row["_distance"] >= row["min_similarity"]]
+        if len(hits) >= depth or len(found) < asked or asked >= 16 * depth:
+            return _sorted(hits)[:depth]
+        asked *= 4
+
+
+def _fused(keyword: list[dict], semantic: list[dict]) -> list[dict]:
+    """Reciprocal rank fusion: each list gives a document 1 / (RRF_K + its rank)."""
+    fused: dict[str, dict] = {}
+    for ranked in (keyword, semantic):
+        for rank, hit in enumerate(ranked, 1):
+            uid = f"{hit['job_id']}#{hit['doc_id']}"
+            entry = fused.setdefault(uid, {**hit, "score": 0.0, "similarity": None})
+            entry["score"] += 1 / (RRF_K + rank)
+            if hit.get("similarity") is not None:
+                entry["similarity"] = hit["similarity"]
+    return _sorted(list(fused.values()))
+
+
+def _vector_of(table, like: str):
+    if not re.fullmatch(r"[0-9a-f]{32}#[\w.-]{1,64}", like):
+        raise BadQuery("a hit's job_id#doc_id, as a hit gives them", "like")
+    found = table.search().where(f"uid = {engine.quoted(like)}").select(["vector"]).limit(1).to_list()
+    if not found:
+        raise BadQuery(f"no indexed document {like}", "like")
+    return found[0]["vector"]
+
+
+def _where_applied(search, where: str | None):
+    return search.where(where, prefilter=True) if where else search
+
+
+def _hit(row: dict, score: float) -> dict:
+    return {**{k: row[k] for k in SHOWN if row.get(k) is not None}, "snippet": row["text"][:SNIPPET_CHARS], "score": score}
+
+
+def _sorted(hits: list[dict]) -> list[dict]:
+    return sorted(hits, key=lambda h: (-h["score"], h["job_id"], h["start"], h["doc_id"]))
+
+
+def _and(*parts: str | None) -> str | None:
+    present = [f"({part})" for part in parts if part]
+    return " AND ".join(present) or None
+
+
+def _where(f: Filters) -> str | None:
+    """The filters as the engine's SQL, every value a quoted literal."""
+    q = engine.quoted
+    parts = [f"job_id = {q(f.job)}" if f.job else None,
+             f"label = {q(f.label)}" if f.label else None,
+             f"(lower(speaker) = {q(f.speaker.casefold())} OR lower(speaker_name) = {q(f.speaker.casefold().strip())})"
+             if f.speaker else None,
+             f"kind IN ({', '.join(q(k) for k in f.kind)})" if f.kind else None,
+             f"(language = {q(f.language)} OR source_language = {q(f.language)})" if f.language else None,
+             f"file_name = {q(f.file)}" if f.file else None,
+             f"uploaded_at >= {q(f.uploaded_after)}" if f.uploaded_after else None,
+             f"uploaded_at < {q(f.uploaded_before)}" if f.uploaded_before else None,
+             f"wall_end >= {q(f.wall_from)}" if f.wall_from else None,
+             f"wall_start <= {q(f.wall_to)}" if f.wall_to else None]
+    return _and(*parts)
+
+
+def _moments(clocks, wall: dict, f: Filters) -> list[dict]:
+    """The moments each burned-in clock showed the queried time, before any other hit; only with
+    filters a moment can meet (not a label, speaker or language: a moment has none)."""
+    if clocks is None or f.label or f.speaker or f.language or (f.kind and "moment" not in f.kind):
+        return []
+    q = engine.quoted
+    where = _and(f"job_id = {q(f.job)}" if f.job else None, f"file_name = {q(f.file)}" if f.file else None,
+                 f"uploaded_at >= {q(f.uploaded_after)}" if f.uploaded_after else None,
+                 f"uploaded_at < {q(f.uploaded_before)}" if f.uploaded_before else None)
+    if wall["date"] is not None:  # a date: only the clocks that cover it
+        day = wall["date"].isoformat()
+        where = _and(where, f"wall_start < {q(day + 'T24')} AND wall_end >= {q(day)}")
+    search = clocks.search()
     hits = []
-    for item in store.table.query_all(condition):
-        clock = {"pieces": [{k: (float(v) if isinstance(v, Decimal) else v) for k, v in piece.items()}
-                            for piece in item["pieces"]]}
+    for row in (search.where(where) if where else search).limit(None).to_list():
+        clock = {"pieces": json.loads(row["pieces"])}
         for t in wallclock.moments(clock, wall):
             shown = wallclock.wall_time(clock, t)
-            hits.append({"job_id": item["SK"], "file_name": item["file_name"], "doc_id": f"clock-{t:.3f}",
+            if (f.wall_from and shown < f.wall_from) or (f.wall_to and shown > f.wall_to):
+                continue
+            hits.append({"job_id": row["job_id"], "file_name": row["file_name"], "doc_id": f"clock-{t:.3f}",
                          "kind": "moment", "start": t, "end": t + wall["span"], "wall_time": shown, "score": 1.0,
                          "snippet": f"{shown.replace('T', ' ')} on the burned-in clock"})
     return sorted(hits, key=lambda h: (h["job_id"], h["start"]))
 
 
-def _keyword_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
-    query_terms = sorted(set(terms(query)))
-    if not query_terms:
-        raise BadQuery("no searchable words (only stop words or punctuation)")
-    if len(query_terms) > MAX_QUERY_TERMS:  # one Query per term: a pasted page must not cost hundreds
-        raise BadQuery(f"{len(query_terms)} distinct searchable words; at most {MAX_QUERY_TERMS}")
-    stats = store.table.get_item(Key={"PK": "SEARCH", "SK": "STATS"}).get("Item", {})
-    total = max(int(stats.get("documents", 0)), 1)
-    scored: dict[str, dict] = {}
-    for term in query_terms:
-        postings = _term_postings(store, term, job)
-        idf = math.log(1 + (total - len(postings) + 0.5) / (len(postings) + 0.5))
-        for posting in postings:
-            tf = posting.pop("tf")
-            hit = scored.setdefault(posting["sk"], {"score": 0.0, "matched": [], **posting})
-            hit["score"] += idf * tf / (tf + 1)
-            hit["matched"].append(term)
-    return scored
+def _facets(hits: list[dict]) -> dict:
+    counted = {name: Counter(hit[field] for hit in hits if hit.get(field))
+               for name, field in (("kind", "kind"), ("job", "job_id"), ("label", "label"))}
+    files = {hit["job_id"]: hit["file_name"] for hit in hits}
+    return {"of": len(hits), **{name: [{"value": value, "hits": n, **({"file_name": files[value]} if name == "job" else {})}
+                                       for value, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))[:FACET_VALUES]]
+                                for name, counts in counted.items()}}
 
 
-def _term_postings(store: Store, term: str, job: str | None) -> list[dict]:
-    """The term's postings, from its items of this layout and from those of the first one (an item
-    per term and document, SK = {job_id}#{doc_id}, with the hit's fields) that jobs indexed before
-    it still have, unless the job has been indexed again since."""
-    condition = Key("PK").eq(f"TERM#{term}")
-    if job:  # both layouts' keys start with the job id (ids are all 32 characters long)
-        condition = condition & Key("SK").begins_with(job)
-    items = store.table.query_all(condition, fields=("SK", "postings", *FIRST_LAYOUT_FIELDS))
-    indexed_again = {item["SK"][:JOB_ID_CHARS] for item in items if "postings" in item}
-    postings = []
-    for item in items:
-        if "postings" in item:
-            postings += _read_postings(item["SK"][:JOB_ID_CHARS], item["postings"])
-        elif item["job_id"] not in indexed_again:
-            postings.append({"sk": item["SK"], "job_id": item["job_id"], "tf": int(item["tf"]), "start": float(item["start"]),
-                             **({"label": item["label"]} if item.get("label") else {}), "first_layout_term": term})
-    return postings
+def _write_cursor(versions: list[int], offset: int, digest: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"v": versions, "o": offset, "q": digest}).encode()).decode().rstrip("=")
 
 
-def _add_documents(store: Store, hits: list[dict]) -> None:
-    """Complete keyword hits (ranked on their postings alone) with their documents' fields: one
-    batch read for the hits returned, not every document of every match."""
-    keyword_only = {hit["sk"]: hit for hit in hits if "sk" in hit}
-    keys = []
-    for sk, hit in keyword_only.items():
-        job_id, doc_id = sk.split("#", 1)
-        keys.append({"PK": f"TERM#{hit['first_layout_term']}", "SK": sk} if "first_layout_term" in hit
-                    else {"PK": f"DOC#{job_id}", "SK": doc_id})
-    for item in store.table.get_batch(keys):
-        sk = item["SK"] if item["PK"].startswith("TERM#") else f"{item['job_id']}#{item['SK']}"
-        keyword_only[sk].update({k: v for k, v in _plain(item).items() if k != "tf"})
-    for hit in keyword_only.values():
-        del hit["sk"]
-        hit.pop("first_layout_term", None)
-
-
-_vectors_lock = threading.Lock()
-_vectors_cache: OrderedDict[tuple[str, str, str], tuple[list[dict], np.ndarray, dict[str, int], np.ndarray]] = OrderedDict()
-
-
-def _job_vectors(store: Store, entry: dict) -> tuple[list[dict], np.ndarray, dict[str, int], np.ndarray]:
-    """(documents, matrix, row of each document's key, each document's similarity floor) of one
-    job's VECTORS entry, from S3 once per warm process and indexing of the job."""
-    import numpy as np
-
-    key = entry["key"]
-    cache_key = (store.bucket, key, entry.get("indexed_at", ""))
-    with _vectors_lock:
-        cached = _vectors_cache.get(cache_key)
-    if cached is None:
-        stored = store.get_json(key)
-        if stored.get("schema") != VECTORS_SCHEMA or stored.get("model") != embed.MODEL_NAME:
-            raise ReelscopeError(f"{key}: vectors of another schema or model ({stored.get('schema')}, {stored.get('model')})")
-        matrix = np.frombuffer(base64.b64decode(stored["vectors"]), dtype="<f4").reshape(-1, stored["dimensions"])
-        rows = {f"{doc['job_id']}#{doc['doc_id']}": row for row, doc in enumerate(stored["documents"])}
-        floors = np.array([min_similarity(doc) for doc in stored["documents"]], dtype="<f4")
-        cached = (stored["documents"], matrix, rows, floors)
-        with _vectors_lock:  # the API's request threads share the cache
-            _vectors_cache[cache_key] = cached
-            while len(_vectors_cache) > CACHED_JOBS:
-                _vectors_cache.popitem(last=False)
-    return cached
-
-
-def _semantic_hits(store: Store, query: str, job: str | None, also: frozenset[str] = frozenset()) -> dict[str, dict]:
-    """Documents at or above the similarity floor, and those named in `also`, with their similarity."""
-    import numpy as np
-
-    if not query.strip():
-        raise BadQuery("nothing to search for")
-    condition = Key("PK").eq("VECTORS") & Key("SK").eq(job) if job else Key("PK").eq("VECTORS")
-    query_vector = embed.embed([query])[0]
-    hits = {}
-    for entry in store.table.query_all(condition, fields=("key", "indexed_at")):
-        documents_, matrix, rows, floors = _job_vectors(store, entry)
-        similarity = matrix @ query_vector
-        # Hit dicts only for what can be returned: building one per document would cost more than the product.
-        wanted = set(np.flatnonzero(similarity >= floors).tolist()) | {rows[sk] for sk in also if sk in rows}
-        for row in wanted:
-            doc = documents_[row]
-            hits[f"{doc['job_id']}#{doc['doc_id']}"] = {**doc, "similarity": round(float(similarity[row]), 4)}
-    return hits
-
-
-def _hybrid_hits(store: Store, query: str, job: str | None) -> dict[str, dict]:
+def _read_cursor(cursor: str, digest: str) -> tuple[list[int], int]:
     try:
-        keyword = _keyword_hits(store, query, job)
-    except BadQuery:  # only stop words: meaning alone decides
-        keyword = {}
-    best = max((hit["score"] for hit in keyword.values()), default=1.0)
-    blended = {}
-    for sk, hit in _semantic_hits(store, query, job, also=frozenset(keyword)).items():
-        matched = keyword.get(sk, {})
-        blended[sk] = {**hit, "matched": matched.get("matched", []),  # the vectors' copy has every field
-                       "score": KEYWORD_WEIGHT * matched.get("score", 0.0) / best
-                       + (1 - KEYWORD_WEIGHT) * max(hit["similarity"], 0.0)}
-    for sk, hit in keyword.items():  # a job without vectors (indexed before them) still has its words
-        blended.setdefault(sk, {**hit, "similarity": None, "score": KEYWORD_WEIGHT * hit["score"] / best})
-    return blended
+        read = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        versions, offset, of = read["v"], read["o"], read["q"]
+        assert isinstance(offset, int) and offset > 0 and all(isinstance(v, int) and v >= 0 for v in versions)
+        assert len(versions) == 2
+    except (ValueError, KeyError, TypeError, AssertionError, binascii.Error):
+        raise BadQuery("not a cursor this search gave", "next") from None
+    if of != digest:
+        raise BadQuery("the cursor of another search (query, mode or filters changed)", "next")
+    return [v or None for v in versions], offset
 
 
-def _plain(item: dict) -> dict:
-    """A document item's fields as a hit shows them (its numbers are all times and confidences)."""
-    return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in item.items() if k not in ("PK", "SK")}
+def parse_filters(**given) -> Filters:
+    """Filters from GET /search's parameters, each checked: BadQuery names the one at fault."""
+    values = dict(given)
+    if values.get("kind"):
+        kinds = tuple(sorted({k.strip() for k in values["kind"].split(",") if k.strip()}))
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or not kinds:
+            raise BadQuery(f"{', '.join(unknown) or 'nothing'} is not a kind; kinds: {', '.join(KINDS)}", "kind")
+        values["kind"] = kinds
+    for name in ("uploaded_after", "uploaded_before"):
+        if values.get(name):
+            values[name] = _instant(values[name], name)
+    for name in ("wall_from", "wall_to"):
+        if values.get(name):
+            values[name] = _clock_time(values[name], name)
+    return Filters(**{field.name: values.get(field.name) or None for field in fields(Filters)})
+
+
+def _instant(text: str, name: str) -> str:
+    """An ISO 8601 date or date and time as the uploads' times are written (UTC, milliseconds)."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise BadQuery(f"{text!r} is not an ISO 8601 date or date and time (2026-03-01, 2026-03-01T08:30Z)", name) from None
+    moment = moment.replace(tzinfo=moment.tzinfo or dt.timezone.utc).astimezone(dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _clock_time(text: str, name: str) -> str:
+    """A date and time as a burned-in clock shows it (its own zone): a zone given is refused."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is not None:
+        raise BadQuery(f"{text!r} is not a date and time as the clock shows it (2023-11-14T22:13:20, no zone)", name)
+    return moment.strftime(CLOCK_FORMAT)
