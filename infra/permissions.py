@@ -46,7 +46,8 @@ class Template:
 
     def function_name(self, logical: str) -> str:
         """A function's local name (reelscope-NAME, NAME its folder under functions/)."""
-        handler = self.resources[logical]["Properties"].get("Handler", "")
+        properties = self.resources[logical]["Properties"]
+        handler = properties.get("Handler") or properties.get("ImageConfig", {}).get("Command", [""])[0]
         match = re.fullmatch(r"functions\.(\w+)\.app\.handler", handler)
         return f"reelscope-{match.group(1)}" if match else logical
 

@@ -1,4 +1,4 @@
-"""The pipeline: the Lambda functions (one code asset, three layers) and the state machine from
+"""The pipeline: the Lambda functions (one code asset and two layers, or the search image) and the state machine from
 statemachine/pipeline.asl.json that runs them and the Batch jobs, with the rule that fails a job
 whose execution ended without its Catch."""
 
@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_stepfunctions as sfn
-from bundling import BASE, EMBEDDER, FFMPEG, CoreBundle
+from bundling import BASE, FFMPEG, SEARCH_IMAGE, CoreBundle
 from compute import BatchPlatform
 from config import ROOT, Config
 from constructs import Construct
@@ -37,7 +37,11 @@ FUNCTIONS = {
     "mark_failed": (256, Duration.seconds(30), 512, "one UpdateItem"),
     "api": (1024, Duration.seconds(29), 512, "API Gateway's integration timeout is 29 s; holds the embedder"),
     "fetch": (1024, Duration.minutes(15), 512, "streams a URL into S3 (multipart, nothing on /tmp)"),
+    "search_maintain": (1769, Duration.minutes(15), 2048, "hourly: compacts the search tables, refreshes their indexes"),
 }
+# The functions that open the search engine's tables: a container image (functions/search.Dockerfile).
+IMAGE_FUNCTIONS = ("index", "api", "search_maintain")
+SEARCH_MAINTENANCE_EVERY = Duration.hours(1)
 
 
 def vcpus(memory_mb: int) -> int:
@@ -47,7 +51,7 @@ def vcpus(memory_mb: int) -> int:
 
 
 # Every function has the base layer; these have more (see infra/bundling.py).
-EXTRA_LAYERS = {"probe": ("ffmpeg",), "downscale": ("ffmpeg",), "index": ("embedder",), "api": ("embedder",)}
+EXTRA_LAYERS = {"probe": ("ffmpeg",), "downscale": ("ffmpeg",)}
 
 
 class Pipeline(Construct):
@@ -68,10 +72,12 @@ class Pipeline(Construct):
                 image=DockerImage.from_registry("unused-local-bundling"), local=bundle, environment={"LAYER": name})))
             for name, bundle, description in (
                 ("base", BASE, "Powertools, pydantic, pillow, fpdf2; DejaVu Sans in /opt/fonts"),
-                ("ffmpeg", FFMPEG, "static ffmpeg and ffprobe in /opt/bin"),
-                ("embedder", EMBEDDER, "numpy, tokenizers, all-MiniLM-L6-v2 weights (semantic search)"))}
+                ("ffmpeg", FFMPEG, "static ffmpeg and ffprobe in /opt/bin"))}
+        search_image = dict(directory=str(ROOT), file="functions/search.Dockerfile", build_args=SEARCH_IMAGE,
+                            exclude=[".venv*", "node_modules", "cdk.out", ".git", "out", "tests", "bench", "containers", "docs"])
         environment = {
             "REELSCOPE_BUCKET": storage.bucket.bucket_name, "REELSCOPE_TABLE": storage.table.table_name,
+            "REELSCOPE_SEARCH_URI": f"s3://{storage.bucket.bucket_name}/search",
             "REELSCOPE_WHISPER_MODEL": config.whisper_model_path, "REELSCOPE_YOLO_WEIGHTS": config.yolo_weights,
             "POWERTOOLS_METRICS_NAMESPACE": "reelscope", "POWERTOOLS_LOG_LEVEL": "INFO",
         }
@@ -82,12 +88,17 @@ class Pipeline(Construct):
             role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
             role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                                                    resources=[log_group.log_group_arn]))
+            handler = f"functions.{name}.app.handler"
+            if name in IMAGE_FUNCTIONS:
+                packaged = {"code": lambda_.Code.from_asset_image(**search_image, cmd=[handler]),
+                            "handler": lambda_.Handler.FROM_IMAGE, "runtime": lambda_.Runtime.FROM_IMAGE}
+            else:
+                packaged = {"code": core, "handler": handler, "runtime": lambda_.Runtime.PYTHON_3_14,
+                            "layers": [layers["base"], *(layers[extra] for extra in EXTRA_LAYERS.get(name, ()))]}
             self.functions[name] = lambda_.Function(
                 self, f"{name.title().replace('_', '')}Function", function_name=f"{prefix}-{name.replace('_', '-')}",
-                description=f"reelscope {name}: {why}", runtime=lambda_.Runtime.PYTHON_3_14,
-                architecture=lambda_.Architecture.X86_64, code=core, handler=f"functions.{name}.app.handler",
-                layers=[layers["base"], *(layers[extra] for extra in EXTRA_LAYERS.get(name, ()))], memory_size=memory,
-                timeout=timeout, ephemeral_storage_size=Size.mebibytes(tmp),
+                description=f"reelscope {name}: {why}", architecture=lambda_.Architecture.X86_64, **packaged,
+                memory_size=memory, timeout=timeout, ephemeral_storage_size=Size.mebibytes(tmp),
                 environment={**environment, "POWERTOOLS_SERVICE_NAME": f"reelscope-{name}",
                              "REELSCOPE_FFMPEG_THREADS": str(vcpus(memory))},
                 tracing=lambda_.Tracing.ACTIVE, log_group=log_group, role=role,
@@ -133,6 +144,9 @@ class Pipeline(Construct):
                         detail={"status": ["FAILED", "TIMED_OUT", "ABORTED"],
                                 "stateMachineArn": [self.state_machine.state_machine_arn]}),
                     targets=[targets.LambdaFunction(fn["mark_failed"], retry_attempts=4, dead_letter_queue=storage.dlq)])
+        events.Rule(self, "SearchMaintenance", description="reelscope: compact the search tables, refresh their indexes",
+                    schedule=events.Schedule.rate(SEARCH_MAINTENANCE_EVERY),
+                    targets=[targets.LambdaFunction(fn["search_maintain"], retry_attempts=2)])
         fn["api"].add_environment("REELSCOPE_FETCH_FUNCTION", fn["fetch"].function_name)
         fn["api"].add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
                                                          resources=[fn["fetch"].function_arn]))

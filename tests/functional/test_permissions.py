@@ -87,6 +87,15 @@ def recorded(tmp_path_factory, media_dir, model_dir, fall_weights) -> set:
     return recorder.calls
 
 
+def engine_grant(principal: str, statement) -> bool:
+    """A grant for the search engine's own S3 client (infra/access.py SEARCH_ACCESS): not boto3, so
+    not recorded here; tests/functional/test_search_engine.py runs it against moto's S3 server."""
+    from access import SEARCH_ACCESS
+
+    return principal in SEARCH_ACCESS and (all(r.endswith("/search/*") for r in statement.resources)
+                                           or statement.actions == ("s3:ListBucket",))
+
+
 def calls_of(recorded: set, principal: str) -> list:
     return sorted((c for c in recorded if c.principal == principal), key=lambda c: (c.action, c.resource))
 
@@ -113,7 +122,8 @@ def test_every_statement_is_needed(recorded, template):
         statements = template.statements(template.role_of(principal))
         made = calls_of(recorded, principal)
         for statement in statements:
-            if statement.effect != "Allow" or set(statement.actions) & set(NOT_CALLED_BY_THE_CODE):
+            if statement.effect != "Allow" or set(statement.actions) & set(NOT_CALLED_BY_THE_CODE) or \
+                    engine_grant(principal, statement):
                 continue
             others = [s for s in statements if s != statement]
             if all(permissions.allowed(others, c.action, c.resource) for c in made):
@@ -132,6 +142,8 @@ def test_unused_grants_each_have_a_reason(recorded, template):
     for principal in PRINCIPALS:
         made = calls_of(recorded, principal)
         for statement in template.statements(template.role_of(principal)):
+            if engine_grant(principal, statement):
+                continue
             for action in statement.actions:
                 if action.startswith(("logs:", "xray:", "sqs:")) or (principal, action) in UNCALLED:
                     continue  # the runtime's own calls; granted with a reason

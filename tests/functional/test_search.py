@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -238,6 +239,43 @@ def test_filters_pages_and_facets_through_the_api(indexed):
         "message": "next: the cursor of another search (query, mode or filters changed)"})
     assert search(cloud, like="nothing") == (422, {"message": "like: a hit's job_id#doc_id, as a hit gives them"})
     assert search(cloud, language="english", q="x")[0] == 422
+
+
+SUITE_QUERIES = [({"q": "kitchen window"}, ), ({"q": "cargo ships", "mode": "hybrid"},), ({"q": "person", "label": "person"},),
+                 ({"q": "vessels carrying freight reached port at dawn", "mode": "semantic"},), ({"q": "2023-11-14 22:13:23"},),
+                 ({"q": "coffee desk"},), ({"q": "someone", "mode": "semantic"},)]
+
+
+def test_reindex_rebuilds_the_tables_from_the_artifacts_with_the_same_hits(indexed):
+    """An archive indexed before the engine: its tables gone, its jobs table holding the old index's
+    items, one job's vectors file in the old form (a snippet, not the text). `reindex` gives the same
+    hits, embeds nothing it had, and deletes the old items."""
+    import shutil
+
+    from reelscope.search import migrate
+
+    cloud, jobs, _ = indexed
+
+    def hits() -> list:
+        return [[(h["job_id"], h["doc_id"], h["kind"]) for h in search(cloud, **query)[1]["hits"]] for (query,) in SUITE_QUERIES]
+
+    before = hits()
+    assert all(before[:3]) and all(before[4:])
+    key = f"jobs/{jobs['harbor']}/search/vectors.json"
+    old_form = cloud.store.get_json(key)
+    old_form["documents"] = [{**{k: v for k, v in d.items() if k != "text"}, "snippet": d["text"][:200]}
+                             for d in old_form["documents"]]
+    cloud.store.put_json(key, json.dumps(old_form))
+    legacy = [{"PK": "TERM#kitchen", "SK": jobs["speech"], "postings": "seg-1\t1\t2.0\t\t\t"},
+              {"PK": "VECTORS", "SK": jobs["speech"], "key": "x"}, {"PK": "SEARCH", "SK": "STATS", "documents": 9}]
+    cloud.store.table.write_batch(legacy)
+    shutil.rmtree(cloud.state_dir / "search")
+    assert all(found == [] for found in hits())
+    counts = migrate.reindex(cloud.store, say=lambda line: None)
+    documents = sum(cloud.store.job(job)["search_documents"] for job in jobs.values())
+    assert counts == {"jobs": 3, "documents": documents, "embedded": 0, "reused": documents, "legacy_items_deleted": 3}
+    assert hits() == before
+    assert "text" in cloud.store.get_json(key)["documents"][0]  # the vectors file in today's form
 
 
 def test_normalization():

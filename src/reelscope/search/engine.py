@@ -154,7 +154,7 @@ def maintain(uri: str | None = None) -> dict:
     """What a scheduled task runs: compaction, new rows into the indexes, the ANN index once the
     table is large enough, the scalar indexes of the filters, versions older than
     KEEP_VERSIONS_FOR dropped. Returns what it found and did."""
-    from lancedb.index import BTree, Bitmap, IvfHnswSq
+    from lancedb.index import Bitmap, BTree, IvfHnswSq
 
     done = {}
     for name in (DOCUMENTS, CLOCKS):

@@ -15,8 +15,8 @@ finds the moments whose burned-in clock showed it, first, as hits of kind "momen
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import datetime as dt
 import hashlib
 import json

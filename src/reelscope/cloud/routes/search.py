@@ -21,7 +21,6 @@ from reelscope.cloud.schemas import (
 from reelscope.errors import BadQuery
 from reelscope.search import index as search
 
-
 PARAMETERS = {"wall_from": "from", "wall_to": "to"}  # Filters' names for the query's
 
 
