@@ -404,6 +404,74 @@ def test_library_and_report_pages_in_a_browser(indexed):
         browser.close()
 
 
+@pytest.mark.parametrize("viewport", [{"width": 1366, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"])
+def test_the_pages_search_with_filters_facets_pages_and_more_like_this(indexed, viewport):
+    """The library: the filters narrow a search, a facet chip picks a video, pages of 2 (the
+    request's limit changed on its way) follow each other with no hit twice, "more like this" runs
+    a search of its own. The report page: its kinds narrow its search. Screenshots are kept."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from reelscope.local.servers import ApiServer
+
+    cloud, jobs, _ = indexed
+    shots = Path(__file__).resolve().parents[2] / "test-output"
+    shots.mkdir(exist_ok=True)
+    size = "phone" if viewport["width"] < 500 else "desktop"
+    query = "window cargo ships person coffee"
+    with ApiServer(cloud.runner) as api, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport=viewport)
+        page.goto(f"{api.url}/")
+        page.fill("#q", query)
+        page.select_option("#mode", "keyword")
+        page.click("summary")
+        page.select_option("#f-kind", "text")
+        page.click("#search button")
+        page.wait_for_function("document.querySelectorAll('#hits .card').length > 0")
+        assert page.locator("#hits .name").all_inner_texts() == ["harbor.mp4"]  # the caption only
+        page.select_option("#f-kind", "")
+        page.click("#search button")
+        page.wait_for_function("document.querySelectorAll('#facets button').length > 0")
+        expected = [h["file_name"] for h in search(cloud, q=query, mode="keyword", limit="24")[1]["hits"]]
+        page.wait_for_function(f"document.querySelectorAll('#hits .card').length === {len(expected)}")
+        chip = page.locator("#facets button", has_text="people.mp4")
+        chip.click()
+        page.wait_for_function("document.querySelector('#facets button.on')?.textContent.startsWith('people.mp4')")
+        assert set(page.locator("#hits .name").all_inner_texts()) == {"people.mp4"}
+        if size == "phone":
+            assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, page.evaluate(WIDER_THAN_THE_SCREEN)
+        page.screenshot(path=str(shots / f"library-search-{size}.png"), full_page=True)
+        chip = page.locator("#facets button.on")
+        chip.click()  # dropped: every video again
+        page.wait_for_function(f"document.querySelectorAll('#hits .card').length === {len(expected)}")
+
+        page.route("**/search?*", lambda route: route.continue_(url=route.request.url.replace("limit=24", "limit=2")))
+        page.click("#search button")
+        for shown in range(2, len(expected) + 1, 2):
+            page.wait_for_function(f"document.querySelectorAll('#hits .card').length === {shown}")
+            if shown < len(expected):
+                page.click("#more-hits")
+        page.wait_for_function(f"document.querySelectorAll('#hits .card').length === {len(expected)}")
+        assert page.locator("#hits .name").all_inner_texts() == expected and not page.locator("#more-hits").is_visible()
+        page.unroute("**/search?*")
+        page.locator("#hits .similar").first.click()
+        page.wait_for_function("document.getElementById('results-title').textContent.includes('Like the hit')")
+
+        page.goto(f"{api.url}/jobs/{jobs['harbor']}/report")
+        page.fill("#q", "cargo coffee crane")
+        page.click("#search button")
+        page.locator("#hits .kinds button").first.wait_for()
+        everything = page.locator("#hits > button").count()
+        page.locator("#hits .kinds button", has_text="text").click()
+        page.wait_for_function("document.querySelector('#hits .kinds button.on') !== null")
+        assert page.locator("#hits > button").count() == 1 < everything
+        assert "coffee" in page.locator("#hits > button").first.inner_text().lower()
+        page.screenshot(path=str(shots / f"report-search-{size}.png"), full_page=True)
+        browser.close()
+
+
 def test_share_page_is_read_only_and_escaped(indexed):
     cloud, jobs, _ = indexed
     from reelscope.cloud.responses import html_page
