@@ -135,6 +135,21 @@ def test_wall_clock_moments_come_first_and_keep_the_filters(both):
     assert search.search("22:13:25", filters=search.parse_filters(job=job_id("b")))["hits"] == []
 
 
+def test_maintenance_builds_every_index_and_the_ann_keeps_the_answers(uri, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "ANN_MIN_ROWS", 300)  # 100,000 in the deployment; 300 rows train it here
+    index("a", tmp_path, extra_segments=300)
+    before = uids(search.search("vessels carrying freight reached port at dawn", "semantic"))
+    done = engine.maintain()
+    table = engine.open_table(engine.DOCUMENTS)
+    assert engine.has_ann(table) and done["documents"]["rows"] == 305
+    indexed = {column for index in table.list_indices() for column in index.columns}
+    assert indexed == {"text", "vector", *engine.BITMAP_COLUMNS, *engine.BTREE_COLUMNS}
+    assert uids(search.search("vessels carrying freight reached port at dawn", "semantic"))[:1] == before[:1] == ["a:seg-1"]
+    assert uids(search.search("cargo ships"))[0] == "a:seg-1"
+    index("b", tmp_path)  # rows after the indexes were built are found too
+    assert uids(search.search("red car gate"))[0] == "b:seg-0"
+
+
 @pytest.mark.parametrize(("given", "field", "message"), [
     ({"kind": "frames"}, "kind", "frames is not a kind"),
     ({"uploaded_after": "yesterday"}, "uploaded_after", "not an ISO 8601 date"),

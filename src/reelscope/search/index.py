@@ -193,13 +193,16 @@ def search(query: str = "", mode: str = "keyword", filters: Filters = Filters(),
     clocks = engine.open_table(engine.CLOCKS, uri, versions and versions[1])
     wall = wallclock.parse_query(query) if not like else None
     moments = _moments(clocks, wall, filters) if wall else []
-    depth = max(offset + limit + 1, FACETS_OF if cursor is None else 0)
+    depth = max(offset + limit + 1 - len(moments), 1)
     try:
-        ranked = _ranked(documents_, query, mode, where, depth - len(moments), like) if documents_ is not None else []
+        ranked = _ranked(documents_, query, mode, where, depth, like, COLUMNS) if documents_ is not None else []
+        # The facets count a deeper, narrower and rougher read (the ANN's distances unrefined)
+        counted = ranked if len(ranked) < depth or cursor else _ranked(
+            documents_, query, mode, where, FACETS_OF, like, FACET_COLUMNS, refine=False)
     except BadQuery:
         if not moments:
             raise
-        ranked = []
+        ranked = counted = []
     hits = moments + ranked
     page = hits[offset:offset + limit]
     query_terms = set(terms(query))
@@ -211,28 +214,31 @@ def search(query: str = "", mode: str = "keyword", filters: Filters = Filters(),
     more = len(hits) > offset + limit and offset + limit < MAX_DEPTH
     table_versions = [table.version if table is not None else 0 for table in (documents_, clocks)]
     return {"hits": page, "next": _write_cursor(table_versions, offset + limit, digest) if more else None,
-            "facets": _facets(hits[:FACETS_OF]) if cursor is None else None}
+            "facets": _facets((moments + counted)[:FACETS_OF]) if cursor is None else None}
 
 
-def _ranked(table, query: str, mode: str, where: str | None, depth: int, like: str | None) -> list[dict]:
+def _ranked(table, query: str, mode: str, where: str | None, depth: int, like: str | None, columns: list[str],
+            refine: bool = True) -> list[dict]:
     if like:
-        return _semantic(table, _vector_of(table, like), _and(where, f"uid != {engine.quoted(like)}"), depth)
+        where = _and(where, f"uid != {engine.quoted(like)}")
+        return _semantic(table, _vector_of(table, like), where, depth, columns, refine)
     if mode == "keyword":
-        return _keyword(table, query, where, depth)
+        return _keyword(table, query, where, depth, columns)
     vector = embed.embed([query])[0]
     if mode == "semantic":
-        return _semantic(table, vector, where, depth)
+        return _semantic(table, vector, where, depth, columns, refine)
     try:
-        keyword = _keyword(table, query, where, depth)
+        keyword = _keyword(table, query, where, depth, columns)
     except BadQuery:  # only stop words: meaning alone decides
         keyword = []
-    return _fused(keyword, _semantic(table, vector, where, depth))[:depth]
+    return _fused(keyword, _semantic(table, vector, where, depth, columns, refine))[:depth]
 
 
 COLUMNS = [*SHOWN, "text", "min_similarity"]
+FACET_COLUMNS = ["job_id", "doc_id", "kind", "label", "file_name", "start", "min_similarity"]
 
 
-def _keyword(table, query: str, where: str | None, depth: int) -> list[dict]:
+def _keyword(table, query: str, where: str | None, depth: int, columns: list[str]) -> list[dict]:
     query_terms = set(terms(query))
     if not query_terms:
         raise BadQuery("no searchable words (only stop words or punctuation)")
@@ -240,22 +246,26 @@ def _keyword(table, query: str, where: str | None, depth: int) -> list[dict]:
         raise BadQuery(f"{len(query_terms)} distinct searchable words; at most {MAX_QUERY_TERMS}")
     if not any(index.index_type == "FTS" for index in table.list_indices()):
         return []  # nothing indexed yet
-    found = _where_applied(table.search(query, query_type="fts", fts_columns="text"), where).select(COLUMNS)
+    found = _where_applied(table.search(query, query_type="fts", fts_columns="text"), where).select(columns)
     return _sorted([_hit(row, row["_score"]) for row in found.limit(depth).to_list()])
 
 
-def _semantic(table, vector, where: str | None, depth: int) -> list[dict]:
-    """Documents at or above their similarity floor. The floors are applied after the engine's
-    nearest `depth` are read: read deeper until `depth` pass or the engine runs out."""
+def _semantic(table, vector, where: str | None, depth: int, columns: list[str], refine: bool) -> list[dict]:
+    """Documents at or above their similarity floor. The engine stops at the lowest floor; a
+    document under its own (higher) one is dropped here, and the engine read deeper for them.
+    With an ANN index its candidates are re-ranked on the full vectors (`refine`)."""
     asked = depth
     while True:
         search = table.search(vector, vector_column_name="vector").distance_type("cosine")
+        search = search.distance_range(upper_bound=1 - min(MIN_SIMILARITY.values()))
         if engine.has_ann(table):
-            search = search.nprobes(engine.ANN_NPROBES).refine_factor(engine.ANN_REFINE)
-        found = _where_applied(search, where).select(COLUMNS).limit(asked).to_list()
+            search = search.nprobes(engine.ANN_NPROBES)
+            if refine:
+                search = search.refine_factor(engine.ANN_REFINE)
+        found = _where_applied(search, where).select([*columns, "_distance"]).limit(asked).to_list()
         hits = [{**_hit(row, 1 - row["_distance"]), "similarity": round(1 - row["_distance"], 4)}
                 for row in found if 1 - row["_distance"] >= row["min_similarity"]]
-        if len(hits) >= depth or len(found) < asked or asked >= 16 * depth:
+        if len(hits) >= depth or len(found) < asked:
             return _sorted(hits)[:depth]
         asked *= 4
 
@@ -287,7 +297,8 @@ def _where_applied(search, where: str | None):
 
 
 def _hit(row: dict, score: float) -> dict:
-    return {**{k: row[k] for k in SHOWN if row.get(k) is not None}, "snippet": row["text"][:SNIPPET_CHARS], "score": score}
+    shown = {k: row[k] for k in SHOWN if row.get(k) is not None}
+    return {**shown, **({"snippet": row["text"][:SNIPPET_CHARS]} if "text" in row else {}), "score": score}
 
 
 def _sorted(hits: list[dict]) -> list[dict]:
