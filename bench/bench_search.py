@@ -7,7 +7,8 @@ For each size: N documents in jobs of 1,000 written to a table in a temporary fo
 engine.ANN_MIN_ROWS rows), then a query process of its own (a new Python) runs GET /search's
 search() for each mode: keyword, semantic, hybrid, and filtered (keyword and semantic with a job
 and a kind, hybrid with a label). "cold" is that process's first query of the mode (tables
-opened, indexes read), "warm" the p50 and p95 of 40 more. Peak RSS is the query process's.
+opened, indexes read; importing LanceDB is apart), "warm" the p50 and p95 of 40 more. Peak RSS
+is the query process's (VmHWM).
 Recall@10: the semantic top 10 (no floor) against an exact scan in numpy over the same vectors.
 Also: indexing one more job of 1,000 documents into the full table (what the Index step does).
 
@@ -28,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -171,7 +171,13 @@ def query_process(uri: str, queries: dict) -> dict:
         if engine.has_ann(table):
             found = found.nprobes(engine.ANN_NPROBES).refine_factor(engine.ANN_REFINE)
         top.append([row["uid"] for row in found.select(["uid"]).limit(10).to_list()])
-    return {"timings": timings, "top": top, "import_s": imported, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"timings": timings, "top": top, "import_s": imported, "peak_rss_mib": peak_rss_mib()}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM: getrusage's ru_maxrss keeps the parent's across exec)."""
+    (line,) = [line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:")]
+    return int(line.split()[1]) / 1024
 
 
 def measure(uri: str, size: int, drawn, topic, vectors, centres, vocabulary, env: dict | None = None) -> dict:
@@ -208,8 +214,9 @@ def earlier_rows(checkout: str, sizes: list[int]) -> str:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, checkout], check=True,
                        capture_output=True)
         try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # its own in-process moto
             done = subprocess.run([sys.executable, "bench/bench_search.py", "--sizes", ",".join(map(str, sizes))],
-                                  cwd=tmp, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": f"{tmp}/src"})
+                                  cwd=tmp, capture_output=True, text=True, env={**env, "PYTHONPATH": f"{tmp}/src"})
             return done.stdout if done.returncode == 0 else done.stderr[-2000:]
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tmp], check=False)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import concurrent.futures
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -195,10 +197,7 @@ def search(query: str = "", mode: str = "keyword", filters: Filters = Filters(),
     moments = _moments(clocks, wall, filters) if wall else []
     depth = max(offset + limit + 1 - len(moments), 1)
     try:
-        ranked = _ranked(documents_, query, mode, where, depth, like, COLUMNS) if documents_ is not None else []
-        # The facets count a deeper, narrower and rougher read (the ANN's distances unrefined)
-        counted = ranked if len(ranked) < depth or cursor else _ranked(
-            documents_, query, mode, where, FACETS_OF, like, FACET_COLUMNS, refine=False)
+        ranked, counted = _read(documents_, query, mode, where, depth, like, facets=cursor is None)
     except BadQuery:
         if not moments:
             raise
@@ -217,21 +216,48 @@ def search(query: str = "", mode: str = "keyword", filters: Filters = Filters(),
             "facets": _facets((moments + counted)[:FACETS_OF]) if cursor is None else None}
 
 
-def _ranked(table, query: str, mode: str, where: str | None, depth: int, like: str | None, columns: list[str],
-            refine: bool = True) -> list[dict]:
+_reads = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="search-read")  # the engine frees the GIL
+
+
+def _read(table, query: str, mode: str, where: str | None, depth: int, like: str | None,
+          facets: bool) -> tuple[list[dict], list[dict]]:
+    """(the ranked hits to `depth`, those the facets count: a deeper, narrower and rougher read, the
+    ANN's distances not refined). The engine's reads run at once; none waits on another."""
+    if table is None:
+        return [], []
     if like:
-        where = _and(where, f"uid != {engine.quoted(like)}")
-        return _semantic(table, _vector_of(table, like), where, depth, columns, refine)
-    if mode == "keyword":
-        return _keyword(table, query, where, depth, columns)
-    vector = embed.embed([query])[0]
-    if mode == "semantic":
-        return _semantic(table, vector, where, depth, columns, refine)
-    try:
-        keyword = _keyword(table, query, where, depth, columns)
-    except BadQuery:  # only stop words: meaning alone decides
-        keyword = []
-    return _fused(keyword, _semantic(table, vector, where, depth, columns, refine))[:depth]
+        vector, where = _vector_of(table, like), _and(where, f"uid != {engine.quoted(like)}")
+    elif mode != "keyword":
+        vector = embed.embed([query])[0]
+    words = mode != "semantic" and not like
+    if words:
+        try:
+            _checked_terms(query)
+        except BadQuery:
+            if mode == "keyword":
+                raise
+            words = False  # only stop words: meaning alone decides
+    reads = []  # per read: the page's (0) or the facets' (1), and the read
+    for part, (wanted, columns, refine) in enumerate(((depth, COLUMNS, True), (FACETS_OF, FACET_COLUMNS, False))):
+        if part and not facets:
+            break
+        if words:
+            reads.append((part, functools.partial(_keyword, table, query, where, wanted, columns)))
+        if mode != "keyword" or like:
+            reads.append((part, functools.partial(_semantic, table, vector, where, wanted, columns, refine)))
+    futures = [(part, _reads.submit(read)) for part, read in reads]
+    found = [[future.result() for part, future in futures if part == wanted] for wanted in (0, 1)]
+    ranked, counted = ((_fused(*lists) if len(lists) == 2 else lists[0] if lists else []) for lists in found)
+    return ranked[:depth], counted[:FACETS_OF]
+
+
+def _checked_terms(query: str) -> set[str]:
+    query_terms = set(terms(query))
+    if not query_terms:
+        raise BadQuery("no searchable words (only stop words or punctuation)")
+    if len(query_terms) > MAX_QUERY_TERMS:
+        raise BadQuery(f"{len(query_terms)} distinct searchable words; at most {MAX_QUERY_TERMS}")
+    return query_terms
 
 
 COLUMNS = [*SHOWN, "text", "min_similarity"]
@@ -239,11 +265,6 @@ FACET_COLUMNS = ["job_id", "doc_id", "kind", "label", "file_name", "start", "min
 
 
 def _keyword(table, query: str, where: str | None, depth: int, columns: list[str]) -> list[dict]:
-    query_terms = set(terms(query))
-    if not query_terms:
-        raise BadQuery("no searchable words (only stop words or punctuation)")
-    if len(query_terms) > MAX_QUERY_TERMS:
-        raise BadQuery(f"{len(query_terms)} distinct searchable words; at most {MAX_QUERY_TERMS}")
     if not any(index.index_type == "FTS" for index in table.list_indices()):
         return []  # nothing indexed yet
     found = _where_applied(table.search(query, query_type="fts", fts_columns="text"), where).select(columns)
