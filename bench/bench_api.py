@@ -49,17 +49,17 @@ def fill(cloud: local.LocalCloud, jobs: int) -> list[str]:
         cloud.store.update_job(job_id, status="SUCCEEDED", source_file_name=f"video-{n}.mp4", media={"duration_s": 60.0},
                                manifest_key=artifact_key(job_id, "manifest.json"), finished_at=now())
         for step in ("probe", "downscale", "transcribe", "subtitles", "detect", "entities"):
-            cloud.store.start_step(job_id, step)
+            cloud.store.start_step(job_id, step, 1)
             cloud.store.end_step(job_id, step, 1.0, outputs=[])
         artifacts = [{"path": p, "kind": k, "sha256": "0" * 64, "size_bytes": 1}
                      for p, k in (("720p.mp4", "rendition"), ("report.json", "report"), ("subtitles.vtt", "subtitles"))]
         cloud.store.put_json(artifact_key(job_id, "manifest.json"), json.dumps({"artifacts": artifacts}))
-        report = {"source": {"file_name": f"video-{n}.mp4"}, "entities": [],
+        report = {"source": {"file_name": f"video-{n}.mp4", "job_id": job_id}, "entities": [],
                   "transcript": [{"id": i, "start": i * 3.0, "end": i * 3.0 + 2.5,
                                   "text": " ".join(WORDS[(n + i + k) % len(WORDS)] for k in range(6))}
                                  for i in range(20)]}
         with tempfile.TemporaryDirectory() as tmp:
-            search.index_documents(cloud.store, job_id, report, Path(tmp))
+            search.index_documents(job_id, report, Path(tmp), now())
     return ids
 
 

@@ -280,7 +280,7 @@ def _semantic(table, vector, where: str | None, depth: int, columns: list[str], 
         search = table.search(vector, vector_column_name="vector").distance_type("cosine")
         search = search.distance_range(upper_bound=1 - min(MIN_SIMILARITY.values()))
         if engine.has_ann(table):
-            search = search.nprobes(engine.ANN_NPROBES)
+            search = search.nprobes(engine.ANN_NPROBES if refine else engine.ANN_ROUGH_NPROBES)
             if refine:
                 search = search.refine_factor(engine.ANN_REFINE)
         found = _where_applied(search, where).select([*columns, "_distance"]).limit(asked).to_list()
