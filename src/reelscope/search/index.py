@@ -44,7 +44,7 @@ MODES = ("keyword", "semantic", "hybrid")
 KINDS = ("transcript", "translation", "entity", "text", "overlay", "moment")
 VECTORS_SCHEMA = "reelscope.vectors/1"
 VECTORS_PATH = "search/vectors.json"
-# Below its kind's floor a semantic "match" is noise and is not returned; bench/bench_search.py
+# Below its kind's floor a semantic "match" is noise and is not returned; bench/bench_embed.py
 # measures both kinds on known related and unrelated queries. A transcript segment is a sentence:
 # unrelated sentences reach 0.28 against the nearest one, paraphrases 0.44 and up. An entity's text
 # is one or two words, and short texts crowd together: an unrelated word scores 0.43 against its
