@@ -267,7 +267,7 @@ FACET_COLUMNS = ["job_id", "doc_id", "kind", "label", "file_name", "start", "min
 def _keyword(table, query: str, where: str | None, depth: int, columns: list[str]) -> list[dict]:
     if not any(index.index_type == "FTS" for index in table.list_indices()):
         return []  # nothing indexed yet
-    found = _where_applied(table.search(query, query_type="fts", fts_columns="text"), where).select(columns)
+    found = _where_applied(table.search(query, query_type="fts", fts_columns="text"), where).select([*columns, "_score"])
     return _sorted([_hit(row, row["_score"]) for row in found.limit(depth).to_list()])
 
 
