@@ -148,12 +148,12 @@ def ensure_text_index(uri: str | None = None) -> None:
     from lancedb.index import FTS
 
     table = open_table(DOCUMENTS, uri)
-    if table is None or any(index.index_type == "FTS" for index in table.list_indices()):
+    if table is None or "text" in searchable_by(table):
         return
     try:
         table.create_index("text", config=FTS(stem=True, remove_stop_words=True, ascii_folding=True), replace=False)
     except (ValueError, RuntimeError, OSError):  # built at the same moment by another writer
-        if not any(index.index_type == "FTS" for index in open_table(DOCUMENTS, uri).list_indices()):
+        if "text" not in searchable_by(open_table(DOCUMENTS, uri)):
             raise
 
 
@@ -184,8 +184,15 @@ def maintain(uri: str | None = None) -> dict:
     return done
 
 
+def searchable_by(table) -> set[str]:
+    """Which of the two search indexes the table has: "text" (full text), "vector" (the ANN)."""
+    indexes = table.list_indices()
+    return ({"text"} if any(index.index_type == "FTS" for index in indexes) else set()) | (
+        {"vector"} if any(index.columns == ["vector"] for index in indexes) else set())
+
+
 def has_ann(table) -> bool:
-    return any(index.columns == ["vector"] for index in table.list_indices())
+    return "vector" in searchable_by(table)
 
 
 def quoted(value: str) -> str:

@@ -225,6 +225,7 @@ def _read(table, query: str, mode: str, where: str | None, depth: int, like: str
     ANN's distances not refined). The engine's reads run at once; none waits on another."""
     if table is None:
         return [], []
+    indexes = engine.searchable_by(table)  # once a search: both reads of each kind need to know
     if like:
         vector, where = _vector_of(table, like), _and(where, f"uid != {engine.quoted(like)}")
     elif mode != "keyword":
@@ -241,10 +242,10 @@ def _read(table, query: str, mode: str, where: str | None, depth: int, like: str
     for part, (wanted, columns, refine) in enumerate(((depth, COLUMNS, True), (FACETS_OF, FACET_COLUMNS, False))):
         if part and not facets:
             break
-        if words:
+        if words and "text" in indexes:  # before the first job's index, nothing has words to find
             reads.append((part, functools.partial(_keyword, table, query, where, wanted, columns)))
         if mode != "keyword" or like:
-            reads.append((part, functools.partial(_semantic, table, vector, where, wanted, columns, refine)))
+            reads.append((part, functools.partial(_semantic, table, vector, where, wanted, columns, refine, "vector" in indexes)))
     futures = [(part, _reads.submit(read)) for part, read in reads]
     found = [[future.result() for part, future in futures if part == wanted] for wanted in (0, 1)]
     ranked, counted = ((_fused(*lists) if len(lists) == 2 else lists[0] if lists else []) for lists in found)
@@ -265,21 +266,19 @@ FACET_COLUMNS = ["job_id", "doc_id", "kind", "label", "file_name", "start", "min
 
 
 def _keyword(table, query: str, where: str | None, depth: int, columns: list[str]) -> list[dict]:
-    if not any(index.index_type == "FTS" for index in table.list_indices()):
-        return []  # nothing indexed yet
     found = _where_applied(table.search(query, query_type="fts", fts_columns="text"), where).select([*columns, "_score"])
     return _sorted([_hit(row, row["_score"]) for row in found.limit(depth).to_list()])
 
 
-def _semantic(table, vector, where: str | None, depth: int, columns: list[str], refine: bool) -> list[dict]:
+def _semantic(table, vector, where: str | None, depth: int, columns: list[str], refine: bool, ann: bool) -> list[dict]:
     """Documents at or above their similarity floor. The engine stops at the lowest floor; a
     document under its own (higher) one is dropped here, and the engine read deeper for them.
-    With an ANN index its candidates are re-ranked on the full vectors (`refine`)."""
+    With an ANN index (`ann`) its candidates are re-ranked on the full vectors (`refine`)."""
     asked = depth
     while True:
         search = table.search(vector, vector_column_name="vector").distance_type("cosine")
         search = search.distance_range(upper_bound=1 - min(MIN_SIMILARITY.values()))
-        if engine.has_ann(table):
+        if ann:
             search = search.nprobes(engine.ANN_NPROBES if refine else engine.ANN_ROUGH_NPROBES)
             if refine:
                 search = search.refine_factor(engine.ANN_REFINE)
