@@ -45,7 +45,7 @@ def fill(cloud: local.LocalCloud, jobs: int) -> list[str]:
         job_id = f"{n:032x}"
         ids.append(job_id)
         source = {"bucket": local.BUCKET, "key": f"uploads/video-{n}.mp4", "size": 1000, "version": "v"}
-        cloud.store.create_job(job_id, source, job_id)
+        cloud.store.create_job(job_id, source, job_id, "default")
         cloud.store.update_job(job_id, status="SUCCEEDED", source_file_name=f"video-{n}.mp4", media={"duration_s": 60.0},
                                manifest_key=artifact_key(job_id, "manifest.json"), finished_at=now())
         for step in ("probe", "downscale", "transcribe", "subtitles", "detect", "entities"):
@@ -59,7 +59,7 @@ def fill(cloud: local.LocalCloud, jobs: int) -> list[str]:
                                   "text": " ".join(WORDS[(n + i + k) % len(WORDS)] for k in range(6))}
                                  for i in range(20)]}
         with tempfile.TemporaryDirectory() as tmp:
-            search.index_documents(job_id, report, Path(tmp), now())
+            search.index_documents(job_id, report, Path(tmp), now(), "default")
     return ids
 
 

@@ -1,4 +1,4 @@
-"""API: presigned uploads and job status (API Gateway REST, IAM-authorized)."""
+"""API: presigned uploads and job status (API Gateway REST; the authorizer says who calls, the API what they may do)."""
 
 from reelscope.cloud.api import build_app, resolve
 from reelscope.cloud.lambda_runtime import lambda_handler
@@ -8,5 +8,4 @@ APP = build_app()
 
 @lambda_handler("api", with_context=True)
 def handler(event, settings, context):
-    APP.append_context(settings=settings)
-    return resolve(APP, event, context)
+    return resolve(APP, event, context, settings)

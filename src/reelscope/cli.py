@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import signal
 import sys
@@ -12,6 +13,7 @@ import threading
 from pathlib import Path
 
 from reelscope import __version__, heap, packaged, pinned, synth
+from reelscope.access.roles import ROLES
 from reelscope.analysis import pipeline, warmup
 from reelscope.artifacts import read_json
 from reelscope.errors import InvalidMedia, ReelscopeError, error_message
@@ -24,7 +26,8 @@ DESCRIPTION = ("Video intelligence on this machine: one subcommand per stage, `a
                "in-process, `process` and `serve` for the state machine in local mode.")
 EXIT_STATUS = ("exit status: 0 done; 1 the job finished PARTIAL (a step failed, the rest was delivered); "
                "2 refused (bad input, missing model, bad setting: the message says which and why); "
-               "70 internal error; 130 interrupted (Ctrl-C or SIGTERM; serve stops that way with 0)")
+               "(verify: 1 when the folder is not intact); 70 internal error; 130 interrupted (Ctrl-C or SIGTERM; "
+               "serve stops that way with 0)")
 DETECTING = ("detect", "analyze", "process", "serve")  # the commands that may run the detector
 
 
@@ -78,9 +81,24 @@ def _parser() -> argparse.ArgumentParser:
                          help="run the job again when the same file was processed before (a new execution)")
     about = "local mode as a service: a video dropped under uploads/ starts a job; the API and report pages"
     serve = sub.add_parser("serve", help=about, description=about)
-    serve.add_argument("--port", type=int, default=4566, help="S3 endpoint port on 127.0.0.1 (default: 4566)")
-    serve.add_argument("--api-port", type=int, default=8080, help="API and report pages on 127.0.0.1 (default: 8080)")
+    serve.add_argument("--port", type=int, default=4566, help="S3 endpoint port (default: 4566)")
+    serve.add_argument("--api-port", type=int, default=8080, help="API and report pages port (default: 8080)")
+    serve.add_argument("--bind", default="127.0.0.1", help="the address both listen on (default: 127.0.0.1, this "
+                       "machine only); any other needs users (`reelscope users add`)")
     serve.add_argument("--state-dir", type=Path, help="local mode's saved objects and items (REELSCOPE_STATE_DIR)")
+    about = "local mode's users: add (or change) one, list them, remove one; the password is read from standard input"
+    users = sub.add_parser("users", help=about, description=about)
+    users.add_argument("action", choices=("add", "list", "remove"))
+    users.add_argument("name", nargs="?", help="the user (add, remove)")
+    users.add_argument("--role", choices=ROLES, help="admin: every case and the users; analyst: upload, run, name, "
+                       "share and delete in their cases; viewer: read their cases")
+    users.add_argument("--case", action="append", default=[], help="a case the user works in (repeat for more)")
+    users.add_argument("--state-dir", type=Path, help="local mode's state folder (REELSCOPE_STATE_DIR)")
+    about = "check a folder `process --out` exported against its signed manifest: names each file changed, missing or added"
+    verify = sub.add_parser("verify", help=about, description=about)
+    verify.add_argument("folder", type=Path)
+    verify.add_argument("--key", type=Path, help="the deployment's public key (PEM; GET /signing-key), instead of the "
+                        "one the folder carries")
     about = ("rebuild the search engine's tables from the artifacts (an archive indexed before them); "
              "local mode's state folder, or with --aws the deployment's bucket and table")
     reindex = sub.add_parser("reindex", help=about, description=about)
@@ -202,12 +220,18 @@ PRINTING = {"sample": lambda args: synth.build_sample(args.out), "docs": lambda 
             "settings": lambda args: describe_settings(Settings.from_env()), "openapi": lambda args: _openapi()}
 
 
+# The commands that answer from files (no stage, no local mode), with their exit status.
+ANSWERING = {"models": lambda args: models(args.action, args.name, Path(Settings.from_env().model_dir)),
+             "users": lambda args: manage_users(args, Path(args.state_dir or Settings.from_env().state_dir)),
+             "verify": lambda args: verify(args.folder, args.key)}
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command in PRINTING:
         print(PRINTING[args.command](args))
         return 0
-    if args.command == "models":
-        return models(args.action, args.name, Path(Settings.from_env().model_dir))
+    if args.command in ANSWERING:
+        return ANSWERING[args.command](args)
     if args.command in DETECTING and getattr(args, "video", Path(".")).exists():  # a wrong path: only its error
         use_shipped_detector_if_needed()
     settings = Settings.from_env()
@@ -216,7 +240,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from reelscope.local.cloud import LocalCloud
 
-        with LocalCloud(Path(args.state_dir or settings.state_dir), port=args.port) as cloud:
+        with LocalCloud(Path(args.state_dir or settings.state_dir), port=args.port, bind=args.bind) as cloud:
             try:
                 cloud.serve(threading.Event(), say=lambda line: print(line, flush=True), api_port=args.api_port)
             except KeyboardInterrupt:
@@ -247,6 +271,45 @@ def _dispatch(args: argparse.Namespace) -> int:
     for relative in published:
         print(args.out / relative)
     return 0
+
+
+def manage_users(args: argparse.Namespace, state_dir: Path) -> int:
+    from reelscope.access.users import Users
+
+    users = Users(state_dir)
+    if args.action == "list":
+        for user in users.list():
+            print(f"{user.name}\t{user.role}\t{','.join(user.cases) or ('every case' if user.role == 'admin' else '-')}")
+        return 0
+    if not args.name:
+        raise ReelscopeError(f"users {args.action}: name the user")
+    if args.action == "remove":
+        users.remove(args.name)
+        print(f"removed {args.name}; their sessions end at their next request")
+        return 0
+    if not args.role:
+        raise ReelscopeError("users add: --role admin, analyst or viewer")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise ReelscopeError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    user = users.add(args.name, args.role, args.case, password)
+    print(f"{user.name}: {user.role}, {', '.join(user.cases) or 'every case'} ({users.path})")
+    return 0
+
+
+def verify(folder: Path, key: Path | None) -> int:
+    from reelscope import integrity
+
+    verdict = integrity.verify_folder(folder, key)
+    print(f"{folder}: {verdict.checked} files checked against the signed manifest; key fingerprint "
+          f"{verdict.key_fingerprint}{' (given)' if key else ' (the folder’s own)'}")
+    for problem in verdict.problems:
+        print(f"  {problem}")
+    print("intact" if verdict.ok else f"NOT intact: {len(verdict.problems)} problems")
+    return 0 if verdict.ok else EXIT_PARTIAL
 
 
 def reindex(aws: bool, state_dir: Path, settings: Settings) -> int:

@@ -22,6 +22,8 @@ TABLE_PLACEHOLDER = "TableName"
 TABLE_KEY = ("PK", "SK")  # HASH, RANGE: every item
 BY_CREATED = "ByCreated"  # global secondary index over job items (entity = JOB), newest first
 BY_CREATED_KEY = ("entity", "created_at")
+BY_CASE = "ByCase"  # global secondary index over job items by case, newest first (what a viewer lists)
+BY_CASE_KEY = ("case_id", "created_at")
 
 
 def render(values: dict[str, str]) -> str:
@@ -43,9 +45,10 @@ def create_table_request(name: str) -> dict:
         return [{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}]
 
     return {"TableName": name, "BillingMode": "PAY_PER_REQUEST", "KeySchema": keys(*TABLE_KEY),
-            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in (*TABLE_KEY, *BY_CREATED_KEY)],
-            "GlobalSecondaryIndexes": [{"IndexName": BY_CREATED, "KeySchema": keys(*BY_CREATED_KEY),
-                                        "Projection": {"ProjectionType": "ALL"}}]}
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"}
+                                     for n in dict.fromkeys((*TABLE_KEY, *BY_CREATED_KEY, *BY_CASE_KEY))],
+            "GlobalSecondaryIndexes": [{"IndexName": index, "KeySchema": keys(*key), "Projection": {"ProjectionType": "ALL"}}
+                                       for index, key in ((BY_CREATED, BY_CREATED_KEY), (BY_CASE, BY_CASE_KEY))]}
 
 
 # ---------------------------------------------------------------- the drawing in docs/ARCHITECTURE.md

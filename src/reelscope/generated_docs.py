@@ -1,5 +1,6 @@
 """The parts of the docs that are made from the code: README's Configuration table (from
-Settings) and docs/ARCHITECTURE.md's drawing of the state machine (from the ASL file).
+Settings), docs/ARCHITECTURE.md's drawing of the state machine (from the ASL file) and
+docs/SECURITY.md's table of who may call each route (from access/roles.py).
 `reelscope docs` writes them; tests/unit/test_layers.py fails when one is stale."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reelscope import definition, settings
+from reelscope.access import roles
 
 ROOT = Path(__file__).resolve().parents[2]
 # (file, the line before the block, the line after it, what makes the block)
@@ -15,6 +17,8 @@ BLOCKS: list[tuple[Path, str, str, Callable[[], str]]] = [
     (ROOT / "README.md", "<!-- the table below is made by `reelscope docs` from src/reelscope/settings.py -->\n",
      "<!-- end of the table -->\n", settings.markdown_table),
     (ROOT / "docs" / "ARCHITECTURE.md", "```mermaid\n", "```\n", definition.mermaid),
+    (ROOT / "docs" / "SECURITY.md", "<!-- the table below is made by `reelscope docs` from src/reelscope/access/roles.py -->\n",
+     "<!-- end of the table -->\n", roles.security_table),
 ]
 
 

@@ -18,7 +18,8 @@ from reelscope.errors import ReelscopeError
 PLACE_AND_PACE = ("model_dir", "ffmpeg_threads", "whisper_threads", "ocr_threads", "bucket", "table", "state_machine_arn",
                   "lambda_downscale_max_s", "lambda_downscale_max_bytes", "upload_expiry_s", "share_default_s",
                   "share_max_s", "fetch_function", "fetch_deadline_s", "fetch_min_bytes_per_s", "fetch_rate_grace_s",
-                  "fetch_allow_loopback", "state_dir", "state_save_every_s")
+                  "fetch_allow_loopback", "state_dir", "state_save_every_s", "audit_table", "user_pool_id",
+                  "user_pool_client_id", "user_pool_domain", "jwks_url", "signing_key_id")
 COCO_ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
 
 
@@ -105,6 +106,12 @@ class Settings:
 
     bucket: str = setting("", "service", "the media bucket")
     table: str = setting("", "service", "the jobs table")
+    audit_table: str = setting("", "service", "the audit trail's table (append-only to the API)")
+    user_pool_id: str = setting("", "service", "the Cognito user pool that signs people in; \"\": local mode's users")
+    user_pool_client_id: str = setting("", "service", "the pool's app client of the pages and API clients")
+    user_pool_domain: str = setting("", "service", "the pool's managed sign-in, https://DOMAIN")
+    jwks_url: str = setting("", "service", "the pool's keys; \"\": its issuer's /.well-known/jwks.json")
+    signing_key_id: str = setting("", "service", "the KMS key signing manifests; \"\": a key in the state folder")
     state_machine_arn: str = setting("", "service", "the pipeline's state machine")
     lambda_downscale_max_s: float = setting(600.0, "service", "longer media get renditions on Batch, not Lambda")
     lambda_downscale_max_bytes: int = setting(2 * 1024**3, "service", "larger files get renditions on Batch")

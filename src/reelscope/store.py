@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import heapq
+import itertools
 import json
 import threading
 import time
@@ -25,11 +27,11 @@ from boto3.dynamodb.conditions import Attr, ConditionExpressionBuilder, Key
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
-from reelscope.definition import BY_CREATED
+from reelscope.definition import BY_CASE, BY_CREATED
 from reelscope.status import Status
 
 JOB_TTL_DAYS = 365
-LISTED = ("job_id", "status", "source_file_name", "created_at", "finished_at", "media.duration_s", "manifest_key",
+LISTED = ("job_id", "case_id", "status", "source_file_name", "created_at", "finished_at", "media.duration_s", "manifest_key",
           "poster_key", "error", "speakers")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json",
                  ".srt": "application/x-subrip", ".vtt": "text/vtt", ".csv": "text/csv", ".pdf": "application/pdf"}
@@ -194,9 +196,10 @@ class Store:
         self.table = Table(session.client("dynamodb", config=Config(max_pool_connections=64)), table)
 
     # ------------------------------------------------------------ jobs
-    def create_job(self, job_id: str, source: dict, execution_name: str) -> bool:
+    def create_job(self, job_id: str, source: dict, execution_name: str, case: str) -> bool:
         """Conditional put: False when the job already exists (a duplicate delivery)."""
-        item = {"PK": f"JOB#{job_id}", "SK": "JOB", "entity": "JOB", "job_id": job_id, "status": Status.QUEUED, "source": source,
+        item = {"PK": f"JOB#{job_id}", "SK": "JOB", "entity": "JOB", "job_id": job_id, "case_id": case,
+                "status": Status.QUEUED, "source": source,
                 "source_file_name": PurePosixPath(source["key"]).name,  # named in lists even if probe refuses it
                 "execution_name": execution_name, "created_at": now(),
                 "ttl": int(time.time()) + JOB_TTL_DAYS * 86400}
@@ -239,16 +242,42 @@ class Store:
     def job(self, job_id: str) -> dict | None:
         return self._get(f"JOB#{job_id}", "JOB")
 
-    def list_jobs(self, limit: int, status: str | None = None, start: dict | None = None) -> tuple[list[dict], dict | None]:
-        """Newest first, one page of LISTED fields: (jobs, the key to continue from, or None at the end)."""
-        kwargs = {"IndexName": BY_CREATED, "KeyConditionExpression": Key("entity").eq("JOB"), "ScanIndexForward": False,
+    def list_jobs(self, limit: int, status: str | None = None, start: dict | None = None,
+                  cases: frozenset[str] | None = None) -> tuple[list[dict], dict | None]:
+        """Newest first, one page of LISTED fields: (jobs, the key to continue from, or None at the end).
+        `cases`: only jobs of these cases (None: every case), read from the ByCase index, one
+        query per case merged by time; the key to continue from holds each case's own."""
+        if cases is None:
+            page = self._newest(BY_CREATED, Key("entity").eq("JOB"), limit, status, start)
+            return page["Items"], page.get("LastEvaluatedKey")
+        starts = (start or {}).get("by_case", {})
+        pages = {case: self._newest(BY_CASE, Key("case_id").eq(case), limit, status, starts.get(case))
+                 for case in sorted(cases) if starts.get(case) != "done"}
+        # each case's page keeps its own order: what is taken of it is always its first items
+        merged = list(itertools.islice(heapq.merge(*([(job, case) for job in page["Items"]] for case, page in pages.items()),
+                                                   key=lambda pair: pair[0]["created_at"], reverse=True), limit))
+        following = {case: key for case, key in starts.items() if case not in pages}
+        for case, page in pages.items():
+            taken = [job for job, of in merged if of == case]
+            if len(taken) == len(page["Items"]):  # the case's page is used up: go on after it
+                following[case] = page.get("LastEvaluatedKey") or "done"
+            elif taken:
+                last = taken[-1]
+                following[case] = {"PK": f"JOB#{last['job_id']}", "SK": "JOB", "case_id": case, "created_at": last["created_at"]}
+            elif case in starts:
+                following[case] = starts[case]
+        more = any(value != "done" for value in following.values())
+        return [job for job, _ in merged], {"by_case": following} if more else None
+
+    def _newest(self, index: str, condition, limit: int, status: str | None, start: dict | None) -> dict:
+        kwargs = {"IndexName": index, "KeyConditionExpression": condition, "ScanIndexForward": False,
                   "Limit": limit, "fields": LISTED}
         if status:
             kwargs["FilterExpression"] = Attr("status").eq(status)
         if start:
             kwargs["ExclusiveStartKey"] = start
         page = self.table.query(**kwargs)
-        return [from_dynamo(item) for item in page["Items"]], page.get("LastEvaluatedKey")
+        return {**page, "Items": [from_dynamo(item) for item in page["Items"]]}
 
     def steps(self, job_id: str, run: int | None = None) -> dict[str, dict]:
         """The job's step records; with `run`, only those that count for that run (made or reused in it:
@@ -257,11 +286,49 @@ class Store:
         records = {item["step"]: from_dynamo(item) for item in items}
         return {name: r for name, r in records.items() if run is None or r.get("run", 1) == run}
 
+    def delete_job_records(self, job_id: str) -> int:
+        """Every item of a job (its steps, its share links' own items, the job last); returns how many."""
+        items = self.table.query_all(Key("PK").eq(f"JOB#{job_id}"), fields=("PK", "SK"))
+        shares = [{"PK": f"SHARE#{item['SK'].split('#', 1)[1]}", "SK": "SHARE"} for item in items
+                  if item["SK"].startswith("SHARE#")]
+        others = [{"PK": item["PK"], "SK": item["SK"]} for item in items if item["SK"] != "JOB"]
+        self.table.write_batch(deletes=shares + others)
+        self.table.delete_item(Key={"PK": f"JOB#{job_id}", "SK": "JOB"})  # last: a delete cut short can be asked again
+        return len(shares) + len(others) + 1
+
+    def delete_objects(self, prefix: str, version: str | None = None) -> int:
+        """Every version of every object under `prefix` (with `version`, a version id or an ETag as
+        ingest records it: only that object's versions of those bytes); the bucket is versioned, so
+        deleting the current version alone would keep the bytes."""
+        doomed = []
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+            doomed += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])
+                       if version is None or (v["Key"] == prefix and version in (v["VersionId"], v["ETag"].strip('"')))]
+            doomed += [{"Key": m["Key"], "VersionId": m["VersionId"]} for m in page.get("DeleteMarkers", [])
+                       if version is None]
+        for start in range(0, len(doomed), 1000):  # DeleteObjects takes 1,000 keys a call
+            answer = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": doomed[start:start + 1000], "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise RuntimeError(f"S3 kept {len(answer['Errors'])} objects, e.g. {first['Key']}: {first['Message']}")
+        return len(doomed)
+
+    # ------------------------------------------------------------ cases
+    def case(self, case: str) -> dict:
+        return self._get(f"CASE#{case}", "CASE") or {"case_id": case, "held": False}
+
+    def hold_case(self, case: str, held: bool, by: str) -> dict:
+        item = {"PK": f"CASE#{case}", "SK": "CASE", "case_id": case, "held": held, "changed_by": by, "changed_at": now()}
+        self.table.put_item(Item=item)
+        return item
+
     # ------------------------------------------------------------ share links
     def put_share(self, token_hash: str, job_id: str, expires_at: int) -> None:
-        """One item per link, keyed by the token's hash: the table never holds a usable token."""
+        """One item per link, keyed by the token's hash: the table never holds a usable token. The
+        job keeps a marker of it, so that deleting the job finds its links."""
         self.table.put_item(Item={"PK": f"SHARE#{token_hash}", "SK": "SHARE", "job_id": job_id, "created_at": now(),
                                   "expires_at": expires_at, "revoked": False, "ttl": expires_at + 30 * 86400})
+        self.table.put_item(Item={"PK": f"JOB#{job_id}", "SK": f"SHARE#{token_hash}", "ttl": expires_at + 30 * 86400})
 
     def share(self, token_hash: str) -> dict | None:
         return self._get(f"SHARE#{token_hash}", "SHARE")

@@ -30,8 +30,7 @@ def cloud(tmp_path_factory):
 
 
 def call(cloud, event) -> tuple[int, dict]:
-    result, error = cloud.runner.invoke("api", event)
-    assert error is None, error
+    result = cloud.api(event)
     return result["statusCode"], json.loads(result["body"])
 
 
@@ -119,8 +118,8 @@ def test_jobs_list_and_detail(cloud, people_job, tmp_path):
     assert get(cloud, "/jobs", query={"status": "DONE"})[1]["message"].startswith("status: Input should be 'QUEUED'")
     assert get(cloud, "/jobs", query={"next": "%%%"}) == (422, {"message": "next: not a page token from this API"})
 
-    home, error = cloud.runner.invoke("api", request("GET", "/"))  # the library page, behind stage v1
-    assert error is None and home["statusCode"] == 200 and '"api_base": "/v1"' in home["body"]
+    home = cloud.api(request("GET", "/"))  # the library page, behind stage v1
+    assert home["statusCode"] == 200 and '"api_base": "/v1"' in home["body"]
     assert people["poster_url"] and requests.get(people["poster_url"], timeout=30).content[:2] == b"\xff\xd8"
     (broken_job,) = [job for job in first_page["jobs"] if job["job_id"] == result["job_id"]]
     assert broken_job["poster_url"] is None and broken_job["file_name"] == "broken.mp4"
@@ -216,10 +215,9 @@ def test_share_links(cloud, people_job):
 
     revoke = request("DELETE", f"{shares}/{share['token']}", resource="/jobs/{job_id}/shares/{token}",
                      params={"job_id": job_id, "token": share["token"]})
-    result_, error = cloud.runner.invoke("api", revoke)
-    assert error is None and result_["statusCode"] == 204
+    assert cloud.api(revoke)["statusCode"] == 204
     assert call(cloud, opened) == (410, {"message": "share link revoked"})
-    answer, _ = cloud.runner.invoke("api", page)  # a browser opening the link gets a page that says so
+    answer = cloud.api(page)  # a browser opening the link gets a page that says so
     assert answer["statusCode"] == 410 and answer["multiValueHeaders"]["Content-Type"] == ["text/html; charset=utf-8"]
     assert '"message": "share link revoked"' in answer["body"] and "<h1" in answer["body"]
 
@@ -328,7 +326,7 @@ def test_a_slow_server_answers_at_once_and_fails_the_fetch(cloud, video_server, 
 def test_a_running_job_says_how_far_it_is_and_about_how_long_it_has_left(cloud):
     job_id = "e" * 32
     cloud.store.create_job(job_id, {"bucket": "reelscope-media", "key": "uploads/hour.mp4", "size": 1, "version": "v"},
-                           job_id)
+                           job_id, "default")
     cloud.store.update_job(job_id, status="RUNNING", media={"duration_s": 3600.0}, source_file_name="hour.mp4")
     cloud.store.start_step(job_id, "probe", 1)
     cloud.store.end_step(job_id, "probe", 1.0)
@@ -397,7 +395,7 @@ def test_a_long_jobs_records_and_answers_stay_small(cloud):
     from reelscope.artifacts import dumps
 
     job_id = "f" * 32
-    cloud.store.create_job(job_id, {"bucket": "b", "key": "uploads/hours.mp4", "size": 1, "version": "v"}, job_id)
+    cloud.store.create_job(job_id, {"bucket": "b", "key": "uploads/hours.mp4", "size": 1, "version": "v"}, job_id, "default")
     outputs = [{"path": f"evidence/{i:05d}-person.jpg", "kind": "evidence", "sha256": "0" * 64, "size_bytes": 90_000}
                for i in range(20_000)]
     cloud.store.start_step(job_id, "entities", 1)

@@ -18,7 +18,8 @@ def test_state_survives_a_restart(tmp_path, monkeypatch):
     broken.write_text("not a video")
     with LocalCloud(tmp_path / "state") as first:
         job_id, _ = run(first, broken, "uploads/notes.mp4")
-        first.store.create_job("f" * 32, {"bucket": BUCKET, "key": "uploads/x.mp4", "size": 1, "version": "v"}, "f" * 32)
+        first.store.create_job("f" * 32, {"bucket": BUCKET, "key": "uploads/x.mp4", "size": 1, "version": "v"}, "f" * 32,
+                               "default")
     with LocalCloud(tmp_path / "state") as second:
         assert second.store.job(job_id)["status"] == "FAILED"
         assert second.s3.get_object(Bucket=BUCKET, Key="uploads/notes.mp4")["Body"].read() == b"not a video"
@@ -88,11 +89,11 @@ def test_serve_starts_a_job_for_a_file_dropped_by_any_s3_client(tmp_path):
             time.sleep(0.2)
         # A rerun asked through the API is followed to its end too.
         job_id = ended(lines)[0].split()[1].rstrip(":")
-        rerun, error = cloud.runner.invoke("api", {
+        rerun = cloud.api({
             "httpMethod": "POST", "path": f"/jobs/{job_id}/runs", "resource": "/jobs/{job_id}/runs",
             "pathParameters": {"job_id": job_id}, "headers": {}, "queryStringParameters": None, "body": None,
             "isBase64Encoded": False, "requestContext": {"stage": "local", "path": f"/jobs/{job_id}/runs"}})
-        assert error is None and rerun["statusCode"] == 202, rerun
+        assert rerun["statusCode"] == 202, rerun
         while len(ended(lines)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
     assert len(ended(lines)) == 2, lines

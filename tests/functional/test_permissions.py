@@ -70,15 +70,14 @@ def recorded(tmp_path_factory, media_dir, model_dir, fall_weights) -> set:
         # a share link, opened and revoked; search; the pages and the job
         status, share = call(cloud, request("POST", f"/jobs/{job_id}/shares", {}, "/jobs/{job_id}/shares", params))
         assert get(cloud, f"/s/{share['token']}/report.json", "/s/{token}/report.json", {"token": share["token"]})[0] == 200
-        revoked, _ = cloud.runner.invoke("api", request("DELETE", f"/jobs/{job_id}/shares/{share['token']}", None,
+        revoked = cloud.api(request("DELETE", f"/jobs/{job_id}/shares/{share['token']}", None,
                                                         "/jobs/{job_id}/shares/{token}", {**params, "token": share["token"]}))
         assert revoked["statusCode"] == 204
         for mode in ("keyword", "semantic"):
             assert get(cloud, "/search", query={"q": "second unit", "mode": mode, "speaker": "Lee"})[0] == 200
         assert get(cloud, "/jobs")[0] == get(cloud, f"/jobs/{job_id}", "/jobs/{job_id}", params)[0] == 200
         assert get(cloud, f"/jobs/{job_id}/artifacts", "/jobs/{job_id}/artifacts", params, {"kind": "thumbnail"})[0] == 200
-        assert cloud.runner.invoke("api", request("GET", f"/jobs/{job_id}/report", None, "/jobs/{job_id}/report",
-                                                  params))[0]["statusCode"] == 200
+        assert cloud.api(request("GET", f"/jobs/{job_id}/report", None, "/jobs/{job_id}/report", params))["statusCode"] == 200
         # a URL fetched into uploads/ (the api invokes the fetch function), which starts a job
         status, accepted = call(cloud, request("POST", "/ingest", {"url": f"{video_server}/clip.mp4"}))
         assert fetch_outcome(cloud, accepted)["status"] == "SUCCEEDED"

@@ -187,7 +187,7 @@ def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):
     report = cloud.store.get_json(f"jobs/{jobs['speech']}/report.json")
     changed = {**report, "transcript": [{**report["transcript"][0], "text": "Zeppelins hover above the orchard."}]}
     try:  # a rerun that heard something else: its old words and documents are gone, the new ones found
-        assert search_module.index_documents(jobs["speech"], changed, tmp_path / "changed", job["created_at"])[0] == 1
+        assert search_module.index_documents(jobs["speech"], changed, tmp_path / "changed", job["created_at"], "default")[0] == 1
         assert search(cloud, q="kitchen window")[1]["hits"] == []
         (hit,) = search(cloud, q="zeppelin orchard")[1]["hits"]
         assert (hit["job_id"], hit["snippet"]) == (jobs["speech"], "Zeppelins hover above the orchard.")
@@ -195,7 +195,8 @@ def test_indexing_a_job_again_replaces_its_documents(indexed, tmp_path):
         airships = {"q": "airships floating over fruit trees", "mode": "semantic", "job": jobs["speech"]}
         assert search(cloud, **airships)[1]["hits"][0]["snippet"] == "Zeppelins hover above the orchard."
     finally:
-        assert search_module.index_documents(jobs["speech"], report, tmp_path, job["created_at"]) == (3, "search/vectors.json")
+        indexed = search_module.index_documents(jobs["speech"], report, tmp_path, job["created_at"], "default")
+        assert indexed == (3, "search/vectors.json")
     assert engine.open_table(engine.DOCUMENTS).count_rows() == rows  # a redrive counts nothing twice
     assert words(search(cloud, q="kitchen window")[1]["hits"][0]["snippet"]) == words(SENTENCES[1])
     assert search(cloud, q="zeppelin orchard")[1]["hits"] == []
@@ -482,7 +483,7 @@ def test_share_page_is_read_only_and_escaped(indexed):
     status, share = call(cloud, request("POST", f"/jobs/{jobs['people']}/shares", {}, "/jobs/{job_id}/shares",
                                         {"job_id": jobs["people"]}))
     page = request("GET", f"/s/{share['token']}", resource="/s/{token}", params={"token": share["token"]})
-    result, error = cloud.runner.invoke("api", page)
-    assert error is None and result["statusCode"] == 200 and '"api_base": null' in result["body"]
+    result = cloud.api(page)
+    assert result["statusCode"] == 200 and '"api_base": null' in result["body"]
     assert result["multiValueHeaders"]["Content-Type"] == ["text/html; charset=utf-8"]
     assert "WEBVTT" in result["body"]  # the subtitles, inlined for the player's track

@@ -45,8 +45,8 @@ def uri(tmp_path, monkeypatch):
     return str(tmp_path / "search")
 
 
-def index(name: str, tmp_path, **kwargs) -> int:
-    return search.index_documents(job_id(name), report(name, **kwargs), tmp_path / name, UPLOADED[name])[0]
+def index(name: str, tmp_path, case: str = "default", **kwargs) -> int:
+    return search.index_documents(job_id(name), report(name, **kwargs), tmp_path / name, UPLOADED[name], case)[0]
 
 
 def uids(found: dict) -> list[str]:
@@ -74,6 +74,36 @@ def test_two_jobs_indexed_at_once_lose_no_row_and_a_rerun_replaces(uri, tmp_path
 def both(uri, tmp_path):
     for name in "ab":
         index(name, tmp_path)
+
+
+def test_a_caller_of_some_cases_reads_only_their_rows_inside_the_engine(uri, tmp_path):
+    index("a", tmp_path, case="harbour")
+    index("b", tmp_path, case="gate")
+    everyone = search.search("harbor", "hybrid")
+    assert {hit["job_id"] for hit in everyone["hits"]} == {job_id("a"), job_id("b")}
+    harbour = search.Filters(cases=("harbour",))
+    for mode in search.MODES:
+        found = search.search("harbor gate car", mode, harbour)
+        assert found["hits"] and {hit["job_id"] for hit in found["hits"]} == {job_id("a")}, mode
+        assert {value["value"] for value in found["facets"]["job"]} == {job_id("a")}  # the facets count none of b
+    assert search.search("harbor", "hybrid", search.Filters(cases=()))["hits"] == []  # a viewer of no case
+    # the clock moments of job a (case harbour) only for harbour
+    assert [hit["kind"] for hit in search.search("2023-11-14 22:15", filters=harbour)["hits"]][:1] == ["moment"]
+    assert search.search("2023-11-14 22:15", filters=search.Filters(cases=("gate",)))["hits"] == []
+    # "more like this" of another case's document: as if it did not exist
+    with pytest.raises(BadQuery, match="no indexed document"):
+        search.search(like=f"{job_id('b')}#seg-0", filters=harbour)
+    assert all(hit["job_id"] == job_id("a") for hit in search.search(like=f"{job_id('a')}#seg-0", filters=harbour)["hits"])
+
+
+def test_a_table_made_before_cases_gets_the_column_in_the_default_case(uri, tmp_path):
+    index("a", tmp_path)
+    table = engine.open_table(engine.DOCUMENTS)
+    table.drop_columns(["case_id"])
+    assert "case_id" not in engine.open_table(engine.DOCUMENTS).schema.names
+    engine.upgraded(engine.open_table(engine.DOCUMENTS))
+    assert engine.open_table(engine.DOCUMENTS).count_rows("case_id = 'default'") == 5
+    assert search.search("cargo ships", filters=search.Filters(cases=("default",)))["hits"]
 
 
 def test_keyword_semantic_and_hybrid_rank_the_right_document_first(both):

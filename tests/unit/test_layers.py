@@ -13,9 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "reelscope"
 # The floors, bottom up; a room is a top-level module or a subpackage of reelscope.
 FLOORS = [
     {"reelscope", "errors", "status", "settings", "artifacts", "store", "definition", "models", "packaged", "heap",
-     "progress", "generated_docs", "pinned"},
-    {"analysis"},
-    {"search", "synth"},
+     "progress", "pinned"},
+    {"analysis", "access", "integrity"},
+    {"search", "synth", "generated_docs"},
     {"cloud"},
     {"local"},
     {"cli"},

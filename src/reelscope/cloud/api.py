@@ -33,7 +33,7 @@ import functools
 import json
 import re
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import boto3
 from aws_lambda_powertools.event_handler import (
@@ -46,12 +46,17 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from reelscope import __version__
+from reelscope.access import audit
+from reelscope.access.roles import OPEN, PAGES, READ, Caller, caller_of, case_of, route_of
 from reelscope.cloud.responses import (
     error,
+    token_hash,
 )
 from reelscope.cloud.routes import jobs as job_routes
-from reelscope.cloud.routes import pages, shares, uploads
+from reelscope.cloud.routes import pages, people, shares, uploads
 from reelscope.cloud.routes import search as search_routes
+from reelscope.settings import Settings
+from reelscope.store import shared_store
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -90,15 +95,87 @@ def refusal(event: dict) -> tuple[int, str] | None:
 # mode serves many at once in one process. So one request is resolved at a time.
 _resolving = threading.Lock()
 
+# What the audit trail records of a request that succeeded (sign-in and sign-out record themselves).
+AUDITED = {("POST", "/uploads"): "upload", ("POST", "/ingest"): "upload-url", ("GET", "/search"): "search",
+           ("GET", "/jobs/{job_id}/report"): "report-view", ("GET", "/jobs/{job_id}/exports/{name}"): "export-download",
+           ("POST", "/jobs/{job_id}/shares"): "share-create", ("DELETE", "/jobs/{job_id}/shares/{token}"): "share-revoke",
+           ("PUT", "/jobs/{job_id}/speakers"): "speakers-name", ("POST", "/jobs/{job_id}/runs"): "rerun",
+           ("DELETE", "/jobs/{job_id}"): "delete", ("PUT", "/cases/{case}"): "case-hold"}
+SECRET_FIELDS = ("token", "url", "fields", "password")  # never in a record (a share's token, a presigned form)
 
-def resolve(app: APIGatewayRestResolver, event: dict, context) -> dict:
+
+def _json(status: int, message: str, headers: dict | None = None) -> dict:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", **(headers or {})},
+            "body": json.dumps({"message": message}), "isBase64Encoded": False}
+
+
+def stage_prefix(event: dict) -> str:
+    """"/v1" behind API Gateway, "" locally: what links to this API's own routes start with."""
+    full_path = (event.get("requestContext") or {}).get("path") or event.get("path") or ""
+    return full_path[: len(full_path) - len(event.get("path") or "")]
+
+
+def admission(event: dict, route: tuple[str, str, dict], caller: Caller | None, settings: Settings) -> dict | None:
+    """A refusal of this caller on this route (access/roles.py), or None. A job of a case the caller
+    may not read is not found; one they read but may not change is forbidden."""
+    method = event["httpMethod"].upper()
+    template, need, params = route
+    if need == OPEN:
+        return None
+    if caller is None:
+        if (method, template) in PAGES:
+            target = stage_prefix(event) + event["path"]
+            return {"statusCode": 302, "body": "", "isBase64Encoded": False,
+                    "headers": {"Location": f"{stage_prefix(event)}/auth/login?next={quote(target)}",
+                                "Content-Type": "text/html; charset=utf-8"}}
+        return _json(401, "sign in: this route needs a session cookie or a bearer token", {"WWW-Authenticate": "Bearer"})
+    job = shared_store(settings.bucket, settings.table).job(params["job_id"]) if "job_id" in params else None
+    if job is not None and not caller.may(READ, case_of(job)):
+        return _json(404, f"job {params['job_id']} not found")
+    if not caller.may(need, case_of(job) if job else None):
+        where = f" in case {case_of(job)}" if job else ""
+        return _json(403, f"{caller.user} ({caller.role}) may not {method} {template}{where}")
+    return None
+
+
+def _audit(event: dict, route: tuple[str, str, dict], caller: Caller, answer: dict, settings: Settings) -> None:
+    template, _, params = route
+    action = AUDITED.get((event["httpMethod"].upper(), template))
+    if action is None or answer["statusCode"] >= 400:
+        return
+    detail = {k: v for k, v in params.items() if k not in ("job_id", "token")}
+    if "token" in params:
+        detail["share"] = token_hash(params["token"])[:16]  # the link's id, never the token
+    if event.get("queryStringParameters"):
+        detail["query"] = event["queryStringParameters"]
+    for source in (event.get("body"), answer.get("body")):
+        try:
+            values = json.loads(source) if source else {}
+        except ValueError:
+            continue
+        if isinstance(values, dict):
+            detail.update({k: v for k, v in values.items() if k not in SECRET_FIELDS and not isinstance(v, (dict, list))
+                           or k == "names"})
+    job_id = params.get("job_id")
+    job = shared_store(settings.bucket, settings.table).job(job_id) if job_id else None
+    audit.record(settings, action, caller, job_id=job_id, case=case_of(job) if job else detail.get("case"), detail=detail)
+
+
+def resolve(app: APIGatewayRestResolver, event: dict, context, settings: Settings) -> dict:
     """The Lambda proxy answer to one API Gateway event: a refusal, or the route's answer."""
     refused = refusal(event)
     if refused:
-        return {"statusCode": refused[0], "headers": {"Content-Type": "application/json"},
-                "body": json.dumps({"message": refused[1]}), "isBase64Encoded": False}
+        return _json(*refused)
+    route = route_of(event.get("httpMethod") or "", event.get("path") or "")
+    caller = caller_of(event)
+    if route and (denied := admission(event, route, caller, settings)):
+        return denied
     with _resolving:
-        return app.resolve(event, context)
+        app.append_context(settings=settings, caller=caller)
+        answer = app.resolve(event, context)
+    if route and caller:
+        _audit(event, route, caller, answer, settings)
+    return answer
 
 
 @functools.cache
@@ -148,8 +225,11 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(search_routes.router())
     app.include_router(job_routes.router())
     app.include_router(job_routes.changes(client))
+    app.include_router(job_routes.records())
     app.include_router(pages.router())
     app.include_router(shares.router())
+    app.include_router(people.sign_in_router())
+    app.include_router(people.router())
     return app
 
 

@@ -15,11 +15,15 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
+from reelscope import integrity
+from reelscope.access import audit
+from reelscope.access.roles import case_of, case_of_key
 from reelscope.analysis import pipeline, reports
 from reelscope.artifacts import describe_artifact, dumps, read_json, sha256_file
 from reelscope.cloud import eta
 from reelscope.cloud.fetch import Pace, open_video
 from reelscope.errors import BadNames, FetchRefused, NotFound, ReelscopeError, StepSkipped, error_message
+from reelscope.search import engine as search_engine
 from reelscope.search import index as search
 from reelscope.settings import Settings
 from reelscope.status import FINISHED, UNFINISHED, Status
@@ -158,6 +162,7 @@ def uploaded_objects(event: dict) -> list[dict]:
 
 
 RERUN_METADATA = "reelscope-rerun"  # S3 user metadata: a new value on an upload runs its job again
+UPLOADED_BY = "x-amz-meta-uploaded-by"  # the presigned POST's field: who uploaded, signed into the form
 
 
 
@@ -201,6 +206,31 @@ def rerun(job_id: str, settings: Settings, sfn, store: Store | None = None, toke
         raise JobBusy(f"job {job_id} is {store.job(job_id)['status']}: it can run again once it has finished")
     _start_execution(sfn, settings, job_id, name, job["source"])
     return {"job_id": job_id, "run": run, "execution_name": name, "status": Status.QUEUED}
+
+
+class CaseHeld(ReelscopeError):
+    """A job of a case on hold: nothing of it may be deleted."""
+
+
+def delete_job(job_id: str, settings: Settings, store: Store | None = None) -> dict:
+    """Remove everything of a finished job: its search rows first (nothing finds a job half gone),
+    every version of its artifacts and of its upload, then its items, the job's own last (a delete
+    cut short can be asked again). The audit trail keeps that it was deleted, by whom; not what it held.
+    Refused while it runs (JobBusy) and while its case is on hold (CaseHeld)."""
+    store = store or shared_store(settings.bucket, settings.table)
+    job = store.job(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    if job["status"] in UNFINISHED:
+        raise JobBusy(f"job {job_id} is {job['status']}: it can be deleted once it has finished")
+    if store.case(case_of(job))["held"]:
+        raise CaseHeld(f"case {case_of(job)} is on hold: its jobs cannot be deleted until an admin releases it")
+    search_engine.remove_job(job_id)
+    objects = store.delete_objects(artifact_key(job_id, ""))
+    objects += store.delete_objects(job["source"]["key"], version=job["source"]["version"])
+    items = store.delete_job_records(job_id)
+    return {"job_id": job_id, "case_id": case_of(job), "objects_deleted": objects, "items_deleted": items,
+            "file_name": job.get("source_file_name", "")}
 
 
 LISTED_SPEAKERS = 6  # the job item names who talks most (the library shows them); report.json has them all
@@ -249,8 +279,12 @@ def ingest(event: dict, settings: Settings, sfn) -> list[dict]:
         job_id = job_id_for(obj["bucket"], obj["key"], obj["etag"])
         store = shared_store(obj["bucket"], settings.table)
         source = {k: obj[k] for k in ("bucket", "key", "size", "version")}
-        if store.create_job(job_id, source, job_id):
+        if store.create_job(job_id, source, job_id, case_of_key(obj["key"])):
             _start_execution(sfn, settings, job_id, job_id, source)
+            if settings.audit_table:  # the job's trail starts with who uploaded it (a direct S3 put: "s3")
+                uploader = store.object_metadata(obj["key"]).get(UPLOADED_BY.removeprefix("x-amz-meta-"), "s3")
+                audit.record(settings, "job-created", uploader, job_id=job_id, case=case_of_key(obj["key"]),
+                             detail={k: obj[k] for k in ("key", "size", "etag")})
             results.append({**obj, "job_id": job_id, "outcome": "started"})
             continue
         job = store.job(job_id)
@@ -331,11 +365,14 @@ def index_job(job_id: str, branches: list[dict], settings: Settings) -> dict:
             store.upload(Path(tmp) / relative, artifact_key(job_id, relative))
             artifacts.append(describe_artifact(Path(tmp), relative))
         report = read_json(Path(tmp) / "report.json")
-        indexed, vectors = search.index_documents(job_id, report, Path(tmp), job["created_at"])
+        indexed, vectors = search.index_documents(job_id, report, Path(tmp), job["created_at"], case_of(job))
         store.upload(Path(tmp) / vectors, artifact_key(job_id, vectors))
         artifacts.append(describe_artifact(Path(tmp), vectors))
     manifest = pipeline.build_manifest(source, steps, artifacts)
-    store.put_json(artifact_key(job_id, "manifest.json"), dumps(manifest))
+    text = dumps(manifest)
+    store.put_json(artifact_key(job_id, integrity.MANIFEST), text)
+    signed = integrity.sign_manifest(text, job_id, job["source_sha256"], integrity.signer(settings))
+    store.put_json(artifact_key(job_id, integrity.SIGNATURE), dumps(signed))
     store.put_step_rates(eta.learn(store.step_rates(), records, float(job["media"]["duration_s"])))
     failed = [name for name, step in steps.items() if step["status"] == Status.FAILED]
     poster = next((artifact_key(job_id, a["path"]) for a in artifacts if a["kind"] == "poster"), None)

@@ -14,8 +14,9 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from reelscope.settings import Settings
 
 
-def lambda_handler(name: str, with_context: bool = False) -> Callable:
-    """Wrap `function(event, settings)` (with `context` too when asked) as a Lambda handler."""
+def lambda_handler(name: str, with_context: bool = False, refusals: tuple[type[Exception], ...] = ()) -> Callable:
+    """Wrap `function(event, settings)` (with `context` too when asked) as a Lambda handler.
+    `refusals`: exceptions that answer a caller (the authorizer's 401), counted, not logged as failures."""
     service = f"reelscope-{name}"
     logger, tracer, metrics = Logger(service=service), Tracer(service=service), Metrics(namespace="reelscope", service=service)
 
@@ -34,6 +35,9 @@ def lambda_handler(name: str, with_context: bool = False) -> Callable:
             try:
                 settings = Settings.from_env()
                 result = function(event, settings, context) if with_context else function(event, settings)
+            except refusals:
+                count("Refused")
+                raise
             except Exception:
                 count("Failed")
                 logger.exception(f"{name} failed")

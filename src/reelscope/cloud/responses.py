@@ -25,8 +25,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
+from reelscope.access.roles import DEFAULT_CASE, WRITE, Caller
 from reelscope.analysis import reports
-from reelscope.definition import BY_CREATED_KEY, TABLE_KEY
+from reelscope.definition import BY_CASE_KEY, BY_CREATED_KEY, TABLE_KEY
 from reelscope.settings import Settings
 from reelscope.status import FINISHED
 from reelscope.store import Store, shared_store
@@ -35,6 +36,7 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 LINK_TTL_S = 3600  # presigned links handed out by GET /jobs/{id}, search hits and shares
 HEX_ID = r"^[0-9a-f]{32}$"
 PAGE_KEY = {*TABLE_KEY, *BY_CREATED_KEY}  # the ByCreated index's last key: what a `next` token holds
+CASE_PAGE_KEY = {*TABLE_KEY, *BY_CASE_KEY}  # ... or, for a caller of some cases, each case's ByCase key
 JobId = Annotated[str, Path(pattern=HEX_ID, description="a job id: 32 lowercase hexadecimal characters")]
 ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}
 NOT_FOUND = {404: {"description": "not found", "content": ERROR_BODY}}
@@ -56,10 +58,23 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def upload_key(file_name: str) -> str:
-    """A server-chosen key under uploads/: a random folder, the file's base name made safe."""
+def upload_key(file_name: str, case: str) -> str:
+    """A server-chosen key under uploads/CASE/: a random folder, the file's base name made safe."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(file_name.replace("\\", "/")).name).strip("._")[:120]
-    return f"uploads/{uuid.uuid4().hex}/{safe or 'video'}"
+    return f"uploads/{case}/{uuid.uuid4().hex}/{safe or 'video'}"
+
+
+def case_for(caller: Caller, asked: str | None) -> str | Response:
+    """The case a new video goes into: the one asked for, if the caller works in it; else the
+    caller's only case (an admin's: the default case). An error answer otherwise."""
+    if asked is not None:
+        return asked if caller.may(WRITE, asked) else error(
+            403, f"{caller.user} ({caller.role}) may not add videos to case {asked}")
+    if caller.role == "admin":
+        return DEFAULT_CASE
+    if len(caller.cases) == 1:
+        return next(iter(caller.cases))
+    return error(422, f"case: Field required: {caller.user} works in {', '.join(sorted(caller.cases)) or 'no case'}")
 
 
 WEB = FilePath(__file__).parents[1] / "web"
@@ -112,18 +127,33 @@ def report_page(store: Store, job_id: str, report: dict, links: dict[str, str], 
 
 
 def page_start(token: str) -> dict | bool:
-    """The index key a page token stands for, or False: a token is the index's last key as
-    _page_token wrote it, and anything else is refused here, not by DynamoDB (a server error)."""
+    """The index key a page token stands for, or False: a token is the index's last key (or each
+    case's) as page_token wrote it, and anything else is refused here, not by DynamoDB (a server error)."""
+    def key_of(value, names: set[str]) -> bool:
+        return isinstance(value, dict) and set(value) == names and all(isinstance(v, str) for v in value.values())
+
     try:
         start = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (binascii.Error, ValueError):
         return False
-    ok = isinstance(start, dict) and set(start) == PAGE_KEY and all(isinstance(v, str) for v in start.values())
+    by_case = start.get("by_case") if isinstance(start, dict) and set(start) == {"by_case"} else None
+    ok = key_of(start, PAGE_KEY) or (isinstance(by_case, dict) and all(
+        isinstance(case, str) and (value == "done" or key_of(value, CASE_PAGE_KEY)) for case, value in by_case.items()))
     return start if ok else False
 
 
 def page_token(key: dict | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode() if key else None
+
+
+def trail_start(token: str) -> dict | None:
+    """The audit table's key a trail's `next` stands for, or None when it is not one."""
+    try:
+        start = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError):
+        return None
+    ok = isinstance(start, dict) and set(start) == {"trail", "at"} and all(isinstance(v, str) for v in start.values())
+    return start if ok else None
 
 
 def request_scope(router: Router):
@@ -135,6 +165,14 @@ def request_scope(router: Router):
         return shared_store(settings_().bucket, settings_().table)
 
     return settings_, store_
+
+
+def caller_scope(router: Router):
+    """The caller of the request being served (cloud/api.py admitted them), or None on an open route."""
+    def caller_() -> Caller | None:
+        return router.context.get("caller")
+
+    return caller_
 
 
 SETTLED_ENTRIES = 2048

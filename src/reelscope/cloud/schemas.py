@@ -10,7 +10,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from reelscope.access.roles import CASE_NAME, DEFAULT_CASE
 from reelscope.status import Status
+
+CaseName = Annotated[str, Field(pattern=CASE_NAME, description="a case: letters, digits, _ and -, 1-64 characters")]
 
 
 class Strict(BaseModel):
@@ -40,11 +43,13 @@ class UploadRequest(Strict):
                            description="the file's name; the server makes it safe and chooses the folder")
     content_type: str = Field("video/mp4", pattern=r"^video/[A-Za-z0-9.+-]+$", max_length=100,
                               description="the upload must be sent with this Content-Type")
+    case: CaseName | None = Field(None, description="the case the video belongs to; default: the caller's only case")
 
 
 class IngestRequest(Strict):
     url: str = Field(max_length=2048, pattern=r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]+",
                      description="an http or https URL of a video; private and metadata addresses are refused")
+    case: CaseName | None = Field(None, description="the case the video belongs to; default: the caller's only case")
 
 
 SpeakerId = Annotated[str, Field(pattern=r"^S[1-9][0-9]{0,3}$")]
@@ -64,6 +69,7 @@ class ShareRequest(Strict):
 # ------------------------------------------------------------------ answers
 class UploadForm(BaseModel):
     key: str = Field(description="where the upload lands under uploads/")
+    case: str = Field(description="the case the video goes into")
     url: str = Field(description="POST the form here")
     fields: dict[str, str] = Field(description="form fields to send before the file, as they are")
     expires_in: int = Field(description="seconds the form stays valid")
@@ -102,6 +108,7 @@ class ListedSpeaker(BaseModel):
 
 class ListedJob(BaseModel):
     job_id: str
+    case_id: str = DEFAULT_CASE
     status: Status
     file_name: str | None
     created_at: Timestamp
@@ -164,8 +171,10 @@ class MediaFacts(Open):
 class JobRecord(Open):
     """The job item; media facts and the summary are shown as the steps wrote them."""
     job_id: str
+    case_id: str = DEFAULT_CASE
     status: Status
     source: dict[str, Any] = Field(description="bucket, key, size and version of the upload")
+    source_sha256: str | None = Field(None, description="the original's SHA-256, as probe read it")
     source_file_name: str
     created_at: Timestamp
     finished_at: Timestamp | None = None
@@ -277,6 +286,58 @@ class SharedReport(BaseModel):
     report: dict[str, Any] = Field(description="the job's report.json")
     links: dict[str, str]
     links_expire_in: int
+
+
+class SignInRequest(Strict):
+    user: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Caller(BaseModel):
+    user: str
+    role: str = Field(description="admin, analyst or viewer")
+    cases: list[str] = Field(description="the cases the caller reads (an admin: every case)")
+    signed_in: bool = Field(description="false: local mode with no users, whoever reaches it on this machine")
+
+
+class SignedIn(Caller):
+    token: str = Field(description="the session, for API clients (Authorization: Bearer); browsers keep the cookie")
+    expires_in: int
+
+
+class JobDeleted(BaseModel):
+    job_id: str
+    case_id: str
+    objects_deleted: int = Field(description="object versions removed: artifacts, renditions, the upload")
+    items_deleted: int
+
+
+class AuditRecord(BaseModel):
+    at: str = Field(description="ISO 8601, UTC, microseconds")
+    action: str
+    user: str
+    role: str
+    job_id: str | None = None
+    case_id: str | None = None
+    detail: dict[str, Any]
+    source_ip: str
+    user_agent: str
+
+
+class AuditPage(BaseModel):
+    records: list[AuditRecord] = Field(description="oldest first")
+    next: str | None
+
+
+class CaseHoldRequest(Strict):
+    held: bool = Field(description="true: no job of the case may be deleted")
+
+
+class CaseState(BaseModel):
+    case_id: str
+    held: bool
+    changed_by: str | None = None
+    changed_at: Timestamp | None = None
 
 
 def answer(model: type[BaseModel], value: dict) -> dict:

@@ -24,17 +24,20 @@ from pathlib import Path
 
 import boto3
 
-from reelscope import definition
+from reelscope import definition, integrity
+from reelscope.access import audit
+from reelscope.access.users import Users
 from reelscope.analysis import warmup
 from reelscope.artifacts import write_json
 from reelscope.cloud import eta, jobs
 from reelscope.errors import ReelscopeError, error_message
 from reelscope.local import moto_patches
-from reelscope.local.names import ACCOUNT, BUCKET, MACHINE, QUEUE, REGION, SECRET, TABLE, substitutions
-from reelscope.local.servers import ApiServer, S3Gate
-from reelscope.local.state import StateFolder, interrupted
+from reelscope.local.names import ACCESS_KEY, ACCOUNT, AUDIT_TABLE, BUCKET, MACHINE, QUEUE, REGION, TABLE, substitutions
+from reelscope.local.servers import LOOPBACK_ADDRESSES, ApiServer, S3Gate, own_hosts, through_gateway
+from reelscope.local.state import StateFolder, interrupted, owner_secret, with_case
 from reelscope.local.tasks import TaskRunner
 from reelscope.progress import Progress
+from reelscope.search import engine
 from reelscope.settings import Settings
 from reelscope.status import UNFINISHED
 from reelscope.store import Store, artifact_key, forget_shared_stores, shared_store
@@ -44,7 +47,7 @@ class _GatedMotoServer:
     """moto's server as moto's ThreadedMotoServer builds it, with the S3 gate (servers.S3Gate)
     in front of its application."""
 
-    def __init__(self, port: int, page_origins: set[str]):
+    def __init__(self, port: int, page_origins: set[str], secret: str, bind: str, hosts: set[str], signed_only):
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -52,8 +55,8 @@ class _GatedMotoServer:
         )
         from werkzeug.serving import make_server
 
-        app = S3Gate(DomainDispatcherApplication(create_backend_app), port, SECRET, page_origins)
-        self.httpd = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+        app = S3Gate(DomainDispatcherApplication(create_backend_app), port, secret, page_origins, hosts, signed_only)
+        self.httpd = make_server(bind, port, app, threaded=True, request_handler=MotoRequestHandler)
         self.httpd.daemon_threads = True
 
     def start(self) -> None:
@@ -64,22 +67,27 @@ class _GatedMotoServer:
         self.httpd.server_close()
 
 
-def _free_port() -> int:
+def _free_port(bind: str) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((bind, 0))
         return sock.getsockname()[1]
 
 
-def _check_port_free(port: int) -> None:
+def _check_port_free(port: int, bind: str) -> None:
     """moto's server thread only prints when its port is taken, and its start() then waits forever."""
     with socket.socket() as sock:
         # As the server itself binds: connections of a stopped server lingering in TIME_WAIT do not count.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((bind, port))
         except OSError as err:
-            raise ReelscopeError(f"S3 endpoint port {port} on 127.0.0.1: {err.strerror}; "
-                                 "choose another with --port") from None
+            raise ReelscopeError(f"S3 endpoint port {port} on {bind}: {err.strerror}; "
+                                 "choose another with --port, or --bind an address of this machine") from None
+
+
+def public_host(bind: str) -> str:
+    """The name links to this machine carry: the bound address, or this machine's name when bound to all."""
+    return socket.getfqdn() if bind in ("0.0.0.0", "::") else f"[{bind}]" if ":" in bind else bind
 
 
 # One LocalCloud open at a time in a process: moto's backends and os.environ are the process's, so
@@ -90,9 +98,10 @@ _open = threading.Lock()
 class LocalCloud:
     """Start with `with LocalCloud(state_dir) as cloud:`; see the module doc."""
 
-    def __init__(self, state_dir: Path, port: int = 0):
+    def __init__(self, state_dir: Path, port: int = 0, bind: str = "127.0.0.1"):
         self.state_dir = Path(state_dir)
-        self.port = port
+        self.port, self.bind, self.host = port, bind, public_host(bind)
+        self.users = Users(self.state_dir)
         self.runner = TaskRunner()
         self.folder = StateFolder(self.state_dir)
         self.server = None
@@ -120,15 +129,21 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
+        if self.bind not in LOOPBACK_ADDRESSES and not self.users.any():
+            raise ReelscopeError(f"--bind {self.bind}: beyond this machine, local mode needs users (anyone on the network "
+                             f"could read and change everything): add one with `reelscope users add NAME --role admin "
+                             f"--state-dir {self.state_dir}`")
         if self.port:
-            _check_port_free(self.port)
-        self.port = self.port or _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+            _check_port_free(self.port, self.bind)
+        self.port = self.port or _free_port(self.bind)
+        self.endpoint = f"http://{self.host}:{self.port}"
+        self.secret = owner_secret(self.state_dir)
         # The hosted handlers see what Lambda would give them: credentials, region, resource names.
         os.environ.update({
             "MOTO_PORT": str(self.port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.secret,
             "REELSCOPE_BUCKET": BUCKET, "REELSCOPE_TABLE": TABLE, "REELSCOPE_FETCH_FUNCTION": "reelscope-fetch",
+            "REELSCOPE_AUDIT_TABLE": AUDIT_TABLE, "REELSCOPE_STATE_DIR": str(self.state_dir),
             # The search engine's tables live in the state folder as they are (no save, no restore).
             "REELSCOPE_SEARCH_URI": str(self.state_dir / "search"),
             "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
@@ -139,7 +154,8 @@ class LocalCloud:
         for noisy in ("werkzeug", "moto"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
         moto_patches.install()
-        self.server = _GatedMotoServer(self.port, self.page_origins)
+        hosts = own_hosts(self.port) | {f"{self.host}:{self.port}"}
+        self.server = _GatedMotoServer(self.port, self.page_origins, self.secret, self.bind, hosts, self.users.any)
         self.server.start()
         config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False},
                   "batch": {"use_docker": False}}
@@ -179,7 +195,10 @@ class LocalCloud:
     def _create_resources(self) -> None:
         self.s3.create_bucket(Bucket=BUCKET)
         self.dynamodb.create_table(**definition.create_table_request(TABLE))
-        self._restore()  # before the notification exists: restored uploads must not start jobs again
+        self.dynamodb.create_table(**audit.create_table_request(AUDIT_TABLE))
+        self._restore()
+        for name in (engine.DOCUMENTS, engine.CLOCKS):  # tables of a search folder made before jobs had cases
+            engine.upgraded(engine.open_table(name))  # before the notification exists: restored uploads must not start jobs again
         self.queue_url = self.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [{
@@ -203,6 +222,8 @@ class LocalCloud:
     def _save(self, final: bool) -> None:
         # Items first: a step recorded as succeeded uploaded its outputs before, so they are listed below.
         items = [item for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE) for item in page["Items"]]
+        records = [item for page in self.dynamodb.get_paginator("scan").paginate(TableName=AUDIT_TABLE)
+                   for item in page["Items"]]
         objects_dir = self.state_dir / "objects"
         objects_dir.mkdir(parents=True, exist_ok=True)
         index_path = self.state_dir / "objects.json"
@@ -224,6 +245,7 @@ class LocalCloud:
         # whose objects are all still listed, never new items naming objects the index lacks.
         write_json(index_path, index)
         write_json(self.state_dir / "items.json", [interrupted(item) for item in items] if final else items)
+        write_json(self.state_dir / "audit.json", records)
         for gone in {p.name for p in objects_dir.iterdir()} - {meta["file"] for meta in index.values()}:
             (objects_dir / gone).unlink()
 
@@ -246,7 +268,10 @@ class LocalCloud:
         items_path = self.state_dir / "items.json"
         for item in json.loads(items_path.read_text()) if items_path.exists() else []:
             # A job saved while running lost its execution with the process that ran it (kill -9, a crash).
-            self.dynamodb.put_item(TableName=TABLE, Item=interrupted(item))
+            self.dynamodb.put_item(TableName=TABLE, Item=with_case(interrupted(item)))
+        audit_path = self.state_dir / "audit.json"
+        for item in json.loads(audit_path.read_text()) if audit_path.exists() else []:
+            self.dynamodb.put_item(TableName=AUDIT_TABLE, Item=item)
 
     # ------------------------------------------------------------ jobs
     def deliver_uploads(self, wait_s: int = 1) -> list[dict]:
@@ -327,12 +352,13 @@ class LocalCloud:
             raise ReelscopeError(f"marking {detail['name']} failed: {error['errorMessage']}")
 
     def export(self, job_id: str, out_dir: Path) -> Path:
-        """Download the job's manifest and every artifact it lists into out_dir/{job_id}/ (files an
-        earlier run of the job left behind are not part of its result)."""
+        """Download the job's manifest, its signature and every artifact it lists into out_dir/{job_id}/
+        (files an earlier run of the job left behind are not part of its result): what
+        `reelscope verify` checks."""
         target = Path(out_dir) / job_id
-        manifest_key = artifact_key(job_id, "manifest.json")
+        manifest_key = artifact_key(job_id, integrity.MANIFEST)
         listed = [artifact_key(job_id, a["path"]) for a in self.store.get_json(manifest_key)["artifacts"]]
-        for key in (*listed, manifest_key):
+        for key in (*listed, manifest_key, artifact_key(job_id, integrity.SIGNATURE)):
             self.store.download(key, target / key.split("/", 2)[2])
         return target
 
@@ -340,12 +366,15 @@ class LocalCloud:
         """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
         # The first upload finds the models loaded.
         threading.Thread(target=warmup.warm_models, args=(Settings.from_env(),), daemon=True).start()
-        with ApiServer(self.runner, api_port) as api:
+        with ApiServer(self.runner, api_port, self.bind, self.host) as api:
             self.page_origins.add(api.url)
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
             say(f"  library and reports: {api.url}/   API: {api.url}/jobs, {api.url}/openapi.json")
-            say(f"  drop a video: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url "
-                f"{self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/")
+            people = self.users.list()
+            say(f"  {len(people)} users: sign in at {api.url}/auth/login" if people else
+                "  no users: anyone on this machine may use it (`reelscope users add` to require sign-in)")
+            say(f"  drop a video (the owner's keys): AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={self.secret} "
+                f"aws --endpoint-url {self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/[CASE/]")
             followed: set[str] = set()
             while not stop.is_set():
                 started = []
@@ -361,6 +390,10 @@ class LocalCloud:
                         followed.add(name)
                         threading.Thread(target=self._report, args=(jobs.job_of_execution(name), say, api.url),
                                          daemon=True).start()
+
+    def api(self, event: dict) -> dict:
+        """One API request as API Gateway passes it on: the authorizer, then the api function."""
+        return through_gateway(self.runner, event)
 
     def _report(self, job_id: str, say, api_url: str) -> None:
         try:

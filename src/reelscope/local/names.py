@@ -11,8 +11,9 @@ REPO = Path(__file__).resolve().parents[3]
 FUNCTIONS = REPO / "functions"
 BATCH_ENTRYPOINT = REPO / "containers" / "gpu-batch" / "entrypoint.py"
 ACCOUNT, REGION = "123456789012", "us-east-1"
-SECRET = "local"  # local mode's AWS secret key: the S3 gate checks presigned POST policies with it
+ACCESS_KEY = "local"  # local mode's AWS access key; its secret is the state folder's own (state.owner_secret)
 BUCKET, TABLE, QUEUE, MACHINE = "reelscope-media", "reelscope-jobs", "reelscope-uploads", "reelscope-pipeline"
+AUDIT_TABLE = "reelscope-audit"
 
 # The definition's placeholders, answered with local names.
 BATCH_RESOURCES = {placeholder: f"job-{kind}/reelscope-{compute}" + (":1" if kind == "definition" else "")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import sys
 from pathlib import Path
 
+from reelscope.access.roles import DEFAULT_CASE
 from reelscope.errors import ReelscopeError
 from reelscope.status import UNFINISHED, Status
 
@@ -60,3 +62,25 @@ class StateFolder:
         if self._file:
             self._file.close()  # closing drops the lock; the file stays (unlinking it would race)
             self._file = None
+
+
+def with_case(item: dict) -> dict:
+    """A job item saved before jobs had cases: in the default case (and so in the ByCase index)."""
+    if item.get("entity", {}).get("S") == "JOB" and "case_id" not in item:
+        return {**item, "case_id": {"S": DEFAULT_CASE}}
+    return item
+
+
+OWNER_SECRET = "owner-secret"
+
+
+def owner_secret(state_dir: Path) -> str:
+    """The state folder's AWS secret key (made once, 0600): what local mode's own clients sign
+    with, what the S3 endpoint checks presigned uploads (and, with users, every request) against."""
+    path = Path(state_dir) / OWNER_SECRET
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        partial.write_text(secrets.token_urlsafe(30))
+        partial.chmod(0o600)
+        os.replace(partial, path)
+    return path.read_text().strip()

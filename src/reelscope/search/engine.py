@@ -41,7 +41,7 @@ ANN_REFINE = 30
 ANN_ROUGH_NPROBES = 20  # the facets' read: counts, not a ranking
 KEEP_VERSIONS_FOR = timedelta(hours=1)  # a search's `next` cursor reads the version it began on
 # A bitmap for the columns of few values, a B-tree for the others.
-BITMAP_COLUMNS = ("job_id", "kind", "label", "language", "speaker")
+BITMAP_COLUMNS = ("job_id", "case_id", "kind", "label", "language", "speaker")
 BTREE_COLUMNS = ("file_name", "uploaded_at", "wall_start", "wall_end")
 
 
@@ -50,7 +50,7 @@ def document_schema() -> pa.Schema:
 
     text = pa.string()
     return pa.schema([
-        ("uid", text), ("job_id", text), ("doc_id", text), ("kind", text), ("text", text),
+        ("uid", text), ("job_id", text), ("case_id", text), ("doc_id", text), ("kind", text), ("text", text),
         ("label", text), ("speaker", text), ("speaker_name", text), ("language", text), ("source_language", text),
         ("start", pa.float64()), ("end", pa.float64()), ("wall_start", text), ("wall_end", text),
         ("uploaded_at", text), ("file_name", text), ("confidence", pa.float64()), ("evidence", text),
@@ -63,7 +63,7 @@ def clock_schema() -> pa.Schema:
     import pyarrow as pa
 
     text = pa.string()
-    return pa.schema([("job_id", text), ("file_name", text), ("uploaded_at", text), ("pieces", text),
+    return pa.schema([("job_id", text), ("case_id", text), ("file_name", text), ("uploaded_at", text), ("pieces", text),
                       ("wall_start", text), ("wall_end", text)])
 
 
@@ -116,9 +116,21 @@ def open_table(name: str, uri: str | None = None, version: int | None = None):
 def _table(name: str, schema: pa.Schema, uri: str | None):
     db = connect(uri)
     try:
-        return db.create_table(name, schema=schema, exist_ok=True)
+        table = db.create_table(name, schema=schema, exist_ok=True)
     except (ValueError, OSError):  # created at the same moment by another writer
-        return db.open_table(name)
+        table = db.open_table(name)
+    return upgraded(table)
+
+
+def upgraded(table):
+    """A table made before jobs had cases gets the column, every row in the default case (what
+    reelscope.access.roles calls a job without one)."""
+    if table is not None and "case_id" not in table.schema.names:
+        try:
+            table.add_columns({"case_id": "'default'"})
+        except (ValueError, RuntimeError, OSError):  # added at the same moment by another writer
+            table.checkout_latest()
+    return table
 
 
 def replace_job(job_id: str, rows: list[dict], clock: dict | None, uri: str | None = None) -> None:
@@ -165,7 +177,7 @@ def maintain(uri: str | None = None) -> dict:
 
     done = {}
     for name in (DOCUMENTS, CLOCKS):
-        table = open_table(name, uri)
+        table = upgraded(open_table(name, uri))
         if table is None:
             continue
         rows = table.count_rows()

@@ -78,6 +78,7 @@ class Filters:
     uploaded_before: str | None = None
     wall_from: str | None = None
     wall_to: str | None = None
+    cases: tuple[str, ...] | None = None  # the cases the caller reads (None: every case); never from the query
 
 
 def min_similarity(doc: dict) -> float:
@@ -96,7 +97,7 @@ def terms(text: str) -> list[str]:
             for w in words if w not in STOP_WORDS]
 
 
-def documents(report: dict, uploaded_at: str) -> list[dict]:
+def documents(report: dict, uploaded_at: str, case: str) -> list[dict]:
     """The searchable pieces of one job's report, each with a picture of its moment: an entity
     range (an object, on-screen text, an overlay) its evidence frame, a transcript segment (and
     its English translation, for speech in another language) the last thumbnail at or before its start."""
@@ -107,7 +108,7 @@ def documents(report: dict, uploaded_at: str) -> list[dict]:
     def shared(start: float, end: float) -> dict:
         before = bisect.bisect_right(starts, start) - 1
         walls = [wallclock.wall_time(clock, t) for t in (start, end)]
-        return {"start": start, "end": end, "job_id": report["source"]["job_id"],
+        return {"start": start, "end": end, "job_id": report["source"]["job_id"], "case_id": case,
                 "file_name": report["source"]["file_name"], "uploaded_at": uploaded_at,
                 **({"thumbnail": thumbnails[max(before, 0)]["path"]} if thumbnails else {}),
                 **({"wall_start": walls[0], "wall_end": walls[1]} if "T" in walls[0] else {})}  # a clock with a date
@@ -130,16 +131,16 @@ def documents(report: dict, uploaded_at: str) -> list[dict]:
     return docs
 
 
-def index_documents(job_id: str, report: dict, folder: Path, uploaded_at: str) -> tuple[int, str]:
+def index_documents(job_id: str, report: dict, folder: Path, uploaded_at: str, case: str) -> tuple[int, str]:
     """Embed the job's documents, write them as the job's search/vectors.json under `folder`, and
     make them the job's rows in the engine (replacing what an earlier run indexed). Returns how
     many documents were indexed and the vectors' relative path (the caller uploads it)."""
-    docs = documents(report, uploaded_at)
+    docs = documents(report, uploaded_at, case)
     vectors = embed.embed([doc["text"] for doc in docs])
     path = Path(folder) / VECTORS_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(vectors_document(docs, vectors)), encoding="utf-8")
-    engine.replace_job(job_id, rows(docs, vectors), clock_row(report, uploaded_at))
+    engine.replace_job(job_id, rows(docs, vectors), clock_row(report, uploaded_at, case))
     return len(docs), VECTORS_PATH
 
 
@@ -164,14 +165,15 @@ def rows(docs: list[dict], vectors: np.ndarray) -> list[dict]:
             for doc, vector in zip(docs, vectors)]
 
 
-def clock_row(report: dict, uploaded_at: str) -> dict | None:
+def clock_row(report: dict, uploaded_at: str, case: str) -> dict | None:
     clock = report.get("wall_clock")
     if not clock:
         return None
     last = clock["pieces"][-1]
     end = wallclock.wall_time(clock, last["video_end"])
-    return {"job_id": report["source"]["job_id"], "file_name": report["source"]["file_name"], "uploaded_at": uploaded_at,
-            "pieces": json.dumps(clock["pieces"]), "wall_start": clock["pieces"][0]["wall_start"], "wall_end": end}
+    return {"job_id": report["source"]["job_id"], "case_id": case, "file_name": report["source"]["file_name"],
+            "uploaded_at": uploaded_at, "pieces": json.dumps(clock["pieces"]), "wall_start": clock["pieces"][0]["wall_start"],
+            "wall_end": end}
 
 
 # ---------------------------------------------------------------- queries
@@ -197,7 +199,7 @@ def search(query: str = "", mode: str = "keyword", filters: Filters = Filters(),
     moments = _moments(clocks, wall, filters) if wall else []
     depth = max(offset + limit + 1 - len(moments), 1)
     try:
-        ranked, counted = _read(documents_, query, mode, where, depth, like, facets=cursor is None)
+        ranked, counted = _read(documents_, query, mode, where, depth, like, facets=cursor is None, readable=_in_cases(filters))
     except BadQuery:
         if not moments:
             raise
@@ -220,14 +222,14 @@ _reads = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="search-rea
 
 
 def _read(table, query: str, mode: str, where: str | None, depth: int, like: str | None,
-          facets: bool) -> tuple[list[dict], list[dict]]:
+          facets: bool, readable: str | None = None) -> tuple[list[dict], list[dict]]:
     """(the ranked hits to `depth`, those the facets count: a deeper, narrower and rougher read, the
     ANN's distances not refined). The engine's reads run at once; none waits on another."""
     if table is None:
         return [], []
     indexes = engine.searchable_by(table)  # once a search: both reads of each kind need to know
     if like:
-        vector, where = _vector_of(table, like), _and(where, f"uid != {engine.quoted(like)}")
+        vector, where = _vector_of(table, like, readable), _and(where, f"uid != {engine.quoted(like)}")
     elif mode != "keyword":
         vector = embed.embed([query])[0]
     words = mode != "semantic" and not like
@@ -303,10 +305,11 @@ def _fused(keyword: list[dict], semantic: list[dict]) -> list[dict]:
     return _sorted(list(fused.values()))
 
 
-def _vector_of(table, like: str):
+def _vector_of(table, like: str, readable: str | None):
+    """The vector of a document the caller may read (`readable`: their cases' condition)."""
     if not re.fullmatch(r"[0-9a-f]{32}#[\w.-]{1,64}", like):
         raise BadQuery("a hit's job_id#doc_id, as a hit gives them", "like")
-    found = table.search().where(f"uid = {engine.quoted(like)}").select(["vector"]).limit(1).to_list()
+    found = table.search().where(_and(f"uid = {engine.quoted(like)}", readable)).select(["vector"]).limit(1).to_list()
     if not found:
         raise BadQuery(f"no indexed document {like}", "like")
     return found[0]["vector"]
@@ -333,7 +336,8 @@ def _and(*parts: str | None) -> str | None:
 def _where(f: Filters) -> str | None:
     """The filters as the engine's SQL, every value a quoted literal."""
     q = engine.quoted
-    parts = [f"job_id = {q(f.job)}" if f.job else None,
+    parts = [_in_cases(f),
+             f"job_id = {q(f.job)}" if f.job else None,
              f"label = {q(f.label)}" if f.label else None,
              f"(lower(speaker) = {q(f.speaker.casefold())} OR lower(speaker_name) = {q(f.speaker.casefold().strip())})"
              if f.speaker else None,
@@ -347,13 +351,20 @@ def _where(f: Filters) -> str | None:
     return _and(*parts)
 
 
+def _in_cases(f: Filters) -> str | None:
+    """The caller's cases, inside the engine: a row of another case is never read."""
+    if f.cases is None:
+        return None
+    return f"case_id IN ({', '.join(engine.quoted(c) for c in sorted(f.cases))})" if f.cases else "FALSE"
+
+
 def _moments(clocks, wall: dict, f: Filters) -> list[dict]:
     """The moments each burned-in clock showed the queried time, before any other hit; only with
     filters a moment can meet (not a label, speaker or language: a moment has none)."""
     if clocks is None or f.label or f.speaker or f.language or (f.kind and "moment" not in f.kind):
         return []
     q = engine.quoted
-    where = _and(f"job_id = {q(f.job)}" if f.job else None, f"file_name = {q(f.file)}" if f.file else None,
+    where = _and(_in_cases(f), f"job_id = {q(f.job)}" if f.job else None, f"file_name = {q(f.file)}" if f.file else None,
                  f"uploaded_at >= {q(f.uploaded_after)}" if f.uploaded_after else None,
                  f"uploaded_at < {q(f.uploaded_before)}" if f.uploaded_before else None)
     if wall["date"] is not None:  # a date: only the clocks that cover it

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from reelscope.access.roles import case_of
 from reelscope.artifacts import dumps
 from reelscope.search import embed, engine
 from reelscope.search import index as search
@@ -32,7 +33,7 @@ def reindex(store: Store, say=print) -> dict:
             if job["status"] not in FINISHED or not job.get("manifest_key"):
                 continue
             report = store.get_json(artifact_key(job["job_id"], "report.json"))
-            docs = search.documents(report, job["created_at"])
+            docs = search.documents(report, job["created_at"], case_of(job))
             known = _stored_vectors(store, job["job_id"])
             missing = [doc for doc in docs if _key(doc) not in known]
             fresh = dict(zip(map(_key, missing), embed.embed([doc["text"] for doc in missing]))) if missing else {}
@@ -43,7 +44,8 @@ def reindex(store: Store, say=print) -> dict:
                 path.parent.mkdir(parents=True)
                 path.write_text(dumps(search.vectors_document(docs, vectors)), encoding="utf-8")
                 store.upload(path, artifact_key(job["job_id"], search.VECTORS_PATH))
-            engine.replace_job(job["job_id"], search.rows(docs, vectors), search.clock_row(report, job["created_at"]))
+            clock = search.clock_row(report, job["created_at"], case_of(job))
+            engine.replace_job(job["job_id"], search.rows(docs, vectors), clock)
             counts["jobs"] += 1
             counts["documents"] += len(docs)
             counts["embedded"] += len(missing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -10,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from reelscope.cloud.responses import (
     HEX_ID,
     LINK_TTL_S,
+    caller_scope,
     error,
     ok,
     request_scope,
@@ -28,6 +30,7 @@ def router() -> Router:
     """GET /search."""
     router = Router()
     _, store_ = request_scope(router)
+    caller_ = caller_scope(router)
 
     @router.get("/search", summary="Transcript segments, entity ranges, on-screen text and clock moments across "
                                    "all videos, best first, filtered and paged",
@@ -67,6 +70,8 @@ def router() -> Router:
             filters = search.parse_filters(job=job, label=label, speaker=speaker, kind=kind, language=language,
                                            file=file, uploaded_after=uploaded_after, uploaded_before=uploaded_before,
                                            wall_from=from_, wall_to=to)
+            cases = caller_().readable()
+            filters = dataclasses.replace(filters, cases=tuple(sorted(cases)) if cases is not None else None)
             found = search.search((q or "").strip(), mode, filters, limit=limit, cursor=next_, like=like)
         except BadQuery as err:
             return error(422, f"{PARAMETERS.get(err.field, err.field)}: {err}")

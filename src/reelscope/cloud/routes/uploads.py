@@ -15,9 +15,12 @@ from aws_lambda_powertools.event_handler import (
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from reelscope.cloud.jobs import UPLOADED_BY
 from reelscope.cloud.responses import (
     HEX_ID,
     NOT_FOUND,
+    caller_scope,
+    case_for,
     error,
     ok,
     request_scope,
@@ -38,24 +41,33 @@ def router(client) -> Router:
     """POST /uploads, POST /ingest, GET /ingest/{id}."""
     router = Router()
     settings_, store_ = request_scope(router)
+    caller_ = caller_scope(router)
 
     @router.post("/uploads", summary="A presigned POST for uploading a video under uploads/",
               responses={201: ok("url and fields for a multipart/form-data POST to S3", UploadForm)})
     def create_upload(upload: Annotated[UploadRequest, Body()]):
-        settings = settings_()
-        key = upload_key(upload.file_name)
+        settings, caller = settings_(), caller_()
+        case = case_for(caller, upload.case)
+        if isinstance(case, Response):
+            return case
+        key = upload_key(upload.file_name, case)
+        # Who uploads goes with the object, under the signature: ingest writes it into the job's trail.
+        fields = {"Content-Type": upload.content_type, UPLOADED_BY: caller.user}
         post = store_().s3.generate_presigned_post(  # the store's client signs with SigV4
-            Bucket=settings.bucket, Key=key, Fields={"Content-Type": upload.content_type},
-            Conditions=[["content-length-range", 1, settings.max_bytes], ["eq", "$Content-Type", upload.content_type]],
+            Bucket=settings.bucket, Key=key, Fields=fields,
+            Conditions=[["content-length-range", 1, settings.max_bytes], *(["eq", f"${k}", v] for k, v in fields.items())],
             ExpiresIn=settings.upload_expiry_s)
         return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
-                        body=answer(UploadForm, {"key": key, "url": post["url"], "fields": post["fields"],
+                        body=answer(UploadForm, {"key": key, "case": case, "url": post["url"], "fields": post["fields"],
                                                  "expires_in": settings.upload_expiry_s, "max_bytes": settings.max_bytes}))
 
     @router.post("/ingest", summary="Fetch a video from an http(s) URL into uploads/ (which starts a job)",
               responses={202: ok("queued: poll status_path", FetchQueued)})
     def ingest_url(request: Annotated[IngestRequest, Body()]):
         settings = settings_()
+        case = case_for(caller_(), request.case)
+        if isinstance(case, Response):
+            return case
         url = request.url.strip()
         try:
             parts = urlsplit(url)
@@ -65,7 +77,7 @@ def router(client) -> Router:
         if not parts.hostname:
             return error(422, "url: an http or https URL with a host")
         fetch_id = uuid.uuid4().hex
-        key = upload_key(unquote(PurePosixPath(parts.path).name) or "video.mp4")
+        key = upload_key(unquote(PurePosixPath(parts.path).name) or "video.mp4", case)
         store_().put_fetch(fetch_id, url, key)
         client("lambda").invoke(FunctionName=settings.fetch_function, InvocationType="Event",
                              Payload=json.dumps({"fetch_id": fetch_id, "url": url, "key": key}).encode())
