@@ -9,7 +9,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
-from reelscope.definition import BY_CREATED
+from reelscope.definition import BY_CASE, BY_CREATED
 
 # Least privilege, by principal: S3 object prefixes it reads and writes, DynamoDB actions it needs
 # on the table (and the indexes it queries). Nothing wider; explicit actions, no wildcards. Each
@@ -26,7 +26,9 @@ ACCESS = {
     "index": (("jobs/*",), ("jobs/*",), ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"), ()),
     # mark_failed: + the job read when an execution ended without its Catch (execution_ended)
     "mark_failed": ((), (), ("dynamodb:GetItem", "dynamodb:UpdateItem"), ()),
-    "api": (("jobs/*",), ("uploads/*",), ITEMS, (BY_CREATED,)),
+    # api: + deleting a job (its items, a session's), reading its cases' jobs
+    "api": (("jobs/*",), ("uploads/*",), (*ITEMS, "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"), (BY_CREATED, BY_CASE)),
+    "authorizer": ((), (), (), ()),  # the token is checked against the pool's public keys: no AWS call
     "search_maintain": ((), (), (), ()),
     "fetch": ((), ("uploads/*",), ("dynamodb:UpdateItem",), ()),
     "batch_job": (("uploads/*", "jobs/*"), ("jobs/*",), ITEMS, ()),
@@ -40,14 +42,33 @@ PREFIXES = {"uploads/*": "the uploads", "jobs/*": "the job artifacts", "search/*
 # commit by conditional PUT; only the maintenance deletes (old versions, compacted files).
 SEARCH_ACCESS = {
     "index": ("s3:GetObject", "s3:PutObject"),
-    "api": ("s3:GetObject",),
+    "api": ("s3:GetObject", "s3:PutObject"),  # deleting a job's rows commits a new version
     "search_maintain": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
 }
 
 
-def grant_access(principal: iam.IGrantable, who: str, bucket: s3.IBucket, table: dynamodb.ITable) -> None:
+# The audit trail's table: who may add records (never change or remove one: no UpdateItem, DeleteItem or
+# BatchWriteItem), and who may read them.
+AUDIT_ACCESS = {"api": ("dynamodb:PutItem", "dynamodb:Query"), "ingest": ("dynamodb:PutItem",)}
+# The manifest signing key: the index step signs; the API shows the public key (GET /signing-key).
+SIGNING_ACCESS = {"index": ("kms:Sign", "kms:GetPublicKey"), "api": ("kms:GetPublicKey",)}
+# Deleting a job (DELETE /jobs/{id}): every version of its objects, found by listing the versions.
+DELETE_ACCESS = {"api": ("jobs/*", "uploads/*")}
+
+
+def grant_access(principal: iam.IGrantable, who: str, bucket: s3.IBucket, table: dynamodb.ITable,
+                 audit: dynamodb.ITable | None = None, signing_key=None) -> None:
     reads, writes, table_actions, indexes = ACCESS[who]
     statements = []
+    if who in AUDIT_ACCESS and audit is not None:
+        statements.append(iam.PolicyStatement(actions=list(AUDIT_ACCESS[who]), resources=[audit.table_arn]))
+    if who in SIGNING_ACCESS and signing_key is not None:
+        statements.append(iam.PolicyStatement(actions=list(SIGNING_ACCESS[who]), resources=[signing_key.key_arn]))
+    if who in DELETE_ACCESS:
+        statements += [iam.PolicyStatement(actions=["s3:DeleteObjectVersion"],
+                                           resources=[bucket.arn_for_objects(p) for p in DELETE_ACCESS[who]]),
+                       iam.PolicyStatement(actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn],
+                                           conditions={"StringLike": {"s3:prefix": list(DELETE_ACCESS[who])}})]
     if reads:
         statements.append(iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(p) for p in reads]))
     if writes:
@@ -78,4 +99,6 @@ ABORT = "boto3 aborts a multipart upload that fails part-way: never called when 
 UNCALLED: dict[tuple[str, str], str] = {
     **{(who, "s3:AbortMultipartUpload"): ABORT for who in ("api", "batch_job", "downscale", "fetch", "index", "probe",
                                                          "subtitles")},
+    **{(who, action): "local mode signs with the state folder's key (reelscope.integrity.LocalSigner), not KMS"
+       for who, actions in SIGNING_ACCESS.items() for action in actions},
 }

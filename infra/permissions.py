@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from reelscope.definition import BATCH_PLACEHOLDERS
-from reelscope.local.names import ACCOUNT, BATCH_RESOURCES, BUCKET, MACHINE, REGION, TABLE
+from reelscope.local.names import ACCOUNT, AUDIT_TABLE, BATCH_RESOURCES, BUCKET, MACHINE, REGION, TABLE
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
 
@@ -58,7 +58,7 @@ class Template:
         if kind == "AWS::S3::Bucket":
             return BUCKET if "Media" in logical else logical.lower()
         if kind == "AWS::DynamoDB::Table":
-            return TABLE
+            return AUDIT_TABLE if "Audit" in logical else TABLE
         if kind == "AWS::Lambda::Function":
             return self.function_name(logical)
         if kind == "AWS::StepFunctions::StateMachine":

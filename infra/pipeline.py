@@ -38,6 +38,7 @@ FUNCTIONS = {
     "api": (1024, Duration.seconds(29), 512, "API Gateway's integration timeout is 29 s; holds the embedder"),
     "fetch": (1024, Duration.minutes(15), 512, "streams a URL into S3 (multipart, nothing on /tmp)"),
     "search_maintain": (1769, Duration.minutes(15), 2048, "hourly: compacts the search tables, refreshes their indexes"),
+    "authorizer": (512, Duration.seconds(10), 512, "checks a token against the user pool's keys (read once per process)"),
 }
 # The functions that open the search engine's tables: a container image (functions/search.Dockerfile).
 IMAGE_FUNCTIONS = ("index", "api", "search_maintain")
@@ -71,12 +72,13 @@ class Pipeline(Construct):
             code=lambda_.Code.from_asset(str(ROOT / "infra"), asset_hash_type=AssetHashType.OUTPUT, bundling=BundlingOptions(
                 image=DockerImage.from_registry("unused-local-bundling"), local=bundle, environment={"LAYER": name})))
             for name, bundle, description in (
-                ("base", BASE, "Powertools, pydantic, pillow, fpdf2; DejaVu Sans in /opt/fonts"),
+                ("base", BASE, "Powertools, pydantic, pillow, fpdf2, joserfc, cryptography; DejaVu Sans in /opt/fonts"),
                 ("ffmpeg", FFMPEG, "static ffmpeg and ffprobe in /opt/bin"))}
         search_image = dict(directory=str(ROOT), file="functions/search.Dockerfile", build_args=SEARCH_IMAGE,
                             exclude=[".venv*", "node_modules", "cdk.out", ".git", "out", "tests", "bench", "containers", "docs"])
         environment = {
             "REELSCOPE_BUCKET": storage.bucket.bucket_name, "REELSCOPE_TABLE": storage.table.table_name,
+            "REELSCOPE_AUDIT_TABLE": storage.audit.table_name, "REELSCOPE_SIGNING_KEY_ID": storage.signing_key.key_arn,
             "REELSCOPE_SEARCH_URI": f"s3://{storage.bucket.bucket_name}/search",
             "REELSCOPE_WHISPER_MODEL": config.whisper_model_path, "REELSCOPE_YOLO_WEIGHTS": config.yolo_weights,
             "POWERTOOLS_METRICS_NAMESPACE": "reelscope", "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -105,7 +107,7 @@ class Pipeline(Construct):
                 **({"on_failure": destinations.SqsDestination(storage.dlq), "retry_attempts": 2} if name == "ingest" else {}))
         fn = self.functions
         for name, function in fn.items():  # the API's uploads/* write signs the presigned POSTs
-            grant_access(function, name, storage.bucket, storage.table)
+            grant_access(function, name, storage.bucket, storage.table, storage.audit, storage.signing_key)
         storage.bucket.add_event_notification(s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(fn["ingest"]),
                                            s3.NotificationKeyFilter(prefix="uploads/"))
 

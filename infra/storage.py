@@ -10,7 +10,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from reelscope.definition import BY_CREATED, BY_CREATED_KEY, TABLE_KEY
+from reelscope.access.audit import TRAIL_KEY
+from reelscope.definition import BY_CASE, BY_CASE_KEY, BY_CREATED, BY_CREATED_KEY, TABLE_KEY
 
 
 class Storage(Construct):
@@ -46,9 +47,22 @@ class Storage(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=RemovalPolicy.RETAIN)
         # GET /jobs: jobs newest first (job items carry entity = JOB; other items stay out of the index).
-        self.table.add_global_secondary_index(
-            index_name=BY_CREATED, partition_key=dynamodb.Attribute(name=BY_CREATED_KEY[0], type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=BY_CREATED_KEY[1], type=dynamodb.AttributeType.STRING))
+        # A viewer's or analyst's GET /jobs: the jobs of one case, newest first (one query per case of theirs).
+        for index, (hash_key, range_key) in ((BY_CREATED, BY_CREATED_KEY), (BY_CASE, BY_CASE_KEY)):
+            self.table.add_global_secondary_index(
+                index_name=index, partition_key=dynamodb.Attribute(name=hash_key, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=range_key, type=dynamodb.AttributeType.STRING))
+        # The audit trail (reelscope.access.audit): its own table, no TTL; the functions may only add and read.
+        self.audit = dynamodb.Table(
+            self, "Audit", partition_key=dynamodb.Attribute(name=TRAIL_KEY[0], type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=TRAIL_KEY[1], type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST, deletion_protection=True,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED, removal_policy=RemovalPolicy.RETAIN)
+        # Signs every job's manifest (reelscope.integrity): ECDSA P-256; the private key never leaves KMS.
+        self.signing_key = kms.Key(self, "ManifestSigning", key_spec=kms.KeySpec.ECC_NIST_P256,
+                                   key_usage=kms.KeyUsage.SIGN_VERIFY, removal_policy=RemovalPolicy.RETAIN,
+                                   description="reelscope: signs each job's manifest (verify with GET /signing-key)")
         # Events no function could take: S3 notifications ingest failed on, execution ends mark_failed missed.
         self.dlq = sqs.Queue(self, "UndeliveredEvents", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
                              retention_period=Duration.days(14))

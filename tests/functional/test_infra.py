@@ -165,15 +165,16 @@ def test_batch(template):
 
 
 def test_table_api_and_alarms(template):
-    (table,) = resources(template, "AWS::DynamoDB::Table").values()
-    assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"ByCreated"}
+    tables = {name: table for name, table in resources(template, "AWS::DynamoDB::Table").items()}
+    (jobs_table,) = [t for name, t in tables.items() if "Jobs" in name]
+    (audit_table,) = [t for name, t in tables.items() if "Audit" in name]
+    for table in (jobs_table, audit_table):
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert jobs_table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert "TimeToLiveSpecification" not in audit_table and audit_table["DeletionProtectionEnabled"] is True
+    assert {i["IndexName"] for i in jobs_table["GlobalSecondaryIndexes"]} == {"ByCreated", "ByCase"}
     methods = [m for m in resources(template, "AWS::ApiGateway::Method").values() if m["HttpMethod"] != "OPTIONS"]
-    open_methods = [m for m in methods if m["AuthorizationType"] == "NONE"]
-    assert len(open_methods) == 2  # only GET /s/{token} and its page: the share link
-    # API Gateway routes exactly what the API's OpenAPI document declares.
     parts = {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::ApiGateway::Resource"}
 
     def path(resource_id) -> str:
@@ -182,18 +183,55 @@ def test_table_api_and_alarms(template):
         part = parts[resource_id["Ref"]]
         return f"{path(part['ParentId'])}/{part['PathPart']}"
 
-    routes = {(m["HttpMethod"], path(m["ResourceId"]) or "/") for m in methods}
+    # API Gateway routes exactly what the API's OpenAPI document declares ...
+    routes = {(m["HttpMethod"], path(m["ResourceId"]) or "/"): m for m in methods}
     document = json.loads((ROOT / "docs" / "openapi.json").read_text())
-    assert routes == {(method.upper(), route) for route, item in document["paths"].items() for method in item}
-    assert {m["HttpMethod"] for m in open_methods} == {"GET"} and {m["AuthorizationType"] for m in methods} == {"AWS_IAM", "NONE"}
+    assert set(routes) == {(method.upper(), route) for route, item in document["paths"].items() for method in item}
+    # ... each behind the authorizer, but the share links and signing in
+    (authorizer,) = resources(template, "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Type"] == "REQUEST" and authorizer["AuthorizerResultTtlInSeconds"] == 0
+    opened = {route for route, m in routes.items() if m["AuthorizationType"] == "NONE"}
+    assert opened == {("GET", "/s/{token}"), ("GET", "/s/{token}/report.json"), ("GET", "/auth/login"),
+                      ("POST", "/auth/login"), ("GET", "/auth/callback"), ("POST", "/auth/logout")}
+    assert all(m["AuthorizationType"] == "CUSTOM" and "AuthorizerId" in m for route, m in routes.items() if route not in opened)
     (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 20 and "AccessLogSetting" in stage
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 2 + 9  # failed executions, DLQ depth, errors of each function
+    assert len(alarms) == 2 + 10  # failed executions, DLQ depth, errors of each function
     assert all(a["AlarmActions"] for a in alarms.values())
     assert len(resources(template, "AWS::CloudWatch::Dashboard")) == 1
     (topic,) = resources(template, "AWS::SNS::Topic").values()
     assert "KmsMasterKeyId" in topic
+
+
+def test_the_user_pool_its_client_and_groups(template):
+    (pool,) = resources(template, "AWS::Cognito::UserPool").values()
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True and pool["MfaConfiguration"] == "OPTIONAL"
+    assert {g["GroupName"] for g in resources(template, "AWS::Cognito::UserPoolGroup").values()} == {"admin", "analyst", "viewer"}
+    (client,) = resources(template, "AWS::Cognito::UserPoolClient").values()
+    assert client["AllowedOAuthFlows"] == ["code"] and not client.get("GenerateSecret")
+    assert json.dumps(client["CallbackURLs"]).endswith('/v1/auth/callback"]]}]')
+    (domain,) = resources(template, "AWS::Cognito::UserPoolDomain").values()
+    assert domain["Domain"]
+
+
+def test_the_audit_trail_is_append_only_and_only_the_index_signs(template):
+    """No role may change or remove an audit record; only the index function may sign with the key."""
+    audit = next(name for name in resources(template, "AWS::DynamoDB::Table") if "Audit" in name)
+    key = next(name for name, k in resources(template, "AWS::KMS::Key").items() if k.get("KeySpec") == "ECC_NIST_P256")
+    assert resources(template, "AWS::KMS::Key")[key]["KeyUsage"] == "SIGN_VERIFY"
+    on_audit, signing = {}, {}
+    for name, policy in resources(template, "AWS::IAM::Policy").items():
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            targets = json.dumps(statement["Resource"])
+            if audit in targets:
+                on_audit.setdefault(name, set()).update(actions)
+            if key in targets:
+                signing.setdefault(name, set()).update(actions)
+    assert on_audit and set().union(*on_audit.values()) <= {"dynamodb:PutItem", "dynamodb:Query"}
+    assert {name for name, actions in signing.items() if "kms:Sign" in actions} == {
+        name for name in signing if name.startswith("PipelineindexRole")}
 
 
 def test_an_execution_that_ends_without_its_catch_fails_its_job(template):

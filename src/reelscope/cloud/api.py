@@ -239,8 +239,10 @@ def openapi(app: APIGatewayRestResolver) -> str:
     document = json.loads(app.get_openapi_json_schema(
         title="reelscope", version=__version__,
         description="Video intelligence: uploads, jobs, search across videos, reports and share links. "
-                    "Behind API Gateway every route but the share link's (/s/{token}, its report.json) needs IAM (SigV4) "
-                    "credentials. "
+                    "Every route but the share link's (/s/{token}, its report.json) and signing in (/auth/*) needs a "
+                    "user's credential: a bearer token (Authorization: Bearer ...; a user pool access token in AWS, the "
+                    "token POST /auth/login answers in local mode) or the session cookie; roles and cases decide the "
+                    "rest (docs/SECURITY.md). "
                     "Errors are {\"message\": ...}: 404 unknown, 410 expired or revoked, 422 naming each bad field."))
     for operation in (op for methods in document["paths"].values() for op in methods.values()):
         operation["responses"].get("204", {}).pop("content", None)  # "no content": no body to describe

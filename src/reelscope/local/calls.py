@@ -32,6 +32,8 @@ ACTIONS = {
     ("s3", "UploadPart"): ("s3:PutObject",),
     ("s3", "CompleteMultipartUpload"): ("s3:PutObject",),
     ("s3", "ListObjectsV2"): ("s3:ListBucket",),
+    ("s3", "ListObjectVersions"): ("s3:ListBucketVersions",),
+    ("s3", "DeleteObjects"): ("s3:DeleteObjectVersion",),  # the store deletes versions, each named
     ("lambda", "Invoke"): ("lambda:InvokeFunction",),
 }
 SERVICE_PREFIX = {"stepfunctions": "states"}
@@ -58,6 +60,8 @@ def resources(service: str, params: dict) -> list[str]:
     """The ARNs a call's parameters name, in the deployment's form."""
     if service == "s3":
         bucket, key = params.get("Bucket", ""), params.get("Key")
+        if "Delete" in params:  # DeleteObjects: IAM judges each object it names
+            return [f"arn:aws:s3:::{bucket}/{o['Key']}" for o in params["Delete"]["Objects"]]
         return [f"arn:aws:s3:::{bucket}/{key}" if key is not None else f"arn:aws:s3:::{bucket}"]
     if service == "dynamodb":
         tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
