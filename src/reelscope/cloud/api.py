@@ -101,7 +101,8 @@ AUDITED = {("POST", "/uploads"): "upload", ("POST", "/ingest"): "upload-url", ("
            ("POST", "/jobs/{job_id}/shares"): "share-create", ("DELETE", "/jobs/{job_id}/shares/{token}"): "share-revoke",
            ("PUT", "/jobs/{job_id}/speakers"): "speakers-name", ("POST", "/jobs/{job_id}/runs"): "rerun",
            ("DELETE", "/jobs/{job_id}"): "delete", ("PUT", "/cases/{case}"): "case-hold"}
-SECRET_FIELDS = ("token", "url", "fields", "password")  # never in a record (a share's token, a presigned form)
+SECRET_FIELDS = ("token", "password")  # never in a record
+ANSWER_FIELDS = ("key", "case", "expires_at", "run", "objects_deleted", "items_deleted", "held")  # what an answer adds
 
 
 def _json(status: int, message: str, headers: dict | None = None) -> dict:
@@ -148,14 +149,14 @@ def _audit(event: dict, route: tuple[str, str, dict], caller: Caller, answer: di
         detail["share"] = token_hash(params["token"])[:16]  # the link's id, never the token
     if event.get("queryStringParameters"):
         detail["query"] = event["queryStringParameters"]
-    for source in (event.get("body"), answer.get("body")):
+    for source, kept in ((event.get("body"), None), (answer.get("body"), ANSWER_FIELDS)):
         try:
             values = json.loads(source) if source else {}
         except ValueError:
             continue
         if isinstance(values, dict):
-            detail.update({k: v for k, v in values.items() if k not in SECRET_FIELDS and not isinstance(v, (dict, list))
-                           or k == "names"})
+            detail.update({k: v for k, v in values.items() if (kept is None or k in kept) and k not in SECRET_FIELDS
+                           and (not isinstance(v, (dict, list)) or k == "names")})
     job_id = params.get("job_id")
     job = shared_store(settings.bucket, settings.table).job(job_id) if job_id else None
     audit.record(settings, action, caller, job_id=job_id, case=case_of(job) if job else detail.get("case"), detail=detail)
