@@ -27,7 +27,7 @@ def serving(cloud: LocalCloud) -> Iterator[list[str]]:
 
 def other_s3_client(cloud: LocalCloud):
     """A client of its own, as `aws --endpoint-url ... s3 cp` would be."""
-    return boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local").client(
+    return boto3.session.Session(aws_access_key_id="local", aws_secret_access_key=cloud.secret).client(
         "s3", endpoint_url=cloud.endpoint, region_name="us-east-1")
 
 
