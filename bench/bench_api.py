@@ -12,7 +12,10 @@ tab without HTTP/1.1 reuse would, bounded by a total request count and a time li
   GET /jobs           one Query on the ByCreated index
   GET /jobs/{id}      the job item, its steps, its manifest and presigned links
   GET /search         a keyword query of three terms
-Every row is measured in this run. Print: route, clients, req/s, p50 and p99 in ms, errors.
+Then every row again as a signed-in viewer of the jobs' case (a local user added, a session
+cookie on each request): what the door costs (the authorizer's session and user lookups; the
+list read from the ByCase index; search filtered by case in the engine).
+Every row is measured in this run. Print: route, caller, clients, req/s, p50 and p99 in ms, errors.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from reelscope.access import sessions
+from reelscope.access.users import Users
 from reelscope.local import cloud as local
 from reelscope.local import servers
 from reelscope.store import artifact_key, now
@@ -63,7 +69,7 @@ def fill(cloud: local.LocalCloud, jobs: int) -> list[str]:
     return ids
 
 
-def load(url: str, clients: int, requests: int, limit_s: float) -> dict:
+def load(url: str, clients: int, requests: int, limit_s: float, headers: dict | None = None) -> dict:
     """`requests` GETs of url spread over `clients` threads (or fewer, when limit_s runs out first)."""
     parts = urlsplit(url)
     latencies: list[float] = []
@@ -81,7 +87,7 @@ def load(url: str, clients: int, requests: int, limit_s: float) -> dict:
             started = time.perf_counter()
             connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
             try:
-                connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+                connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {})
                 response = connection.getresponse()
                 response.read()
                 ok = response.status < 500
@@ -105,6 +111,15 @@ def load(url: str, clients: int, requests: int, limit_s: float) -> dict:
             "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, "errors": errors[0]}
 
 
+def sign_in(cloud: local.LocalCloud, api_url: str) -> str:
+    """A viewer of the default case (the filled jobs' case), signed in: the session token."""
+    Users(cloud.state_dir).add("val", "viewer", ["default"], "bench password 1")
+    request = urllib.request.Request(f"{api_url}/auth/login", method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"user": "val", "password": "bench password 1"}).encode())
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())["token"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per row (default 400)")
@@ -121,12 +136,15 @@ def main() -> int:
             load(routes["GET /jobs"], 1, 5, 10)  # warm the handler
             print(f"local API, {args.jobs} jobs, {args.requests} requests a row; {platform.processor() or platform.machine()}, "
                   f"Python {platform.python_version()}")
-            print("| route | clients | req/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|")
-            for name, url in routes.items():
-                for clients in (int(c) for c in args.clients.split(",")):
-                    row = load(url, clients, args.requests, args.limit_s)
-                    print(f"| {name} | {clients} | {row['rps']:.1f} | {row['p50']:.1f} | {row['p99']:.1f} | "
-                          f"{row['errors']} |", flush=True)
+            print("| route | caller | clients | req/s | p50 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|")
+            for caller, headers in (("owner, no users", None), ("viewer, signed in", "sign in")):
+                if headers:
+                    headers = {"Cookie": f"{sessions.COOKIE}={sign_in(cloud, api.url)}"}
+                for name, url in routes.items():
+                    for clients in (int(c) for c in args.clients.split(",")):
+                        row = load(url, clients, args.requests, args.limit_s, headers)
+                        print(f"| {name} | {caller} | {clients} | {row['rps']:.1f} | {row['p50']:.1f} | "
+                              f"{row['p99']:.1f} | {row['errors']} |", flush=True)
     return 0
 
 

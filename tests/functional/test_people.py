@@ -6,14 +6,19 @@ but its trail; an exported folder is checked against its signed manifest."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import http.server
 import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -277,3 +282,54 @@ def test_an_exported_folder_is_checked_against_its_signed_manifest(door, tmp_pat
     manifest = folder / "manifest.json"
     manifest.write_text(manifest.read_text().replace('"status": "SUCCEEDED"', '"status": "SUCCEEDED" '))
     assert integrity.verify_folder(folder).problems == ["manifest.json: changed (its SHA-256 is not the signed one)"]
+
+
+def test_the_pools_login_returns_through_the_callback_with_pkce(door, monkeypatch):
+    """GET /auth/login sends the browser to the pool with a PKCE challenge; GET /auth/callback trades
+    the code and the verifier at the pool's token endpoint (a stand-in here, which checks the
+    verifier against the challenge, as the pool does) and sets the session cookie."""
+    sent = {}
+
+    class TokenEndpoint(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the handler's name
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
+            digest = base64.urlsafe_b64encode(hashlib.sha256(form["code_verifier"].encode()).digest()).decode().rstrip("=")
+            good = (digest, form["code"], form["redirect_uri"]) == (sent["code_challenge"], "the-code", sent["redirect_uri"])
+            body = json.dumps({"access_token": door.tokens["val"], "expires_in": 3600} if good else {"error": "invalid_grant"})
+            self.send_response(200 if good else 400)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *_):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("REELSCOPE_USER_POOL_DOMAIN", f"http://127.0.0.1:{server.server_port}")
+    try:
+        status, _, headers = answer(door, "GET", "/auth/login", query={"next": "/v1/jobs"})
+        assert status == 302 and headers["Location"].startswith(f"http://127.0.0.1:{server.server_port}/oauth2/authorize?")
+        sent.update({k: v[0] for k, v in parse_qs(urlsplit(headers["Location"]).query).items()})
+        assert sent["client_id"] == door.client and sent["code_challenge_method"] == "S256"
+        assert sent["redirect_uri"] == "https://example.execute-api.us-east-1.amazonaws.com/v1/auth/callback"
+        login = headers["Set-Cookie"].split(";")[0]
+        assert "HttpOnly" in headers["Set-Cookie"] and "Secure" in headers["Set-Cookie"]
+
+        def back(state: str, cookie: str | None) -> dict:
+            returned = event("GET", "/auth/callback", query={"code": "the-code", "state": state})
+            if cookie:
+                returned["headers"]["Cookie"] = cookie
+            return door.cloud.api(returned)
+
+        assert back("not the state", login)["statusCode"] == 400
+        assert back(sent["state"], None)["statusCode"] == 400  # a callback this browser did not start
+        result = back(sent["state"], login)
+        assert result["statusCode"] == 302 and result["multiValueHeaders"]["Location"] == ["/v1/jobs"]
+        cookies = result["multiValueHeaders"]["Set-Cookie"]
+        assert cookies[0].startswith(f"reelscope_session={door.tokens['val']};") and "Secure" in cookies[0]
+        assert cookies[1].startswith("reelscope_login=;")  # the verifier is gone
+        session = cookies[0].split(";")[0].split("=", 1)[1]
+        assert answer(door, "GET", "/me", session, cookie=True)[1]["user"] == "val"
+    finally:
+        server.shutdown()
