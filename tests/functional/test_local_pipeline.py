@@ -151,7 +151,7 @@ def test_a_video_goes_through_every_state(cloud, sample, tmp_path):
     stored = {o["Key"] for o in cloud.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"jobs/{job_id}/")["Contents"]}
     # what each step published (translate skipped)
     records = {f"jobs/{job_id}/records/{name}-outputs.json" for name in pipeline.STEP_ORDER if name != "translate"}
-    assert stored == set(listed) | {f"jobs/{job_id}/manifest.json"} | records
+    assert stored == set(listed) | {f"jobs/{job_id}/manifest.json", f"jobs/{job_id}/manifest.sig.json"} | records
     for key, sha in listed.items():
         assert hashlib.sha256(cloud.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()).hexdigest() == sha
     assert cloud.store.get_json(f"jobs/{job_id}/transcript.json")["language"] == "en"

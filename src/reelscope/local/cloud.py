@@ -73,7 +73,7 @@ def _free_port(bind: str) -> int:
         return sock.getsockname()[1]
 
 
-def _check_port_free(port: int, bind: str) -> None:
+def _check_port_free(port: int, bind: str = "127.0.0.1") -> None:
     """moto's server thread only prints when its port is taken, and its start() then waits forever."""
     with socket.socket() as sock:
         # As the server itself binds: connections of a stopped server lingering in TIME_WAIT do not count.
@@ -82,7 +82,7 @@ def _check_port_free(port: int, bind: str) -> None:
             sock.bind((bind, port))
         except OSError as err:
             raise ReelscopeError(f"S3 endpoint port {port} on {bind}: {err.strerror}; "
-                                 "choose another with --port, or --bind an address of this machine") from None
+                                 "choose another with --port") from None
 
 
 def public_host(bind: str) -> str:
@@ -149,6 +149,7 @@ class LocalCloud:
             "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
         })
         os.environ.pop("AWS_SESSION_TOKEN", None)
+        boto3.setup_default_session()  # a default session made before keeps the credentials it read then
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")  # errors reach the user through job records
         forget_shared_stores()  # clients made for another endpoint
         for noisy in ("werkzeug", "moto"):
@@ -189,6 +190,7 @@ class LocalCloud:
             self.server.stop()
         os.environ.clear()
         os.environ.update(self._saved_env)
+        boto3.DEFAULT_SESSION = None
         forget_shared_stores()
         self.folder.release()
 
@@ -197,8 +199,9 @@ class LocalCloud:
         self.dynamodb.create_table(**definition.create_table_request(TABLE))
         self.dynamodb.create_table(**audit.create_table_request(AUDIT_TABLE))
         self._restore()
-        for name in (engine.DOCUMENTS, engine.CLOCKS):  # tables of a search folder made before jobs had cases
-            engine.upgraded(engine.open_table(name))  # before the notification exists: restored uploads must not start jobs again
+        if (self.state_dir / "search").is_dir():  # tables of a search folder made before jobs had cases
+            for name in (engine.DOCUMENTS, engine.CLOCKS):
+                engine.upgraded(engine.open_table(name))  # before the notification exists: restored uploads must not start jobs again
         self.queue_url = self.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [{
@@ -371,7 +374,7 @@ class LocalCloud:
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
             say(f"  library and reports: {api.url}/   API: {api.url}/jobs, {api.url}/openapi.json")
             people = self.users.list()
-            say(f"  {len(people)} users: sign in at {api.url}/auth/login" if people else
+            say(f"  {len(people)} user{'s' if len(people) > 1 else ''}: sign in at {api.url}/auth/login" if people else
                 "  no users: anyone on this machine may use it (`reelscope users add` to require sign-in)")
             say(f"  drop a video (the owner's keys): AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={self.secret} "
                 f"aws --endpoint-url {self.endpoint} s3 cp VIDEO s3://{BUCKET}/uploads/[CASE/]")

@@ -182,7 +182,7 @@ def records() -> Router:
                         headers={"Location": store.presigned_get(artifact_key(job_id, name), LINK_TTL_S)})
 
     @router.get("/jobs/<job_id>/audit", summary="A job's audit trail, oldest first (admins; kept after the job is deleted)",
-                responses={200: ok("a page of records", AuditPage)})
+                responses={200: TRAIL, **NOT_FOUND})
     def job_audit(job_id: JobId, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                   page: Annotated[str | None, Query(alias="next", max_length=500)] = None,
                   form: Annotated[Literal["json", "csv"], Query(alias="format")] = "json"):
@@ -191,6 +191,8 @@ def records() -> Router:
     return router
 
 
+TRAIL = {"description": "a page of records: JSON, or CSV with ?format=csv",
+         "content": {"application/json": {"model": AuditPage}, "text/csv": {}}}
 AUDIT_COLUMNS = ("at", "action", "user", "role", "job_id", "case_id", "source_ip", "user_agent", "detail")
 
 

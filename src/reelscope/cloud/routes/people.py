@@ -25,6 +25,7 @@ from reelscope.access.roles import CASE_NAME
 from reelscope.cloud.responses import (
     ERROR_BODY,
     HTML,
+    NOT_FOUND,
     caller_scope,
     error,
     error_page,
@@ -32,9 +33,8 @@ from reelscope.cloud.responses import (
     ok,
     request_scope,
 )
-from reelscope.cloud.routes.jobs import audit_page
+from reelscope.cloud.routes.jobs import TRAIL, audit_page
 from reelscope.cloud.schemas import (
-    AuditPage,
     Caller,
     CaseHoldRequest,
     CaseState,
@@ -118,7 +118,8 @@ def sign_in_router() -> Router:
 
     @router.get("/auth/callback", summary="Where the user pool's login returns: the code traded for a session",
                 responses={302: {"description": "to the page that asked for sign-in, with the session cookie"},
-                           400: {"description": "a callback this browser did not start", "content": {"text/html": {}}}})
+                           400: {"description": "a callback this browser did not start", "content": {"text/html": {}}},
+                           404: {"description": "local mode (it signs in at /auth/login)", "content": {"text/html": {}}}})
     def signed_in_at_the_pool(code: Annotated[str, Query(max_length=2000, pattern=r"^[A-Za-z0-9._~-]+$")],
                               state: Annotated[str, Query(max_length=200)]):
         settings = settings_()
@@ -143,7 +144,7 @@ def sign_in_router() -> Router:
                 sessions.set_cookie("", 0, secure=True, name=LOGIN_COOKIE)]})
 
     @router.post("/auth/login", summary="Sign in with a local user's password (local mode): the session cookie, "
-                 "and the token for API clients", responses={200: ok("signed in", SignedIn),
+                 "and the token for API clients", responses={200: ok("signed in", SignedIn), **NOT_FOUND,
                  401: {"description": "wrong user or password", "content": ERROR_BODY},
                  429: {"description": "too soon after a wrong password (Retry-After)", "content": ERROR_BODY}})
     def sign_in(request: Annotated[SignInRequest, Body()]):
@@ -213,12 +214,12 @@ def router() -> Router:
                 "fingerprint": integrity.fingerprint(signer.public_pem)}
 
     @router.put("/cases/<case>", summary="Put a case on hold, or release it (admins): a held case's jobs cannot be deleted",
-                responses={200: ok("the case", CaseState)})
+                responses={200: ok("the case", CaseState), **NOT_FOUND})
     def hold_case(case: Annotated[str, Path(pattern=CASE_NAME)], request: Annotated[CaseHoldRequest, Body()]):
         return answer(CaseState, store_().hold_case(case, request.held, caller_().user))
 
     @router.get("/audit", summary="The archive's audit trail of one day (sign-ins, searches, uploads), oldest first "
-                "(admins)", responses={200: ok("a page of records", AuditPage)})
+                "(admins)", responses={200: TRAIL})
     def archive_audit(day: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")],
                       limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                       page: Annotated[str | None, Query(alias="next", max_length=500)] = None,
