@@ -18,6 +18,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 from reelscope import models, progress
@@ -79,7 +80,9 @@ def exported(path: Path, engine: str, model_dir: str) -> Path:
         try:
             # simplify would need onnxslim, which ultralytics installs on the fly: never at run time.
             options = {"simplify": False} if fmt == "onnx" else {}
-            written = Path(YOLO(str(checkpoint)).export(format=fmt, dynamic=True, verbose=False, **options))
+            with warnings.catch_warnings():  # torch's deprecation of the jit tracer the exporters use: not the user's
+                warnings.simplefilter("ignore", FutureWarning)
+                written = Path(YOLO(str(checkpoint)).export(format=fmt, dynamic=True, verbose=False, **options))
         except Exception as err:  # ultralytics raises many types
             raise ModelUnavailable(f"YOLO weights {str(path)!r} could not be exported for {engine}: {err}") from None
         checkpoint.unlink()

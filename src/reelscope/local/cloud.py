@@ -10,6 +10,7 @@ moto's costs corrected: moto_patches.py; the local API and the S3 gate: servers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -198,10 +199,10 @@ class LocalCloud:
         self.s3.create_bucket(Bucket=BUCKET)
         self.dynamodb.create_table(**definition.create_table_request(TABLE))
         self.dynamodb.create_table(**audit.create_table_request(AUDIT_TABLE))
-        self._restore()
+        self._restore()  # before the notification exists: restored uploads must not start jobs again
         if (self.state_dir / "search").is_dir():  # tables of a search folder made before jobs had cases
             for name in (engine.DOCUMENTS, engine.CLOCKS):
-                engine.upgraded(engine.open_table(name))  # before the notification exists: restored uploads must not start jobs again
+                engine.upgraded(engine.open_table(name))
         self.queue_url = self.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [{
@@ -367,9 +368,7 @@ class LocalCloud:
 
     def serve(self, stop: threading.Event, say=print, api_port: int = 0) -> None:
         """Start a job for every object dropped under uploads/, and serve the API, until `stop` is set."""
-        # The first upload finds the models loaded.
-        threading.Thread(target=warmup.warm_models, args=(Settings.from_env(),), daemon=True).start()
-        with ApiServer(self.runner, api_port, self.bind, self.host) as api:
+        with ApiServer(self.runner, api_port, self.bind, self.host) as api, self._warming():
             self.page_origins.add(api.url)
             say(f"reelscope local: S3 endpoint {self.endpoint}, bucket {BUCKET}, state in {self.state_dir}")
             say(f"  library and reports: {api.url}/   API: {api.url}/jobs, {api.url}/openapi.json")
@@ -394,6 +393,18 @@ class LocalCloud:
                         threading.Thread(target=self._report, args=(jobs.job_of_execution(name), say, api.url),
                                          daemon=True).start()
 
+    @contextlib.contextmanager
+    def _warming(self):
+        """The models loaded in the background while serve waits for its first upload (it finds them
+        ready); on the way out the load is let finish: the process must not exit while the model
+        runtimes' native threads are starting (std::terminate, exit status -6)."""
+        warming = threading.Thread(target=warmup.warm_models, args=(Settings.from_env(),), daemon=True)
+        warming.start()
+        try:
+            yield
+        finally:
+            warming.join(timeout=WARM_UP_WAIT_S)
+
     def api(self, event: dict) -> dict:
         """One API request as API Gateway passes it on: the authorizer, then the api function."""
         return through_gateway(self.runner, event)
@@ -414,6 +425,7 @@ class LocalCloud:
 # media eight times the 0.25x real time measured on 2 cores (docs/BENCHMARKS.md). The longest media
 # allowed (settings.max_duration_s) is assumed until probe says.
 WAIT_FLOOR_S = 1800.0
+WARM_UP_WAIT_S = 120.0  # serve stopping: how long it waits for the model load it started (3.4 CPU s on 2 cores)
 ETA_EVERY_S = 60.0  # `process` on a terminal: the estimate as each state ends, and at least this often
 WAIT_PER_MEDIA_S = 2.0
 
