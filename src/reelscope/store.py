@@ -221,8 +221,8 @@ class Store:
             names["#status"] = "status"
             values |= {f":was{i}": status for i, status in enumerate(only_if_status)}
             condition = {"ConditionExpression": f"#status IN ({', '.join(f':was{i}' for i in range(len(only_if_status)))})"}
-        update = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + (" REMOVE " + ", ".join(f"#{k}" for k in remove)
-                                                                        if remove else "")
+        update = " ".join(part for part in ("SET " + ", ".join(f"#{k} = :{k}" for k in fields) if fields else "",
+                                            "REMOVE " + ", ".join(f"#{k}" for k in remove) if remove else "") if part)
         kwargs = {"Key": {"PK": pk, "SK": sk}, "UpdateExpression": update,
                   "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, **condition}
         try:

@@ -44,7 +44,10 @@ def team(tmp_path_factory, speech_video, model_dir, fall_weights):
     with pytest.MonkeyPatch.context() as env, LocalCloud(state) as cloud:
         env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
         env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
-        jobs = {case: run(cloud, video, f"uploads/{case}/speech.mp4")[0] for case in ("alpha", "bravo")}
+        ran = {case: run(cloud, video, f"uploads/{case}/speech.mp4") for case in ("alpha", "bravo")}
+        # the state machine's own calls (its DynamoDB states) pass the endpoint that now takes signatures only
+        assert {job["status"] for _, job in ran.values()} == {"SUCCEEDED"}, ran
+        jobs = {case: job_id for case, (job_id, _) in ran.items()}
         with ApiServer(cloud.runner) as api:
             cloud.page_origins.add(api.url)
             yield cloud, api, jobs, state

@@ -88,8 +88,10 @@ def door(tmp_path_factory, speech_video, people_video, model_dir, fall_weights):
     with pytest.MonkeyPatch.context() as env, LocalCloud(tmp_path_factory.mktemp("state")) as cloud:
         env.setenv("REELSCOPE_MODEL_DIR", str(model_dir))
         env.setenv("REELSCOPE_YOLO_WEIGHTS", str(fall_weights))
-        jobs = {case: run(cloud, video, f"uploads/{case}/speech.mp4")[0] for case in ("alpha", "bravo")}
-        jobs["doomed"] = run(cloud, people_video, "uploads/alpha/doomed.mp4")[0]
+        ran = {case: run(cloud, video, f"uploads/{case}/speech.mp4") for case in ("alpha", "bravo")}
+        ran["doomed"] = run(cloud, people_video, "uploads/alpha/doomed.mp4")
+        assert {job["status"] for _, job in ran.values()} == {"SUCCEEDED"}, ran
+        jobs = {name: job_id for name, (job_id, _) in ran.items()}
         idp = boto3.client("cognito-idp")
         pool = idp.create_user_pool(PoolName="reelscope")["UserPool"]["Id"]
         client = idp.create_user_pool_client(UserPoolId=pool, ClientName="pages",

@@ -271,10 +271,13 @@ def test_reindex_rebuilds_the_tables_from_the_artifacts_with_the_same_hits(index
               {"PK": "VECTORS", "SK": jobs["speech"], "key": "x"}, {"PK": "SEARCH", "SK": "STATS", "documents": 9}]
     cloud.store.table.write_batch(legacy)
     shutil.rmtree(cloud.state_dir / "search")
+    cloud.store.update_job(jobs["speech"], remove=("case_id",))  # a job made before cases
     assert all(found == [] for found in hits())
     counts = migrate.reindex(cloud.store, say=lambda line: None)
     documents = sum(cloud.store.job(job)["search_documents"] for job in jobs.values())
-    assert counts == {"jobs": 3, "documents": documents, "embedded": 0, "reused": documents, "legacy_items_deleted": 3}
+    assert counts == {"jobs": 3, "documents": documents, "embedded": 0, "reused": documents, "legacy_items_deleted": 3,
+                      "cases_given": 1}
+    assert cloud.store.job(jobs["speech"])["case_id"] == "default"
     assert hits() == before
     assert "text" in cloud.store.get_json(key)["documents"][0]  # the vectors file in today's form
 

@@ -13,6 +13,7 @@ import base64
 import contextvars
 import hashlib
 import inspect
+import os
 import tempfile
 
 
@@ -21,6 +22,29 @@ def install() -> None:
     items_written_as_they_are()
     ranged_moto_reads()
     streamed_moto_uploads()
+    interpreter_signs_as_the_owner()
+
+
+def interpreter_signs_as_the_owner() -> None:
+    """moto's Step Functions interpreter calls a task's service (the definition's DynamoDB
+    UpdateItem states) with the fixed keys ak/sk on http://localhost:PORT
+    (stepfunctions/parser/asl/utils/boto_client.py). Local mode with users takes only the owner's
+    signature, and with --bind listens on another address: those calls failed (the execution:
+    "States.Runtime: KeyError('RequestId')"). They now use the environment's credentials and
+    endpoint, which local mode sets to the owner's. A dozen modules import the function by name,
+    so its code is replaced in place (the globals it reads are its module's, given os)."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    def boto_client_for(region: str, service: str, state_credentials=None):
+        endpoint = {} if botocore_stubber.enabled else {  # noqa: F821 - boto_client's own globals
+            "endpoint_url": os.environ.get("AWS_ENDPOINT_URL") or f"http://localhost:{moto_server_port()}"}  # noqa: F821
+        return boto3.client(region_name=region, service_name=service, **endpoint, config=Config(  # noqa: F821
+            parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
+            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,  # noqa: F821
+            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS))  # noqa: F821
+
+    boto_client.os = os
+    boto_client.boto_client_for.__code__ = boto_client_for.__code__
 
 
 _candidates: contextvars.ContextVar = contextvars.ContextVar("reelscope_moto_query", default=None)

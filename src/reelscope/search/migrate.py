@@ -1,6 +1,7 @@
 """`reelscope reindex`: the engine's tables rebuilt from the artifacts in the bucket, so an archive
 indexed before them (or a table lost) is searchable again; then the jobs table's items of the
 index before the engine (term postings, documents, vector pointers, counts, clocks) are deleted.
+A job made before cases is put in the default case on the way.
 
 A job's documents come from its report.json; their vectors from its search/vectors.json where
 that holds the same document with the same text (nothing embedded twice), else they are embedded."""
@@ -25,11 +26,14 @@ def reindex(store: Store, say=print) -> dict:
     """Every finished job with a report into the engine; returns the counts."""
     import numpy as np
 
-    counts = {"jobs": 0, "documents": 0, "embedded": 0, "reused": 0, "legacy_items_deleted": 0}
+    counts = {"jobs": 0, "documents": 0, "embedded": 0, "reused": 0, "legacy_items_deleted": 0, "cases_given": 0}
     start = None
     while True:
         jobs, start = store.list_jobs(JOBS_PAGE, start=start)
         for job in jobs:
+            if "case_id" not in job:  # a job from before cases: the default case, and so in the ByCase index
+                store.update_job(job["job_id"], case_id=case_of(job))
+                counts["cases_given"] += 1
             if job["status"] not in FINISHED or not job.get("manifest_key"):
                 continue
             report = store.get_json(artifact_key(job["job_id"], "report.json"))

@@ -128,9 +128,10 @@ def sign_in_router() -> Router:
         try:
             expected, verifier, target = json.loads(base64.urlsafe_b64decode(
                 sessions.cookie_value(headers(), LOGIN_COOKIE) or ""))
-        except (ValueError, TypeError):
+            assert all(isinstance(value, str) for value in (expected, verifier, target))
+        except (ValueError, TypeError, AssertionError):
             return error_page(400, "this sign-in was not started here (or took over 10 minutes): sign in again")
-        if not secrets.compare_digest(expected, state):
+        if not secrets.compare_digest(expected.encode(), state.encode()):
             return error_page(400, "the sign-in's state does not match: sign in again")
         try:
             tokens_ = _trade(settings, code, verifier, callback_url())
