@@ -275,19 +275,23 @@ def _keyword(table, query: str, where: str | None, depth: int, columns: list[str
 def _semantic(table, vector, where: str | None, depth: int, columns: list[str], refine: bool, ann: bool) -> list[dict]:
     """Documents at or above their similarity floor. The engine stops at the lowest floor; a
     document under its own (higher) one is dropped here, and the engine read deeper for them.
-    With an ANN index (`ann`) its candidates are re-ranked on the full vectors (`refine`)."""
-    asked = depth
+    With an ANN index (`ann`) its candidates are re-ranked on the full vectors (`refine`); the floor
+    is then judged here on the exact distances, not in the engine on the quantized ones (a true
+    match whose quantized distance fell past the floor was lost), and the read goes no deeper
+    once its farthest row is past the lowest floor."""
+    asked, lowest = depth, min(MIN_SIMILARITY.values())
     while True:
         search = table.search(vector, vector_column_name="vector").distance_type("cosine")
-        search = search.distance_range(upper_bound=1 - min(MIN_SIMILARITY.values()))
-        if ann:
+        if not ann:
+            search = search.distance_range(upper_bound=1 - lowest)
+        else:
             search = search.nprobes(engine.ANN_NPROBES if refine else engine.ANN_ROUGH_NPROBES)
             if refine:
                 search = search.refine_factor(engine.ANN_REFINE)
         found = _where_applied(search, where).select([*columns, "_distance"]).limit(asked).to_list()
         hits = [{**_hit(row, 1 - row["_distance"]), "similarity": round(1 - row["_distance"], 4)}
                 for row in found if 1 - row["_distance"] >= row["min_similarity"]]
-        if len(hits) >= depth or len(found) < asked:
+        if len(hits) >= depth or len(found) < asked or (found and 1 - found[-1]["_distance"] < lowest):
             return _sorted(hits)[:depth]
         asked *= 4
 
