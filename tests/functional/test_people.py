@@ -258,7 +258,7 @@ def test_a_deleted_job_leaves_nothing_but_its_trail_and_a_held_case_keeps_it(doo
     assert answer(door, "GET", f"/jobs/{doomed}", door.tokens["ada"])[0] == 404
     assert answer(door, "DELETE", f"/jobs/{doomed}", door.tokens["ada"])[0] == 404
     trail = answer(door, "GET", f"/jobs/{doomed}/audit", door.tokens["ada"])[1]["records"]
-    assert [r["action"] for r in trail][-1] == "delete" and trail[-1]["user"] == "ann"
+    assert [r["action"] for r in trail][-1] == "delete" and trail[-1]["user"] == "ann" and trail[-1]["case_id"] == "alpha"
     assert door.jobs["alpha"] in {j["job_id"] for j in answer(door, "GET", "/jobs", door.tokens["ann"])[1]["jobs"]}
 
 

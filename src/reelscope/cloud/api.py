@@ -50,6 +50,7 @@ from reelscope.access import audit
 from reelscope.access.roles import OPEN, PAGES, READ, Caller, caller_of, case_of, route_of
 from reelscope.cloud.responses import (
     error,
+    stage_prefix,
     token_hash,
 )
 from reelscope.cloud.routes import jobs as job_routes
@@ -110,13 +111,7 @@ def _json(status: int, message: str, headers: dict | None = None) -> dict:
             "body": json.dumps({"message": message}), "isBase64Encoded": False}
 
 
-def stage_prefix(event: dict) -> str:
-    """"/v1" behind API Gateway, "" locally: what links to this API's own routes start with."""
-    full_path = (event.get("requestContext") or {}).get("path") or event.get("path") or ""
-    return full_path[: len(full_path) - len(event.get("path") or "")]
-
-
-def admission(event: dict, route: tuple[str, str, dict], caller: Caller | None, settings: Settings) -> dict | None:
+def admission(event: dict, route: tuple[str, str, dict], caller: Caller | None, job: dict | None) -> dict | None:
     """A refusal of this caller on this route (access/roles.py), or None. A job of a case the caller
     may not read is not found; one they read but may not change is forbidden."""
     method = event["httpMethod"].upper()
@@ -130,7 +125,6 @@ def admission(event: dict, route: tuple[str, str, dict], caller: Caller | None, 
                     "headers": {"Location": f"{stage_prefix(event)}/auth/login?next={quote(target)}",
                                 "Content-Type": "text/html; charset=utf-8"}}
         return _json(401, "sign in: this route needs a session cookie or a bearer token", {"WWW-Authenticate": "Bearer"})
-    job = shared_store(settings.bucket, settings.table).job(params["job_id"]) if "job_id" in params else None
     if job is not None and not caller.may(READ, case_of(job)):
         return _json(404, f"job {params['job_id']} not found")
     if not caller.may(need, case_of(job) if job else None):
@@ -139,7 +133,8 @@ def admission(event: dict, route: tuple[str, str, dict], caller: Caller | None, 
     return None
 
 
-def _audit(event: dict, route: tuple[str, str, dict], caller: Caller, answer: dict, settings: Settings) -> None:
+def _audit(event: dict, route: tuple[str, str, dict], caller: Caller, answer: dict, job: dict | None,
+           settings: Settings) -> None:
     template, _, params = route
     action = AUDITED.get((event["httpMethod"].upper(), template))
     if action is None or answer["statusCode"] >= 400:
@@ -157,9 +152,8 @@ def _audit(event: dict, route: tuple[str, str, dict], caller: Caller, answer: di
         if isinstance(values, dict):
             detail.update({k: v for k, v in values.items() if (kept is None or k in kept) and k not in SECRET_FIELDS
                            and (not isinstance(v, (dict, list)) or k == "names")})
-    job_id = params.get("job_id")
-    job = shared_store(settings.bucket, settings.table).job(job_id) if job_id else None
-    audit.record(settings, action, caller, job_id=job_id, case=case_of(job) if job else detail.get("case"), detail=detail)
+    audit.record(settings, action, caller, job_id=params.get("job_id"), case=case_of(job) if job else detail.get("case"),
+                 detail=detail)
 
 
 def resolve(app: APIGatewayRestResolver, event: dict, context, settings: Settings) -> dict:
@@ -169,13 +163,17 @@ def resolve(app: APIGatewayRestResolver, event: dict, context, settings: Setting
         return _json(*refused)
     route = route_of(event.get("httpMethod") or "", event.get("path") or "")
     caller = caller_of(event)
-    if route and (denied := admission(event, route, caller, settings)):
+    # the job a route is about, read once: its case decides admission and goes into the trail
+    # (read before the route runs: a deleted job's record still names its case)
+    job = shared_store(settings.bucket, settings.table).job(route[2]["job_id"]) \
+        if route and caller and route[1] != OPEN and "job_id" in route[2] else None
+    if route and (denied := admission(event, route, caller, job)):
         return denied
     with _resolving:
         app.append_context(settings=settings, caller=caller)
         answer = app.resolve(event, context)
     if route and caller:
-        _audit(event, route, caller, answer, settings)
+        _audit(event, route, caller, answer, job, settings)
     return answer
 
 

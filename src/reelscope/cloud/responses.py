@@ -156,6 +156,12 @@ def trail_start(token: str) -> dict | None:
     return start if ok else None
 
 
+def stage_prefix(event: dict) -> str:
+    """"/v1" behind API Gateway, "" locally: what links to this API's own routes start with."""
+    full_path = (event.get("requestContext") or {}).get("path") or event.get("path") or ""
+    return full_path[: len(full_path) - len(event.get("path") or "")]
+
+
 def request_scope(router: Router):
     """(settings, store) getters for the request being served: the handler appends the settings."""
     def settings_() -> Settings:

@@ -12,6 +12,7 @@ from reelscope.cloud.responses import (
     report_and_links,
     report_page,
     request_scope,
+    stage_prefix,
 )
 
 
@@ -20,10 +21,8 @@ def router() -> Router:
     router = Router()
     _, store_ = request_scope(router)
 
-    def stage_prefix() -> str:
-        """"/v1" behind API Gateway, "" locally: what the page's own links and calls start with."""
-        full_path = router.current_event.request_context.path or router.current_event.path
-        return full_path[: len(full_path) - len(router.current_event.path)]
+    def base() -> str:
+        return stage_prefix(router.current_event.raw_event)
 
     @router.get("/jobs/<job_id>/report", summary="A job's report page (HTML)",
              responses={200: {"description": "the page", "content": {"text/html": {}}}, **PAGE_NOT_FOUND})
@@ -32,11 +31,11 @@ def router() -> Router:
         found = report_and_links(store, job_id)
         if found is None:
             return error_page(404, f"job {job_id} has no report")
-        return report_page(store, job_id, *found, api_base=stage_prefix())
+        return report_page(store, job_id, *found, api_base=base())
 
     @router.get("/", summary="Where an analyst starts: the library page, every video and search across them",
              responses={200: {"description": "the page", "content": {"text/html": {}}}})
     def library():
-        return html_page("library.html", "library", {"api_base": stage_prefix()})
+        return html_page("library.html", "library", {"api_base": base()})
 
     return router

@@ -32,6 +32,7 @@ from reelscope.cloud.responses import (
     html_page,
     ok,
     request_scope,
+    stage_prefix,
 )
 from reelscope.cloud.routes.jobs import TRAIL, audit_page
 from reelscope.cloud.schemas import (
@@ -84,9 +85,7 @@ class _Request:
         self.router = router
 
     def base(self) -> str:
-        event = self.router.current_event
-        full_path = event.request_context.path or event.path
-        return full_path[: len(full_path) - len(event.path)]
+        return stage_prefix(self.router.current_event.raw_event)
 
     def headers(self) -> dict:
         return dict(self.router.current_event.headers or {})
